@@ -1,0 +1,84 @@
+"""Fixtures shared by every test: no real model endpoint, an in-memory keyring, a private home."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import keyring
+import keyring.backend
+import pytest
+
+TESTDATA = Path(__file__).resolve().parents[1].parent / "shared" / "testdata"
+"""The shared test data, read in place and never written."""
+
+
+class MemoryKeyring(keyring.backend.KeyringBackend):
+    """A real keyring backend that keeps secrets in memory, for machines with no Secret Service."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.secrets.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.secrets[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.secrets.pop((service, username), None)
+
+
+_real_connect = socket.socket.connect
+
+
+def _loopback_only_connect(self: socket.socket, address: Any) -> Any:
+    """Refuses, loudly, any connection that is not to this machine: tests never reach out."""
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        host = address[0]
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = host == "localhost"
+        if not loopback:
+            raise RuntimeError(f"A test tried to connect to {address!r}; tests never leave 127.0.0.1.")
+    return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(socket.socket, "connect", _loopback_only_connect)
+
+
+@pytest.fixture(autouse=True)
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture(autouse=True)
+def ensemble_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private data directory, and no real API: the default endpoint is a closed local port."""
+    home = tmp_path / "ensemble-home"
+    monkeypatch.setenv("ENSEMBLE_HOME", str(home))
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
+    return home
+
+
+@pytest.fixture
+def testdata() -> Path:
+    """The folder of real files from other programs (../shared/testdata)."""
+    if not TESTDATA.is_dir():
+        pytest.fail(f"The shared test data is missing at {TESTDATA}.")
+    return TESTDATA
