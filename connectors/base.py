@@ -148,9 +148,7 @@ class ToolContext:
         resolved = candidate.resolve()
         if not any(resolved == root or resolved.is_relative_to(root) for root in roots):
             granted = ", ".join(str(r) for r in roots)
-            raise ToolError(
-                f"'{path}' is outside the workspace folders granted to this mission ({granted})."
-            )
+            raise ToolError(f"'{path}' is outside the workspace folders granted to this mission ({granted}).")
         if must_exist and not resolved.exists():
             raise ToolError(f"There is no file '{path}' in the workspace.")
         if must_exist and resolved.is_dir():
@@ -270,8 +268,7 @@ class Tool(Generic[ArgsT]):
             return self.args_model.model_validate(arguments)
         except ValidationError as exc:
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}"
-                for err in exc.errors()
+                f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}" for err in exc.errors()
             )
             raise ToolError(f"Wrong arguments for {self.name}: {problems}.") from exc
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keyring
 import keyring.backend
 import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 TESTDATA = Path(__file__).resolve().parents[1].parent / "shared" / "testdata"
 """The shared test data, read in place and never written."""

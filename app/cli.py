@@ -1,0 +1,397 @@
+"""The ``ensemble`` command line: the same engine as the window, driven from a terminal.
+
+Commands:
+    ensemble run "MISSION" --workspace DIR [--approve ask|all|none] [--json]
+    ensemble missions [--json]
+    ensemble audit MISSION_ID [--json]
+    ensemble undo ACTION_ID [--force]
+    ensemble key set|status|delete
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from app import secrets
+from app.engine import Engine, EngineError, MissionOutcome
+from app.gate import Decision, GateError
+from app.journal import AuditEvent, Event, Journal
+from app.paths import Paths
+from app.settings import Settings, SettingsError
+from connectors.base import ToolError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ensemble",
+        description=(
+            "Ensemble: a team of AI agents for office work, with every change held for your approval."
+        ),
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run a mission to its end")
+    run.add_argument("mission", help="what you want done, in plain words")
+    run.add_argument(
+        "--workspace",
+        "-w",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="DIR",
+        help="a folder the agents may use (repeatable)",
+    )
+    run.add_argument(
+        "--approve",
+        choices=["ask", "all", "none"],
+        default="ask",
+        help="ask for each proposed action (default), or approve all, or approve none",
+    )
+    run.add_argument("--json", action="store_true", help="end with one JSON line: mission_id, status, result")
+    run.add_argument("--model", help="the model to use for this mission")
+
+    missions = commands.add_parser("missions", help="list missions, newest first")
+    missions.add_argument("--json", action="store_true")
+
+    audit = commands.add_parser("audit", help="every event of a mission, in order")
+    audit.add_argument("mission_id")
+    audit.add_argument("--json", action="store_true")
+
+    undo = commands.add_parser("undo", help="restore a file a local action wrote")
+    undo.add_argument("action_id")
+    undo.add_argument("--force", action="store_true", help="restore even if the file changed since")
+
+    key = commands.add_parser("key", help="the Anthropic API key in the system keyring")
+    key.add_argument(
+        "action",
+        choices=["set", "status", "delete"],
+        help="set (reads the key from standard input), status, or delete",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the command line; returns the exit code (0 when the command succeeded)."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = _parser().parse_args(argv)
+    if args.command is None:
+        _parser().print_help()
+        return EXIT_USAGE
+    try:
+        if args.command == "run":
+            return asyncio.run(_run(args))
+        if args.command == "missions":
+            return _missions(args)
+        if args.command == "audit":
+            return _audit(args)
+        if args.command == "undo":
+            return _undo(args)
+        return _key(args)
+    except (EngineError, GateError, ToolError, SettingsError, secrets.SecretError) as exc:
+        print(f"ensemble: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("ensemble: stopped.", file=sys.stderr)
+        return EXIT_CANCELLED
+
+
+# ensemble run ----------------------------------------------------------------------------
+
+
+class _Lines:
+    """Lines of standard input, read by a daemon thread so that the loop never blocks on it."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+
+        def pump() -> None:
+            for line in stream:
+                loop.call_soon_threadsafe(self._queue.put_nowait, line.rstrip("\n"))
+            loop.call_soon_threadsafe(self._queue.put_nowait, None)
+
+        threading.Thread(target=pump, name="stdin", daemon=True).start()
+
+    async def read(self) -> str | None:
+        """The next line, or None at the end of input."""
+        return await self._queue.get()
+
+
+class _Console:
+    """Prints a mission's progress and asks the person for decisions and answers."""
+
+    def __init__(self, engine: Engine, mission_id: str | None = None) -> None:
+        self.engine = engine
+        self.mission_id = mission_id
+        self.prompts: asyncio.Queue[Event] = asyncio.Queue()
+        self._lines: _Lines | None = None
+
+    def on_event(self, event: Event) -> None:
+        if self.mission_id is not None and event.mission_id != self.mission_id:
+            return
+        line = _progress_line(event)
+        if line:
+            print(line, flush=True)
+        if event.kind in ("question_asked", "action_proposed"):
+            self.prompts.put_nowait(event)
+
+    async def serve_prompts(self) -> None:
+        """Asks the person, one prompt at a time, for as long as the mission runs."""
+        while True:
+            event = await self.prompts.get()
+            if event.kind == "question_asked":
+                await self._answer(event)
+            elif self.engine.journal.action(event.data["action_id"]) is not None:
+                await self._decide(event)
+
+    async def _read(self, prompt: str) -> str | None:
+        print(prompt, end="", flush=True)
+        if self._lines is None:
+            self._lines = _Lines(sys.stdin)
+        return await self._lines.read()
+
+    async def _answer(self, event: Event) -> None:
+        line = await self._read("Your answer> ")
+        with contextlib.suppress(EngineError):
+            self.engine.answer(event.mission_id, line if line is not None else "(The person did not answer.)")
+
+    async def _decide(self, event: Event) -> None:
+        action_id = event.data["action_id"]
+        action = self.engine.journal.action(action_id)
+        if action is None or action.status != "pending":
+            return  # A rule decided it.
+        while True:
+            line = await self._read("Approve? [a]pprove, [r]eject REASON, [e]dit JSON> ")
+            if line is None:
+                decision = Decision.reject("no decision: standard input closed")
+            else:
+                decision_or_none = _parse_decision(line)
+                if decision_or_none is None:
+                    print(
+                        "  Type a to approve, r and a reason to reject, "
+                        "or e and the edited arguments as JSON."
+                    )
+                    continue
+                decision = decision_or_none
+            try:
+                self.engine.decide(action_id, decision)
+            except GateError as exc:
+                print(f"  {exc}")
+                if line is None:
+                    return
+                continue
+            return
+
+
+def _parse_decision(line: str) -> Decision | None:
+    text = line.strip()
+    word, _, rest = text.partition(" ")
+    word = word.lower()
+    if word in ("a", "approve", "y", "yes"):
+        return Decision.approve()
+    if word in ("r", "reject", "n", "no"):
+        return Decision.reject(rest.strip() or None)
+    if word in ("e", "edit") and rest.strip():
+        try:
+            arguments = json.loads(rest)
+        except json.JSONDecodeError:
+            return None
+        return Decision.edit(arguments) if isinstance(arguments, dict) else None
+    return None
+
+
+def _progress_line(event: Event) -> str | None:
+    data = event.data
+    kind = event.kind
+    if kind in ("text_delta", "model_call", "tool_result") and not (
+        kind == "tool_result" and data.get("is_error")
+    ):
+        return None
+    if kind == "action_proposed":
+        preview = data.get("preview", {})
+        body = "\n".join("    " + line for line in str(preview.get("text", "")).splitlines())
+        return (
+            f"? Proposed action {data['action_id']} ({data['effect']}): {preview.get('summary', '')}\n{body}"
+        )
+    if kind == "task_started":
+        return f"▶ Task {data['key']} ({data['agent']}): {_clip(data['instructions'], 100)}"
+    if kind == "task_finished":
+        return f"■ {event.summary}" + (
+            f"\n    {_clip(str(data['result']), 300)}" if data.get("result") else ""
+        )
+    if kind == "tool_called":
+        return f"  · {data['tool']}({_clip(json.dumps(data.get('arguments'), ensure_ascii=False), 120)})"
+    if kind == "question_asked":
+        return f"? The lead asks: {event.summary}"
+    if kind == "chat_message":
+        return f"\n{event.summary}\n"
+    return f"  {event.summary}"
+
+
+def _clip(text: str, size: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= size else text[: size - 1] + "…"
+
+
+async def _run(args: argparse.Namespace) -> int:
+    settings = Settings.load(Paths.default().settings)
+    if args.model:
+        settings = settings.model_copy(update={"model": args.model})
+    engine = Engine(settings=settings)
+    console = _Console(engine)
+    engine.subscribe(console.on_event)
+    prompter = asyncio.create_task(console.serve_prompts())
+    try:
+        mission_id = engine.start_mission(
+            args.mission, workspaces=args.workspace or None, approve=args.approve
+        )
+        console.mission_id = mission_id
+        try:
+            outcome = await engine.wait(mission_id)
+        except asyncio.CancelledError:
+            await engine.cancel(mission_id)
+            outcome = await engine.wait(mission_id)
+    finally:
+        prompter.cancel()
+        await asyncio.gather(prompter, return_exceptions=True)
+        await engine.close()
+    _print_outcome(outcome, args.json)
+    if outcome.status == "done":
+        return EXIT_OK
+    return EXIT_CANCELLED if outcome.status == "cancelled" else EXIT_FAILED
+
+
+def _print_outcome(outcome: MissionOutcome, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(outcome.to_json(), ensure_ascii=False), flush=True)
+    elif outcome.status != "done":
+        print(f"Mission {outcome.status}: {outcome.result}", flush=True)
+
+
+# ensemble missions / audit / undo / key ----------------------------------------------------
+
+
+def _journal() -> Journal:
+    paths = Paths.default()
+    paths.ensure()
+    return Journal(paths.journal)
+
+
+def _missions(args: argparse.Namespace) -> int:
+    journal = _journal()
+    try:
+        journal.interrupt_running()
+        rows = journal.missions()
+    finally:
+        journal.close()
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "mission_id": m.id,
+                        "status": m.status,
+                        "title": m.title,
+                        "started_at": m.started_at.isoformat(),
+                        "tokens": m.tokens,
+                    }
+                    for m in rows
+                ],
+                ensure_ascii=False,
+            )
+        )
+        return EXIT_OK
+    if not rows:
+        print('No missions yet. Start one with: ensemble run "MISSION" --workspace DIR')
+    for m in rows:
+        print(f"{m.id}  {m.started_at:%Y-%m-%d %H:%M}  {m.status:<11} {m.tokens:>9,} tokens  {m.title}")
+    return EXIT_OK
+
+
+def _event_json(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "at": event.at.isoformat(),
+        "kind": event.kind,
+        "task_id": event.task_id,
+        "summary": event.summary,
+        "data": event.data,
+    }
+
+
+def _audit(args: argparse.Namespace) -> int:
+    journal = _journal()
+    try:
+        mission = journal.mission(args.mission_id)
+        if mission is None:
+            raise EngineError(f"There is no mission {args.mission_id}.")
+        events = journal.events(mission.id)
+    finally:
+        journal.close()
+    if args.json:
+        print(json.dumps([_event_json(e) for e in events], ensure_ascii=False, indent=1))
+        return EXIT_OK
+    print(f"Mission {mission.id} ({mission.status}): {mission.title}")
+    for e in events:
+        print(f"{e.at:%H:%M:%S}  {e.kind:<17} {e.summary}")
+        data = e.data
+        if e.kind == "tool_called":
+            print(f"{'':27}arguments: {json.dumps(data.get('arguments'), ensure_ascii=False)}")
+        elif e.kind == "action_proposed":
+            for line in str(data.get("preview", {}).get("text", "")).splitlines():
+                print(f"{'':27}{line}")
+        elif e.kind == "tool_result":
+            print(f"{'':27}result: {_clip(str(data.get('result', '')), 200)}")
+    return EXIT_OK
+
+
+def _undo(args: argparse.Namespace) -> int:
+    engine = Engine()
+    try:
+        print(engine.undo(args.action_id, force=args.force))
+    finally:
+        engine.journal.close()
+    return EXIT_OK
+
+
+def _key(args: argparse.Namespace) -> int:
+    if args.action == "set":
+        if sys.stdin.isatty():
+            import getpass
+
+            value = getpass.getpass("Anthropic API key: ")
+        else:
+            value = sys.stdin.readline()
+        value = value.strip()
+        if not value:
+            print("ensemble: no key given; nothing stored.", file=sys.stderr)
+            return EXIT_FAILED
+        secrets.set_secret(secrets.API_KEY_ENTRY, value)
+        print(f"Stored the API key {secrets.redact(value)} in the system keyring.")
+    elif args.action == "delete":
+        secrets.delete_secret(secrets.API_KEY_ENTRY)
+        print("Removed the API key from the system keyring.")
+    else:
+        stored = secrets.get_secret(secrets.API_KEY_ENTRY)
+        env = os.environ.get("ANTHROPIC_API_KEY")
+        print(f"System keyring: {secrets.redact(stored) if stored else 'no key stored'}")
+        print(f"ANTHROPIC_API_KEY: {secrets.redact(env) + ' (used first)' if env else 'not set'}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,321 @@
+"""The engine: the one entry point the command line and the window drive.
+
+An :class:`Engine` lives on one asyncio loop. It starts missions, hands out their events
+(through :meth:`Engine.subscribe`), takes the person's decisions on proposed actions and
+answers to questions, stops missions, and undoes local writes. A client on another thread
+(the window) calls its coroutines with ``asyncio.run_coroutine_threadsafe``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from app.agents import find_tool
+from app.gate import ApprovalGate, Decision, GateError
+from app.journal import (
+    ChatMessage,
+    Journal,
+    Listener,
+    Mission,
+    ProposedAction,
+    Rule,
+    new_id,
+    utcnow,
+)
+from app.model import ModelClient, ModelError
+from app.orchestrator import LimitReached, MissionRuntime, run_lead
+from app.paths import Paths
+from app.settings import Settings
+from connectors.base import Backup, ToolContext, ToolError, restore
+
+log = logging.getLogger(__name__)
+
+ApproveMode = Literal["ask", "all", "none"]
+"""How a mission's proposed actions are decided: by the person, or by a rule for all of them."""
+
+
+class EngineError(Exception):
+    """A request the engine cannot carry out (unknown mission, nothing to undo…)."""
+
+
+@dataclass(frozen=True)
+class MissionOutcome:
+    """How a mission ended.
+
+    Attributes:
+        mission_id: Its id.
+        status: ``done``, ``failed``, ``cancelled`` or ``interrupted``.
+        result: The lead's final answer, or the reason it failed.
+    """
+
+    mission_id: str
+    status: str
+    result: str | None
+
+    def to_json(self) -> dict[str, str | None]:
+        """``{"mission_id", "status", "result"}``."""
+        return {"mission_id": self.mission_id, "status": self.status, "result": self.result}
+
+
+class Engine:
+    """Runs missions on the current asyncio loop.
+
+    Args:
+        paths: Where the journal, backups and settings live; the default is
+            :meth:`Paths.default` (``ENSEMBLE_HOME`` or the platform's folders).
+        settings: The settings; by default read from ``paths.settings``.
+    """
+
+    def __init__(self, paths: Paths | None = None, settings: Settings | None = None) -> None:
+        self.paths = paths or Paths.default()
+        self.paths.ensure()
+        self.settings = settings or Settings.load(self.paths.settings)
+        self.journal = Journal(self.paths.journal)
+        self.gate = ApprovalGate(self.journal)
+        self._running: dict[str, asyncio.Task[MissionOutcome]] = {}
+        self._questions: dict[str, asyncio.Future[str]] = {}
+
+    def subscribe(self, listener: Listener) -> None:
+        """Calls ``listener`` on the engine's thread with every event from now on."""
+        self.journal.subscribe(listener)
+
+    # Missions ---------------------------------------------------------------------------
+
+    def start_mission(
+        self,
+        text: str,
+        *,
+        workspaces: list[Path] | None = None,
+        approve: ApproveMode = "ask",
+    ) -> str:
+        """Starts a mission in the background; call on the engine's loop.
+
+        Args:
+            text: What the person asked for.
+            workspaces: Folders the agents may touch; by default the settings' folders.
+            approve: ``ask`` the person for every proposed action, or decide them ``all``
+                approved or ``none`` approved by a rule for this mission.
+
+        Returns:
+            The mission's id. Its events follow; :meth:`wait` gives its outcome.
+
+        Raises:
+            EngineError: The mission text is empty or a workspace folder does not exist.
+        """
+        if not text.strip():
+            raise EngineError("The mission is empty: say what you want done.")
+        folders = [Path(w).expanduser().resolve() for w in (workspaces or self.settings.workspaces)]
+        for folder in folders:
+            if not folder.is_dir():
+                raise EngineError(f"The workspace folder {folder} does not exist.")
+        mission = Mission(
+            id=new_id("m"),
+            title=_title(text),
+            text=text,
+            workspaces_json=json.dumps([str(f) for f in folders]),
+            owner_pid=os.getpid(),
+        )
+        self.journal.add(mission, ChatMessage(mission_id=mission.id, role="user", text=text))
+        self.journal.audit(
+            mission.id,
+            "mission_started",
+            f"Mission started: {mission.title}",
+            text=text,
+            workspaces=[str(f) for f in folders],
+            approve=approve,
+            model=self.settings.model,
+        )
+        if approve != "ask":
+            kind = "approve_all" if approve == "all" else "reject_all"
+            words = "Approve" if approve == "all" else "Reject"
+            rule = Rule(
+                id=new_id("r"),
+                kind=kind,
+                mission_id=mission.id,
+                description=f"{words} every action in this mission",
+            )
+            self.journal.add(rule)
+            self.journal.audit(
+                mission.id, "rule_added", f"Rule: {rule.description}", rule_id=rule.id, rule_kind=kind
+            )
+        messages: list[dict[str, Any]] = [{"role": "user", "content": text}]
+        task = asyncio.get_running_loop().create_task(
+            self._run(mission, folders, messages), name=f"mission {mission.id}"
+        )
+        self._running[mission.id] = task
+        task.add_done_callback(lambda _t: self._running.pop(mission.id, None))
+        return mission.id
+
+    async def wait(self, mission_id: str) -> MissionOutcome:
+        """Waits for a running mission to end, or reports how a past one ended."""
+        task = self._running.get(mission_id)
+        if task is not None:
+            return await asyncio.shield(task)
+        mission = self.journal.mission(mission_id)
+        if mission is None:
+            raise EngineError(f"There is no mission {mission_id}.")
+        return MissionOutcome(mission.id, mission.status, mission.result or mission.error)
+
+    async def run_mission(
+        self, text: str, *, workspaces: list[Path] | None = None, approve: ApproveMode = "ask"
+    ) -> MissionOutcome:
+        """Starts a mission and waits for it to end (see :meth:`start_mission`)."""
+        return await self.wait(self.start_mission(text, workspaces=workspaces, approve=approve))
+
+    async def _run(
+        self, mission: Mission, folders: list[Path], messages: list[dict[str, Any]]
+    ) -> MissionOutcome:
+        status, result, error = "failed", None, None
+        model: ModelClient | None = None
+        try:
+            model = ModelClient(
+                self.settings.model,
+                max_tokens=self.settings.max_tokens,
+                max_retries=self.settings.api_max_retries,
+                timeout=self.settings.api_timeout,
+            )
+            rt = MissionRuntime(
+                mission=mission,
+                journal=self.journal,
+                gate=self.gate,
+                model=model,
+                settings=self.settings,
+                ctx=ToolContext(workspaces=folders, backup_dir=self.paths.backups / mission.id),
+                ask_user=lambda question: self._ask(mission.id, question),
+            )
+            result = await run_lead(rt, messages)
+            status = "done"
+        except (ModelError, LimitReached) as exc:
+            error = str(exc)
+        except asyncio.CancelledError:
+            status, error = "cancelled", "Stopped by the person."
+            self.gate.reject_pending(mission.id, "stopped by user")
+        except Exception as exc:
+            log.exception("Mission %s failed unexpectedly", mission.id)
+            error = f"Ensemble hit an internal error: {type(exc).__name__}: {exc}"
+        finally:
+            if model is not None:
+                await model.close()
+        self.journal.update(mission, status=status, result=result, error=error, finished_at=utcnow())
+        summary = {"done": "Mission done", "failed": "Mission failed", "cancelled": "Mission stopped"}[status]
+        self.journal.audit(
+            mission.id,
+            "mission_finished",
+            f"{summary}: {error}" if error else summary,
+            status=status,
+            result=result,
+            error=error,
+            tokens=mission.tokens,
+        )
+        return MissionOutcome(mission.id, status, result if status == "done" else error)
+
+    # The person's answers ----------------------------------------------------------------
+
+    async def _ask(self, mission_id: str, question: str) -> str:
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._questions[mission_id] = future
+        self.journal.add(ChatMessage(mission_id=mission_id, role="assistant", kind="question", text=question))
+        self.journal.audit(mission_id, "question_asked", question, question=question)
+        try:
+            answer = await future
+        finally:
+            self._questions.pop(mission_id, None)
+        self.journal.add(ChatMessage(mission_id=mission_id, role="user", kind="answer", text=answer))
+        self.journal.audit(mission_id, "question_answered", answer, answer=answer)
+        return answer
+
+    def waiting_question(self, mission_id: str) -> bool:
+        """Whether the mission's lead is waiting for an answer."""
+        return mission_id in self._questions
+
+    def answer(self, mission_id: str, text: str) -> None:
+        """Answers the lead's open question in a mission.
+
+        Raises:
+            EngineError: The mission is not waiting for an answer.
+        """
+        future = self._questions.get(mission_id)
+        if future is None or future.done():
+            raise EngineError(f"Mission {mission_id} is not waiting for an answer.")
+        future.set_result(text)
+
+    def decide(self, action_id: str, decision: Decision) -> ProposedAction:
+        """Takes the person's decision on a pending proposed action.
+
+        Raises:
+            GateError: The action is not pending, or edited arguments are invalid.
+        """
+        action = self.journal.action(action_id)
+        if action is None:
+            raise GateError(f"There is no proposed action {action_id}.")
+        return self.gate.decide(action.id, decision, find_tool(action.tool))
+
+    # Stopping and undoing ----------------------------------------------------------------
+
+    async def cancel(self, mission_id: str) -> bool:
+        """Stops a running mission: its agents stop and its pending actions are rejected.
+
+        Returns:
+            Whether it was running.
+        """
+        task = self._running.get(mission_id)
+        if task is None:
+            return False
+        self.gate.reject_pending(mission_id, "stopped by user")
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return True
+
+    async def cancel_all(self) -> int:
+        """Stops every running mission; returns how many were running."""
+        ids = list(self._running)
+        for mission_id in ids:
+            await self.cancel(mission_id)
+        return len(ids)
+
+    def undo(self, action_id: str, *, force: bool = False) -> str:
+        """Restores the file a local action wrote, byte for byte, from its backup.
+
+        Args:
+            action_id: The action (a unique prefix is enough).
+            force: Restore even if the file changed since.
+
+        Returns:
+            A sentence saying what was restored.
+
+        Raises:
+            EngineError: No such action, it was not carried out, or it cannot be undone.
+            ToolError: The file changed since the write, or the backup is missing.
+        """
+        action = self.journal.action(action_id)
+        if action is None:
+            raise EngineError(f"There is no action {action_id}.")
+        if action.status == "undone":
+            raise EngineError(f"Action {action.id} was already undone.")
+        if action.status != "executed" or not action.backup_json:
+            raise EngineError(f"Action {action.id} ({action.tool}, {action.status}) has no change to undo.")
+        message = restore(Backup.from_json(json.loads(action.backup_json)), force=force)
+        self.journal.update(action, status="undone")
+        self.journal.audit(
+            action.mission_id, "action_undone", message, task_id=action.task_id, action_id=action.id
+        )
+        return message
+
+    async def close(self) -> None:
+        """Stops every mission and closes the journal."""
+        await self.cancel_all()
+        self.journal.close()
+
+
+def _title(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= 80 else line[:77] + "…"
+
+
+__all__ = ["ApproveMode", "Decision", "Engine", "EngineError", "GateError", "MissionOutcome", "ToolError"]

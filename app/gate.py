@@ -1,0 +1,402 @@
+"""The approval gate: every tool call goes through here, and every side effect waits here.
+
+The gate sits in the dispatch path: agents never hold a tool's function, only the gate's
+:meth:`ApprovalGate.call`. A ``read`` tool runs at once. A ``local`` or ``external`` tool's
+call becomes a :class:`~app.journal.ProposedAction`: its preview is rendered and stored first,
+then it waits for a decision from a rule or a person (approve, approve with edited
+arguments, or reject with a reason). A rejection goes back to the model as the tool result.
+The action is marked ``executing`` in the journal before its tool runs, so a crash can never
+lead to running it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from app.journal import Journal, ProposedAction, Rule, ToolCall, dumps, new_id, utcnow
+from connectors.base import AnyTool, Preview, ToolContext, ToolError
+
+log = logging.getLogger(__name__)
+
+DecisionKind = Literal["approve", "edit", "reject"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A person's or a rule's answer to a proposed action.
+
+    Attributes:
+        kind: ``approve``; ``edit`` (approve with ``arguments`` instead of the proposed ones);
+            or ``reject``.
+        arguments: For ``edit``, the full edited arguments.
+        reason: For ``reject``, why; it goes back to the model.
+    """
+
+    kind: DecisionKind
+    arguments: dict[str, Any] | None = None
+    reason: str | None = None
+
+    @classmethod
+    def approve(cls) -> Decision:
+        """Approve as proposed."""
+        return cls("approve")
+
+    @classmethod
+    def edit(cls, arguments: dict[str, Any]) -> Decision:
+        """Approve with these arguments instead."""
+        return cls("edit", arguments=arguments)
+
+    @classmethod
+    def reject(cls, reason: str | None = None) -> Decision:
+        """Reject, optionally saying why."""
+        return cls("reject", reason=reason)
+
+
+class GateError(Exception):
+    """A decision that cannot be taken: unknown action, already decided, or bad edited arguments."""
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """What the model receives for one tool call."""
+
+    text: str
+    is_error: bool = False
+
+
+@dataclass(frozen=True)
+class CallSite:
+    """Who is calling: the mission, the task (None for the lead) and the agent kind."""
+
+    mission_id: str
+    task_id: str | None
+    agent: str
+
+
+RULE_KINDS: dict[str, DecisionKind] = {"approve_all": "approve", "reject_all": "reject"}
+
+
+@dataclass
+class Timing:
+    """The engine's own time per tool call, without the tool's or the person's time.
+
+    Collected for the benchmark; a few floats per call.
+    """
+
+    overhead_seconds: list[float] = field(default_factory=list)
+
+
+class ApprovalGate:
+    """Dispatches tool calls, holding side effects for a decision.
+
+    Args:
+        journal: Where calls, proposals, decisions and results are recorded first.
+    """
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self._waiting: dict[str, asyncio.Future[Decision]] = {}
+        self.timing = Timing()
+
+    # The dispatch path -------------------------------------------------------------------
+
+    async def call(
+        self,
+        tool: AnyTool,
+        tool_use_id: str,
+        arguments: object,
+        ctx: ToolContext,
+        site: CallSite,
+    ) -> ToolResult:
+        """Runs one tool call the model made, through the gate.
+
+        Args:
+            tool: The declared tool.
+            tool_use_id: The model's id for the call.
+            arguments: The model's ``input`` for it.
+            ctx: The mission's workspace.
+            site: Who calls.
+
+        Returns:
+            The tool result for the model. Errors, rejections and bad arguments are results
+            too (``is_error``); only cancellation propagates.
+        """
+        started = time.perf_counter()
+        excluded = 0.0  # time spent in the tool or waiting for a person, not ours
+        record = ToolCall(
+            id=new_id("c"),
+            tool_use_id=tool_use_id,
+            mission_id=site.mission_id,
+            task_id=site.task_id,
+            agent=site.agent,
+            tool=tool.name,
+            effect=tool.effect,
+            arguments_json=dumps(arguments),
+        )
+        self.journal.add(record)
+        self.journal.audit(
+            site.mission_id,
+            "tool_called",
+            f"{site.agent} called {tool.name} ({tool.effect})",
+            task_id=site.task_id,
+            tool_call_id=record.id,
+            tool=tool.name,
+            effect=tool.effect,
+            arguments=arguments,
+        )
+        try:
+            args = tool.parse(arguments)
+            if tool.effect == "read":
+                t0 = time.perf_counter()
+                try:
+                    output = await tool.run(ctx, args)
+                finally:
+                    excluded += time.perf_counter() - t0
+                result = ToolResult(output.text)
+            else:
+                t0 = time.perf_counter()
+                preview = await tool.render_preview(ctx, args)
+                excluded += time.perf_counter() - t0
+                result, waited = await self._propose(
+                    tool, args.model_dump(mode="json"), preview, ctx, site, record
+                )
+                excluded += waited
+        except ToolError as exc:
+            result = ToolResult(str(exc), is_error=True)
+        except asyncio.CancelledError:
+            self.journal.update(
+                record, status="error", result="Stopped.", is_error=True, finished_at=utcnow()
+            )
+            raise
+        except Exception as exc:
+            log.exception("Tool %s failed unexpectedly", tool.name)
+            result = ToolResult(
+                f"{tool.name} failed unexpectedly: {type(exc).__name__}: {exc}", is_error=True
+            )
+        status = "error" if result.is_error else "done"
+        if record.action_id and record.status == "rejected":
+            status = "rejected"
+        self.journal.update(
+            record, status=status, result=result.text, is_error=result.is_error, finished_at=utcnow()
+        )
+        self.journal.audit(
+            site.mission_id,
+            "tool_result",
+            f"{tool.name} {'failed' if result.is_error else 'returned'}"
+            + (f": {_first_line(result.text)}" if result.is_error else ""),
+            task_id=site.task_id,
+            tool_call_id=record.id,
+            tool=tool.name,
+            is_error=result.is_error,
+            result=result.text[:4000],
+        )
+        self.timing.overhead_seconds.append(time.perf_counter() - started - excluded)
+        return result
+
+    async def _propose(
+        self,
+        tool: AnyTool,
+        arguments: dict[str, Any],
+        preview: Preview,
+        ctx: ToolContext,
+        site: CallSite,
+        record: ToolCall,
+    ) -> tuple[ToolResult, float]:
+        action = ProposedAction(
+            id=new_id("a"),
+            mission_id=site.mission_id,
+            task_id=site.task_id,
+            tool_call_id=record.id,
+            agent=site.agent,
+            tool=tool.name,
+            effect=tool.effect,
+            arguments_json=dumps(arguments),
+            preview_json=dumps(_preview_json(preview)),
+        )
+        record.action_id = action.id
+        self.journal.add(action, record)
+        self.journal.audit(
+            site.mission_id,
+            "action_proposed",
+            f"{site.agent} proposes: {preview.summary}",
+            task_id=site.task_id,
+            action_id=action.id,
+            tool=tool.name,
+            effect=tool.effect,
+            arguments=arguments,
+            preview=_preview_json(preview),
+        )
+        waited_from = time.perf_counter()
+        decision, decided_by = await self._decision_for(action)
+        waited = time.perf_counter() - waited_from
+        if decision.kind == "reject":
+            record.status = "rejected"
+            reason = decision.reason or "no reason given"
+            who = "the person" if decided_by == "person" else f"a rule ({decided_by})"
+            return (
+                ToolResult(
+                    f"Rejected by {who}: {reason}. The action was not carried out and nothing changed.",
+                    is_error=True,
+                ),
+                waited,
+            )
+        args = tool.parse(json.loads(action.edited_arguments_json or action.arguments_json))
+        if decision.kind == "edit":
+            # The preview on record must show what really runs, not what was first proposed.
+            edited_preview = await tool.render_preview(ctx, args)
+            self.journal.update(action, preview_json=dumps(_preview_json(edited_preview)))
+        self.journal.update(action, status="executing")
+        t0 = time.perf_counter()
+        try:
+            output = await tool.run(ctx, args)
+        except ToolError as exc:
+            self.journal.update(action, status="failed", result=str(exc), executed_at=utcnow())
+            self.journal.audit(
+                site.mission_id,
+                "action_failed",
+                f"{tool.name} failed: {_first_line(str(exc))}",
+                task_id=site.task_id,
+                action_id=action.id,
+                error=str(exc),
+            )
+            raise
+        finally:
+            waited += time.perf_counter() - t0
+        self.journal.update(
+            action,
+            status="executed",
+            result=output.text,
+            backup_json=dumps(output.backup.to_json()) if output.backup else None,
+            executed_at=utcnow(),
+        )
+        self.journal.audit(
+            site.mission_id,
+            "action_executed",
+            f"Done: {json.loads(action.preview_json)['summary']}",
+            task_id=site.task_id,
+            action_id=action.id,
+            undoable=output.backup is not None,
+        )
+        text = output.text
+        if decision.kind == "edit":
+            text = (
+                "The person edited the arguments before approving; what ran was "
+                f"{action.edited_arguments_json}. Result: {text}"
+            )
+        return ToolResult(text), waited
+
+    async def _decision_for(self, action: ProposedAction) -> tuple[Decision, str]:
+        rule = self._matching_rule(action)
+        if rule is not None:
+            decision = Decision(RULE_KINDS[rule.kind], reason=f"rule: {rule.description}")
+            by = f"rule:{rule.id} ({rule.description})"
+            self._record_decision(action, decision, by)
+            return decision, by
+        future: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
+        self._waiting[action.id] = future
+        try:
+            decision = await future
+        except asyncio.CancelledError:
+            if action.status == "pending":
+                self._record_decision(action, Decision.reject("stopped by user"), "person")
+            raise
+        finally:
+            self._waiting.pop(action.id, None)
+        return decision, "person"
+
+    def _matching_rule(self, action: ProposedAction) -> Rule | None:
+        for rule in self.journal.rules(action.mission_id):
+            if rule.kind in RULE_KINDS:
+                return rule
+        return None
+
+    # Decisions -------------------------------------------------------------------------
+
+    @property
+    def pending(self) -> list[str]:
+        """Ids of the actions waiting for a person, oldest first."""
+        return list(self._waiting)
+
+    def decide(self, action_id: str, decision: Decision, tool: AnyTool | None = None) -> ProposedAction:
+        """Takes a person's decision on a pending action. Call it on the engine's loop.
+
+        Args:
+            action_id: The proposed action.
+            decision: What the person decided.
+            tool: The action's tool, to validate edited arguments; required for ``edit``.
+
+        Returns:
+            The action as now recorded.
+
+        Raises:
+            GateError: The action is not waiting (unknown, already decided, or from a
+                process that ended), or the edited arguments are not valid for the tool.
+        """
+        future = self._waiting.get(action_id)
+        action = self.journal.action(action_id)
+        if future is None or action is None or future.done():
+            raise GateError(f"Action {action_id} is not waiting for a decision.")
+        if decision.kind == "edit":
+            if tool is None or decision.arguments is None:
+                raise GateError("An edit needs the tool and the full edited arguments.")
+            try:
+                tool.parse(decision.arguments)
+            except ToolError as exc:
+                raise GateError(str(exc)) from exc
+        self._record_decision(action, decision, "person")
+        future.set_result(decision)
+        return action
+
+    def _record_decision(self, action: ProposedAction, decision: Decision, by: str) -> None:
+        status = "rejected" if decision.kind == "reject" else "approved"
+        self.journal.update(
+            action,
+            status=status,
+            decision=decision.kind,
+            decided_by=by,
+            reason=decision.reason,
+            edited_arguments_json=dumps(decision.arguments) if decision.kind == "edit" else None,
+            decided_at=utcnow(),
+        )
+        verb = {"approve": "approved", "edit": "approved with edits", "reject": "rejected"}[decision.kind]
+        who = "the person" if by == "person" else by
+        self.journal.audit(
+            action.mission_id,
+            "action_decided",
+            f"{action.tool} {verb} by {who}"
+            + (f": {decision.reason}" if decision.reason and decision.kind == "reject" else ""),
+            task_id=action.task_id,
+            action_id=action.id,
+            decision=decision.kind,
+            decided_by=by,
+            reason=decision.reason,
+            edited_arguments=decision.arguments,
+        )
+
+    def reject_pending(self, mission_id: str | None, reason: str) -> int:
+        """Rejects every pending action (of one mission, or all); returns how many."""
+        count = 0
+        for action_id, future in list(self._waiting.items()):
+            action = self.journal.action(action_id)
+            if action is None or future.done():
+                continue
+            if mission_id is not None and action.mission_id != mission_id:
+                continue
+            self._record_decision(action, Decision.reject(reason), "person")
+            future.set_result(Decision.reject(reason))
+            count += 1
+        return count
+
+
+def _preview_json(preview: Preview) -> dict[str, Any]:
+    return {"summary": preview.summary, "kind": preview.kind, "detail": preview.detail, "text": preview.text}
+
+
+def _first_line(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= 160 else line[:157] + "…"

@@ -1,0 +1,466 @@
+"""The journal: every mission, message, task, model call, tool call, proposed action and audit
+event, in SQLite (WAL mode) through SQLModel.
+
+The journal is written *before* anything happens (a proposed action is stored before anyone
+is asked; an action is marked ``executing`` before its tool runs), so that after a crash a
+mission can be resumed without repeating an action: an action found ``executing`` may have
+happened and is never run again without a person's say.
+
+Every audit event written here is also handed to the journal's listeners, which is how the
+command line and the window learn what the engine does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from sqlalchemy import Engine, event
+from sqlmodel import Field, Session, SQLModel, col, create_engine, select
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from sqlalchemy.engine.interfaces import DBAPIConnection
+    from sqlalchemy.pool import ConnectionPoolEntry
+
+MissionStatus = Literal["running", "done", "failed", "cancelled", "interrupted"]
+TaskStatus = Literal["pending", "running", "done", "failed", "cancelled", "skipped"]
+ActionStatus = Literal["pending", "approved", "rejected", "executing", "executed", "failed", "undone"]
+ToolCallStatus = Literal["running", "done", "error", "rejected"]
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def new_id(prefix: str) -> str:
+    """A short unique id with a readable prefix, e.g. ``"m_3f9a0c1e2b"``."""
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+class Mission(SQLModel, table=True):
+    """A mission: what a person asked for, and how it ended."""
+
+    id: str = Field(primary_key=True)
+    title: str
+    text: str
+    status: str = Field(default="running", index=True)
+    result: str | None = None
+    error: str | None = None
+    workspaces_json: str = "[]"
+    lead_messages_json: str = "[]"
+    tokens: int = 0
+    owner_pid: int | None = None  # the process running it, to tell a crash from a live run
+    started_at: datetime = Field(default_factory=utcnow, index=True)
+    finished_at: datetime | None = None
+
+
+class ChatMessage(SQLModel, table=True):
+    """A line of a mission's chat: the person's, or the lead agent's."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    mission_id: str = Field(index=True, foreign_key="mission.id")
+    role: str  # "user" or "assistant"
+    kind: str = "message"  # "message", "question" or "answer"
+    text: str
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Task(SQLModel, table=True):
+    """A task the lead delegated to a sub-agent, with its conversation so far."""
+
+    id: str = Field(primary_key=True)
+    mission_id: str = Field(index=True, foreign_key="mission.id")
+    key: str  # the id the lead gave it, unique within one delegation
+    agent: str
+    instructions: str
+    depends_on_json: str = "[]"
+    status: str = "pending"
+    result: str | None = None
+    reason: str | None = None
+    turns: int = 0
+    tokens: int = 0
+    messages_json: str = "[]"
+    created_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class ModelCall(SQLModel, table=True):
+    """One request to the model, with its token usage."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    mission_id: str = Field(index=True, foreign_key="mission.id")
+    task_id: str | None = None  # None for the lead agent
+    agent: str
+    model: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    stop_reason: str | None = None
+    error: str | None = None
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+
+
+class ToolCall(SQLModel, table=True):
+    """One tool call an agent made, with its arguments and result."""
+
+    id: str = Field(primary_key=True)  # our own id; tool_use_id is the model's
+    tool_use_id: str
+    mission_id: str = Field(index=True, foreign_key="mission.id")
+    task_id: str | None = None
+    agent: str
+    tool: str
+    effect: str
+    arguments_json: str
+    status: str = "running"
+    result: str | None = None
+    is_error: bool = False
+    action_id: str | None = None
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+
+
+class ProposedAction(SQLModel, table=True):
+    """A call of a ``local`` or ``external`` tool, held until a person or a rule decides."""
+
+    id: str = Field(primary_key=True)
+    mission_id: str = Field(index=True, foreign_key="mission.id")
+    task_id: str | None = None
+    tool_call_id: str
+    agent: str
+    tool: str
+    effect: str
+    arguments_json: str
+    preview_json: str
+    status: str = Field(default="pending", index=True)
+    decision: str | None = None  # "approve", "edit" or "reject"
+    decided_by: str | None = None  # "person" or "rule:<id> (<description>)"
+    edited_arguments_json: str | None = None
+    reason: str | None = None
+    result: str | None = None
+    backup_json: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    decided_at: datetime | None = None
+    executed_at: datetime | None = None
+
+
+class Rule(SQLModel, table=True):
+    """A standing decision: approve or reject proposed actions without asking."""
+
+    id: str = Field(primary_key=True)
+    kind: str  # "approve_all" or "reject_all"
+    mission_id: str | None = Field(default=None, index=True)  # None: every mission
+    description: str
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AuditEvent(SQLModel, table=True):
+    """One step of a mission, in order: what happened, to what, decided by whom."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    mission_id: str = Field(index=True)
+    task_id: str | None = None
+    kind: str
+    summary: str
+    data_json: str = "{}"
+    at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The event's details, decoded."""
+        value: dict[str, Any] = json.loads(self.data_json)
+        return value
+
+
+@dataclass(frozen=True)
+class Event:
+    """What listeners receive: an audit event, or a transient one (``audit_id`` None).
+
+    Transient events, such as streamed text, are not journaled.
+    """
+
+    kind: str
+    mission_id: str
+    task_id: str | None
+    summary: str
+    data: dict[str, Any]
+    at: datetime
+    audit_id: int | None = None
+
+
+Listener = Callable[[Event], None]
+
+
+def _set_sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    # NORMAL is durable across application crashes in WAL mode; only a power loss can drop
+    # the last commits, and never corrupts the file.
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def _process_alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def dumps(value: object) -> str:
+    """JSON for the journal: compact, UTF-8 kept readable, dates as ISO strings."""
+    return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
+
+
+class Journal:
+    """The SQLite journal. Safe to use from one asyncio loop and other threads.
+
+    Args:
+        path: The SQLite file; created with its tables when missing.
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.engine: Engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
+        event.listen(self.engine, "connect", _set_sqlite_pragmas)
+        SQLModel.metadata.create_all(self.engine)
+        self._listeners: list[Listener] = []
+        self._lock = threading.RLock()
+
+    def close(self) -> None:
+        """Closes every connection."""
+        self.engine.dispose()
+
+    # Listeners -----------------------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Calls ``listener`` with every event from now on; returns a function that stops it.
+
+        Listeners run in the thread that wrote the event (the engine's), so they must be
+        quick and must not block; a window re-emits them as Qt signals.
+        """
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def publish(self, event_: Event) -> None:
+        """Hands an event to every listener."""
+        for listener in list(self._listeners):
+            listener(event_)
+
+    # Sessions ------------------------------------------------------------------------
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session that commits on success and keeps objects usable after it."""
+        with self._lock, Session(self.engine, expire_on_commit=False) as session:
+            yield session
+            session.commit()
+
+    def add(self, *rows: SQLModel) -> None:
+        """Inserts or updates rows in one transaction."""
+        with self.session() as session:
+            for row in rows:
+                session.add(row)
+
+    def update(self, row: SQLModel, **changes: Any) -> None:
+        """Sets attributes on a row and writes it."""
+        for name, value in changes.items():
+            setattr(row, name, value)
+        self.add(row)
+
+    # Audit ---------------------------------------------------------------------------
+
+    def audit(
+        self,
+        mission_id: str,
+        kind: str,
+        summary: str,
+        *,
+        task_id: str | None = None,
+        **data: Any,
+    ) -> AuditEvent:
+        """Records an audit event and hands it to the listeners.
+
+        Args:
+            mission_id: The mission it belongs to.
+            kind: What happened, e.g. ``"tool_called"``, ``"action_decided"``.
+            summary: One line for a person.
+            task_id: The task, when a sub-agent did it.
+            **data: Details, JSON-serialisable.
+        """
+        row = AuditEvent(
+            mission_id=mission_id, task_id=task_id, kind=kind, summary=summary, data_json=dumps(data)
+        )
+        self.add(row)
+        self.publish(
+            Event(
+                kind=kind,
+                mission_id=mission_id,
+                task_id=task_id,
+                summary=summary,
+                data=data,
+                at=row.at,
+                audit_id=row.id,
+            )
+        )
+        return row
+
+    def notify(self, mission_id: str, kind: str, summary: str = "", **data: Any) -> None:
+        """Hands a transient event (not journaled) to the listeners, e.g. streamed text."""
+        self.publish(
+            Event(
+                kind=kind,
+                mission_id=mission_id,
+                task_id=data.pop("task_id", None),
+                summary=summary,
+                data=data,
+                at=utcnow(),
+            )
+        )
+
+    # Queries -------------------------------------------------------------------------
+
+    def mission(self, mission_id: str) -> Mission | None:
+        """The mission with that id (a unique prefix of it is enough), or None."""
+        with self.session() as session:
+            found = session.get(Mission, mission_id)
+            if found is not None:
+                return found
+            matches = session.exec(
+                select(Mission).where(col(Mission.id).startswith(mission_id)).limit(2)
+            ).all()
+            return matches[0] if len(matches) == 1 else None
+
+    def missions(self, limit: int = 200) -> list[Mission]:
+        """Missions, newest first."""
+        with self.session() as session:
+            return list(
+                session.exec(select(Mission).order_by(col(Mission.started_at).desc()).limit(limit)).all()
+            )
+
+    def events(self, mission_id: str) -> list[AuditEvent]:
+        """A mission's audit events, in order."""
+        with self.session() as session:
+            return list(
+                session.exec(
+                    select(AuditEvent).where(AuditEvent.mission_id == mission_id).order_by(col(AuditEvent.id))
+                ).all()
+            )
+
+    def tasks(self, mission_id: str) -> list[Task]:
+        """A mission's tasks, in the order they were created."""
+        with self.session() as session:
+            return list(
+                session.exec(
+                    select(Task).where(Task.mission_id == mission_id).order_by(col(Task.created_at))
+                ).all()
+            )
+
+    def action(self, action_id: str) -> ProposedAction | None:
+        """The proposed action with that id (a unique prefix of it is enough), or None."""
+        with self.session() as session:
+            found = session.get(ProposedAction, action_id)
+            if found is not None:
+                return found
+            matches = session.exec(
+                select(ProposedAction).where(col(ProposedAction.id).startswith(action_id)).limit(2)
+            ).all()
+            return matches[0] if len(matches) == 1 else None
+
+    def actions(self, mission_id: str | None = None, status: str | None = None) -> list[ProposedAction]:
+        """Proposed actions, oldest first, optionally of one mission or one status."""
+        with self.session() as session:
+            query = select(ProposedAction)
+            if mission_id is not None:
+                query = query.where(ProposedAction.mission_id == mission_id)
+            if status is not None:
+                query = query.where(ProposedAction.status == status)
+            return list(session.exec(query.order_by(col(ProposedAction.created_at))).all())
+
+    def model_calls(self, mission_id: str) -> list[ModelCall]:
+        """A mission's model calls, in order."""
+        with self.session() as session:
+            return list(
+                session.exec(
+                    select(ModelCall).where(ModelCall.mission_id == mission_id).order_by(col(ModelCall.id))
+                ).all()
+            )
+
+    def tool_calls(self, mission_id: str) -> list[ToolCall]:
+        """A mission's tool calls, in order."""
+        with self.session() as session:
+            return list(
+                session.exec(
+                    select(ToolCall)
+                    .where(ToolCall.mission_id == mission_id)
+                    .order_by(col(ToolCall.started_at))
+                ).all()
+            )
+
+    def chat(self, mission_id: str) -> list[ChatMessage]:
+        """A mission's chat, in order."""
+        with self.session() as session:
+            return list(
+                session.exec(
+                    select(ChatMessage)
+                    .where(ChatMessage.mission_id == mission_id)
+                    .order_by(col(ChatMessage.id))
+                ).all()
+            )
+
+    def rules(self, mission_id: str | None) -> list[Rule]:
+        """Active rules that apply to a mission: its own, then the global ones."""
+        with self.session() as session:
+            query = select(Rule).where(col(Rule.active).is_(True))
+            rows = session.exec(query.order_by(col(Rule.created_at))).all()
+            own = [r for r in rows if r.mission_id == mission_id and mission_id is not None]
+            return own + [r for r in rows if r.mission_id is None]
+
+    def interrupt_running(self) -> list[str]:
+        """Marks missions left ``running`` by a process that died as ``interrupted``.
+
+        A mission whose process is still alive (another window or command line using the
+        same journal) is left alone.
+
+        Returns:
+            The ids of those missions.
+        """
+        with self.session() as session:
+            rows = [
+                row
+                for row in session.exec(select(Mission).where(Mission.status == "running")).all()
+                if not _process_alive(row.owner_pid)
+            ]
+            for row in rows:
+                row.status = "interrupted"
+                row.finished_at = utcnow()
+                session.add(row)
+            return [row.id for row in rows]

@@ -1,0 +1,255 @@
+"""The model client: the ``anthropic`` SDK's ``AsyncAnthropic``, streaming, with prompt caching.
+
+The API key comes from ``ANTHROPIC_API_KEY`` or the OS keyring (see :mod:`app.secrets`); the
+endpoint from the SDK's own ``ANTHROPIC_BASE_URL``. Every call streams, marks the system
+prompt, the tools and the growing conversation for prompt caching, and reports its usage.
+Every failure the person can do something about becomes a :class:`ModelError` with a plain
+message; no SDK exception leaves this module.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import anthropic
+
+from app import secrets
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+CACHE = {"type": "ephemeral"}
+
+
+class ModelError(Exception):
+    """The model could not be used; the message says why and what to do.
+
+    Attributes:
+        kind: ``"no_key"``, ``"auth"``, ``"unreachable"``, ``"overloaded"``, ``"rate_limited"``,
+            ``"rejected"`` (the API refused the request) or ``"api"``.
+    """
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens of one model call.
+
+    Attributes:
+        input_tokens: Input tokens not read from or written to the cache.
+        output_tokens: Tokens the model wrote.
+        cache_read_tokens: Input tokens read from the prompt cache.
+        cache_write_tokens: Input tokens written to the prompt cache.
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+
+    @property
+    def total(self) -> int:
+        """Every token the call processed; this is what the mission's budget counts."""
+        return self.input_tokens + self.output_tokens + self.cache_read_tokens + self.cache_write_tokens
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One assistant turn.
+
+    Attributes:
+        content: The content blocks as Messages API dicts (``text`` and ``tool_use``).
+        stop_reason: Why the model stopped (``"end_turn"``, ``"tool_use"``, ``"max_tokens"``…).
+        usage: Its tokens.
+    """
+
+    content: list[dict[str, Any]]
+    stop_reason: str | None
+    usage: Usage
+
+    @property
+    def text(self) -> str:
+        """The reply's text blocks joined."""
+        return "\n".join(b["text"] for b in self.content if b.get("type") == "text").strip()
+
+    @property
+    def tool_uses(self) -> list[dict[str, Any]]:
+        """The reply's ``tool_use`` blocks, in order."""
+        return [b for b in self.content if b.get("type") == "tool_use"]
+
+
+def with_cache_breakpoints(
+    system: str, tools: Sequence[dict[str, Any]], messages: Sequence[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Marks the system prompt, the last tool and the last message block for caching.
+
+    The cache prefix runs tools → system → messages, so three breakpoints cache the fixed
+    part of every agent and the conversation up to the newest turn, which the next call
+    reads back. The inputs are not changed.
+
+    Returns:
+        ``(system_blocks, tools, messages)`` ready for ``messages.create``.
+    """
+    system_blocks = [{"type": "text", "text": system, "cache_control": CACHE}]
+    cached_tools = [dict(t) for t in tools]
+    if cached_tools:
+        cached_tools[-1]["cache_control"] = CACHE
+    cached_messages = list(messages)
+    if cached_messages:
+        last = copy.deepcopy(cached_messages[-1])
+        content = last["content"]
+        if isinstance(content, str):
+            content = [{"type": "text", "text": content}]
+        if content:
+            content[-1] = {**content[-1], "cache_control": CACHE}
+        last["content"] = content
+        cached_messages[-1] = last
+    return system_blocks, cached_tools, cached_messages
+
+
+class ModelClient:
+    """Talks to the Anthropic Messages API for every agent of the engine.
+
+    Args:
+        model: The model name (a setting).
+        max_tokens: The most tokens one reply may have.
+        max_retries: How often the SDK retries overloaded or unreachable API calls.
+        timeout: Seconds before one call is given up.
+        api_key: The key; by default from ``ANTHROPIC_API_KEY`` or the keyring.
+
+    Raises:
+        ModelError: No API key is set anywhere (kind ``no_key``).
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        max_tokens: int = 8192,
+        max_retries: int = 2,
+        timeout: float = 600.0,
+        api_key: str | None = None,
+    ) -> None:
+        key = api_key or secrets.api_key()
+        if not key:
+            raise ModelError(
+                "no_key",
+                "No Anthropic API key is set. Add one in Settings, or set ANTHROPIC_API_KEY, "
+                "or store it with `ensemble key set`.",
+            )
+        self.model = model
+        self.max_tokens = max_tokens
+        self.max_retries = max_retries
+        self._client = anthropic.AsyncAnthropic(api_key=key, max_retries=max_retries, timeout=timeout)
+
+    @property
+    def base_url(self) -> str:
+        """The API endpoint in use."""
+        return str(self._client.base_url)
+
+    async def close(self) -> None:
+        """Closes the HTTP connections."""
+        await self._client.close()
+
+    async def reply(
+        self,
+        *,
+        system: str,
+        tools: Sequence[dict[str, Any]],
+        messages: Sequence[dict[str, Any]],
+        on_text: Callable[[str], None] | None = None,
+    ) -> Reply:
+        """Asks the model for its next turn, streaming.
+
+        Args:
+            system: The agent's system prompt.
+            tools: Tool declarations (``name``, ``description``, ``input_schema``).
+            messages: The conversation so far, Messages API shape, ending with a user turn.
+            on_text: Called with each piece of text as it streams in.
+
+        Returns:
+            The assistant's turn.
+
+        Raises:
+            ModelError: The key is wrong, the API is unreachable or still overloaded after
+                the SDK's retries, or it refused the request.
+        """
+        system_blocks, cached_tools, cached_messages = with_cache_breakpoints(system, tools, messages)
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": self.max_tokens,
+            "system": system_blocks,
+            "messages": cached_messages,
+        }
+        if cached_tools:
+            kwargs["tools"] = cached_tools
+        try:
+            async with self._client.messages.stream(**kwargs) as stream:
+                if on_text is not None:
+                    async for text in stream.text_stream:
+                        on_text(text)
+                message = await stream.get_final_message()
+        except anthropic.APIError as exc:
+            raise self._explain(exc) from exc
+        usage = message.usage
+        return Reply(
+            content=[block.model_dump(mode="json", exclude_none=True) for block in message.content],
+            stop_reason=message.stop_reason,
+            usage=Usage(
+                input_tokens=usage.input_tokens or 0,
+                output_tokens=usage.output_tokens or 0,
+                cache_read_tokens=usage.cache_read_input_tokens or 0,
+                cache_write_tokens=usage.cache_creation_input_tokens or 0,
+            ),
+        )
+
+    def _explain(self, exc: anthropic.APIError) -> ModelError:
+        tries = self.max_retries + 1
+        where = os.environ.get("ANTHROPIC_BASE_URL") or "the Anthropic API"
+        if isinstance(exc, anthropic.AuthenticationError):
+            return ModelError(
+                "auth",
+                "The Anthropic API did not accept the API key. Check the key in Settings "
+                "(or ANTHROPIC_API_KEY).",
+            )
+        if isinstance(exc, anthropic.PermissionDeniedError):
+            return ModelError("auth", f"The API key may not use this model or feature: {_message(exc)}")
+        if isinstance(exc, anthropic.APITimeoutError):
+            return ModelError("unreachable", f"{where} did not answer in time ({tries} tries).")
+        if isinstance(exc, anthropic.APIConnectionError):
+            return ModelError(
+                "unreachable",
+                f"Could not reach {where} ({tries} tries). Check the network connection.",
+            )
+        if isinstance(exc, anthropic.RateLimitError):
+            return ModelError(
+                "rate_limited",
+                f"The Anthropic API is rate-limiting this key, still after {tries} tries. "
+                "Wait a minute, or lower the number of agents running at once in Settings.",
+            )
+        if isinstance(exc, anthropic.APIStatusError):
+            if exc.status_code == 529 or isinstance(exc, anthropic.InternalServerError):
+                return ModelError(
+                    "overloaded",
+                    f"The Anthropic API is overloaded or failing (HTTP {exc.status_code}), "
+                    f"still after {tries} tries. Try the mission again later.",
+                )
+            if exc.status_code in (400, 404, 413, 422):
+                return ModelError("rejected", f"The Anthropic API refused the request: {_message(exc)}")
+            return ModelError("api", f"The Anthropic API answered HTTP {exc.status_code}: {_message(exc)}")
+        return ModelError("api", f"The Anthropic API failed: {exc}")
+
+
+def _message(exc: anthropic.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return str(error["message"])
+    return exc.message

@@ -1,0 +1,111 @@
+"""The orchestrator: the lead agent turns a mission into tasks for sub-agents.
+
+A mission is a conversation. The lead sees the mission and the chat, and has two tools of
+its own: ``delegate`` (run a plan of tasks on sub-agents; see :mod:`._delegate`) and
+``ask_user`` (put a question into the chat and wait for the answer). Its final answer is the
+mission's result. Every sub-agent's tool call goes through the approval gate.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from app.agents import prompt_text, registry
+from app.gate import CallSite, ToolResult
+from app.journal import ChatMessage
+from app.orchestrator._delegate import DelegateArgs, delegate
+from app.orchestrator._loop import AgentTools, ToolHandler, run_agent
+from app.orchestrator._runtime import AskUser, LimitReached, MissionRuntime
+from connectors.base import Tool, ToolContext, ToolOutput
+
+__all__ = ["AskUser", "LimitReached", "MissionRuntime", "lead_system_prompt", "run_lead"]
+
+
+class AskUserArgs(BaseModel):
+    """Arguments of ``ask_user``."""
+
+    question: str = Field(
+        min_length=1, description="The question, in plain words for a person who is not a programmer."
+    )
+
+
+def lead_system_prompt(workspaces: list[str]) -> str:
+    """The lead's system prompt, listing the agent kinds and the workspace folders."""
+    agents = "\n".join(f"- {k.name}: {k.description}" for k in registry().values())
+    folders = "\n".join(f"- {w}" for w in workspaces) or "- (none)"
+    return prompt_text("lead.md").replace("{agents}", agents).replace("{workspaces}", folders)
+
+
+def _lead_tools(rt: MissionRuntime) -> list[Tool[Any]]:
+    async def run_delegate(_ctx: ToolContext, args: DelegateArgs) -> ToolOutput:
+        return ToolOutput(await delegate(rt, args))
+
+    async def run_ask_user(_ctx: ToolContext, args: AskUserArgs) -> ToolOutput:
+        answer = await rt.ask_user(args.question)
+        return ToolOutput(json.dumps({"answer": answer}, ensure_ascii=False))
+
+    kinds = ", ".join(sorted(registry()))
+    # Both tools change nothing by themselves (``read``): every side effect of a delegated
+    # task is a sub-agent's tool call, which the gate holds for approval.
+    return [
+        Tool(
+            name="delegate",
+            description=(
+                "Hand tasks to specialist agents and wait for all of them. Tasks without "
+                "dependencies between them run at the same time. Returns each task's status "
+                f"and result (or why it failed). Agent kinds: {kinds}."
+            ),
+            effect="read",
+            args_model=DelegateArgs,
+            run=run_delegate,
+        ),
+        Tool(
+            name="ask_user",
+            description="Ask the person a question in the chat and wait for the answer.",
+            effect="read",
+            args_model=AskUserArgs,
+            run=run_ask_user,
+        ),
+    ]
+
+
+async def run_lead(rt: MissionRuntime, messages: list[dict[str, Any]]) -> str:
+    """Runs the lead agent on a mission's conversation until it gives its final answer.
+
+    Args:
+        rt: The mission's shared state.
+        messages: The lead's conversation, ending with the person's latest message;
+            extended in place.
+
+    Returns:
+        The lead's final answer, also added to the chat.
+
+    Raises:
+        LimitReached: The lead's turn limit or the mission's budget was reached.
+        ModelError: The model could not be used.
+    """
+    site = CallSite(mission_id=rt.mission_id, task_id=None, agent="lead")
+    tools = _lead_tools(rt)
+
+    def handler_for(tool: Tool[Any]) -> ToolHandler:
+        async def handle(tool_use_id: str, arguments: object) -> ToolResult:
+            return await rt.gate.call(tool, tool_use_id, arguments, rt.ctx, site)
+
+        return handle
+
+    system = lead_system_prompt([str(w) for w in rt.ctx.workspaces])
+    answer = await run_agent(
+        rt,
+        agent="lead",
+        task=None,
+        system=system,
+        tools=AgentTools([t.to_api() for t in tools], {t.name: handler_for(t) for t in tools}),
+        messages=messages,
+        max_turns=rt.settings.max_turns,
+    )
+    rt.journal.add(ChatMessage(mission_id=rt.mission_id, role="assistant", text=answer))
+    rt.journal.audit(rt.mission_id, "chat_message", answer, role="assistant")
+    return answer

@@ -1,0 +1,221 @@
+"""The lead's ``delegate`` tool: runs a plan of tasks on sub-agents, in parallel where it can."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from app.agents import AgentKind, registry
+from app.gate import CallSite, ToolResult
+from app.journal import Task, dumps, new_id, utcnow
+from app.model import ModelError
+from app.orchestrator._loop import AgentTools, ToolHandler, run_agent
+from app.orchestrator._runtime import LimitReached, MissionRuntime
+from connectors.base import ToolError
+
+
+class TaskSpec(BaseModel):
+    """One task of a plan."""
+
+    id: str = Field(
+        min_length=1,
+        max_length=64,
+        description="A short id for this task, unique in this call, e.g. 'read-invoices'.",
+    )
+    agent: str = Field(description="The agent kind that does it.")
+    instructions: str = Field(
+        min_length=1,
+        description=(
+            "Complete, self-contained instructions: the agent sees nothing else "
+            "but the results of the tasks it depends on."
+        ),
+    )
+    depends_on: list[str] = Field(
+        default_factory=list,
+        description="Ids of tasks in this call whose results this task needs; it starts after they finish.",
+    )
+
+
+class DelegateArgs(BaseModel):
+    """Arguments of ``delegate``."""
+
+    tasks: list[TaskSpec] = Field(min_length=1, max_length=50, description="The tasks to run.")
+
+
+def check_plan(tasks: list[TaskSpec], kinds: dict[str, AgentKind]) -> None:
+    """Refuses a plan that cannot run, before anything starts.
+
+    Raises:
+        ToolError: A duplicate id, an unknown agent kind, a dependency that is not in the
+            plan, or a cycle of dependencies.
+    """
+    ids = [t.id for t in tasks]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise ToolError(f"Task ids must be unique; repeated: {', '.join(duplicates)}.")
+    for spec in tasks:
+        if spec.agent not in kinds:
+            raise ToolError(
+                f"Task {spec.id!r} names agent {spec.agent!r}, which does not exist. "
+                f"Available agents: {', '.join(sorted(kinds))}."
+            )
+        missing = [d for d in spec.depends_on if d not in ids]
+        if missing:
+            raise ToolError(f"Task {spec.id!r} depends on unknown tasks: {', '.join(missing)}.")
+    # Kahn's algorithm: whatever cannot be ordered is on a cycle.
+    remaining = {t.id: set(t.depends_on) for t in tasks}
+    while True:
+        ready = [i for i, deps in remaining.items() if not deps]
+        if not ready:
+            break
+        for i in ready:
+            del remaining[i]
+        for deps in remaining.values():
+            deps.difference_update(ready)
+    if remaining:
+        raise ToolError(f"These tasks depend on each other in a cycle: {', '.join(sorted(remaining))}.")
+
+
+async def delegate(rt: MissionRuntime, args: DelegateArgs) -> str:
+    """Runs a plan's tasks and returns every task's outcome as JSON text.
+
+    Independent tasks run concurrently, at most ``settings.max_concurrency`` at a time;
+    a task starts when every task it depends on is done, and receives their results. A task
+    whose dependency failed is skipped.
+
+    Returns:
+        JSON ``{"tasks": [{"id", "agent", "status", "result" | "reason"}]}``.
+
+    Raises:
+        ToolError: The plan cannot run (see :func:`check_plan`).
+    """
+    kinds = registry()
+    check_plan(args.tasks, kinds)
+    rows = {
+        spec.id: Task(
+            id=new_id("t"),
+            mission_id=rt.mission_id,
+            key=spec.id,
+            agent=spec.agent,
+            instructions=spec.instructions,
+            depends_on_json=dumps(spec.depends_on),
+        )
+        for spec in args.tasks
+    }
+    rt.journal.add(*rows.values())
+    finished = {spec.id: asyncio.Event() for spec in args.tasks}
+
+    async def run_one(spec: TaskSpec) -> None:
+        task = rows[spec.id]
+        try:
+            for dep in spec.depends_on:
+                await finished[dep].wait()
+            failed = [d for d in spec.depends_on if rows[d].status != "done"]
+            if failed:
+                _finish(
+                    rt,
+                    task,
+                    "skipped",
+                    reason=f"Not run: the tasks it depends on did not succeed ({', '.join(failed)}).",
+                )
+                return
+            async with rt.semaphore:
+                await _run_task(rt, task, kinds[spec.agent], [rows[d] for d in spec.depends_on])
+        finally:
+            finished[spec.id].set()
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for spec in args.tasks:
+                group.create_task(run_one(spec), name=f"task {spec.id}")
+    except asyncio.CancelledError:
+        for task in rows.values():
+            if task.status in ("pending", "running"):
+                _finish(rt, task, "cancelled", reason="Stopped by the person.")
+        raise
+    outcomes: list[dict[str, Any]] = []
+    for spec in args.tasks:
+        task = rows[spec.id]
+        outcome: dict[str, Any] = {"id": spec.id, "agent": spec.agent, "status": task.status}
+        if task.status == "done":
+            outcome["result"] = task.result
+        else:
+            outcome["reason"] = task.reason
+        outcomes.append(outcome)
+    return json.dumps({"tasks": outcomes}, ensure_ascii=False)
+
+
+async def _run_task(rt: MissionRuntime, task: Task, kind: AgentKind, deps: list[Task]) -> None:
+    rt.journal.update(task, status="running", started_at=utcnow())
+    rt.journal.audit(
+        rt.mission_id,
+        "task_started",
+        f"Task {task.key} started ({kind.name} agent)",
+        task_id=task.id,
+        key=task.key,
+        agent=kind.name,
+        instructions=task.instructions,
+    )
+    prompt = task.instructions
+    if deps:
+        parts = [f"## Result of task {d.key} ({d.agent} agent)\n{d.result}" for d in deps]
+        prompt += "\n\n# Results of the tasks this one depends on\n\n" + "\n\n".join(parts)
+    messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
+    site = CallSite(mission_id=rt.mission_id, task_id=task.id, agent=kind.name)
+
+    def handler_for(name: str) -> ToolHandler:
+        tool = kind.tool(name)
+        assert tool is not None
+
+        async def handle(tool_use_id: str, arguments: object) -> ToolResult:
+            return await rt.gate.call(tool, tool_use_id, arguments, rt.ctx, site)
+
+        return handle
+
+    tools = AgentTools(
+        declarations=[t.to_api() for t in kind.tools],
+        handlers={t.name: handler_for(t.name) for t in kind.tools},
+    )
+    system = kind.system_prompt.replace("{workspaces}", "\n".join(f"- {w}" for w in rt.ctx.workspaces))
+    try:
+        result = await run_agent(
+            rt,
+            agent=kind.name,
+            task=task,
+            system=system,
+            tools=tools,
+            messages=messages,
+            max_turns=rt.settings.max_turns,
+        )
+    except (LimitReached, ModelError) as exc:
+        _finish(rt, task, "failed", reason=str(exc))
+    except asyncio.CancelledError:
+        _finish(rt, task, "cancelled", reason="Stopped by the person.")
+        raise
+    else:
+        _finish(rt, task, "done", result=result or "(The agent finished without a written result.)")
+
+
+def _finish(
+    rt: MissionRuntime, task: Task, status: str, *, result: str | None = None, reason: str | None = None
+) -> None:
+    rt.journal.update(task, status=status, result=result, reason=reason, finished_at=utcnow())
+    words = {"done": "finished", "failed": "failed", "skipped": "was skipped", "cancelled": "was stopped"}[
+        status
+    ]
+    rt.journal.audit(
+        rt.mission_id,
+        "task_finished",
+        f"Task {task.key} {words}" + (f": {reason}" if reason else ""),
+        task_id=task.id,
+        key=task.key,
+        agent=task.agent,
+        status=status,
+        result=result,
+        reason=reason,
+        tokens=task.tokens,
+        turns=task.turns,
+    )

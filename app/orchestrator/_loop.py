@@ -1,0 +1,83 @@
+"""The tool-use loop every agent runs: ask the model, run its tool calls, repeat."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from app.gate import ToolResult
+from app.orchestrator._runtime import LimitReached, MissionRuntime
+
+if TYPE_CHECKING:
+    from app.journal import Task
+
+ToolHandler = Callable[[str, object], Awaitable[ToolResult]]
+"""Runs one tool call: ``(tool_use_id, arguments) -> result``."""
+
+
+@dataclass(frozen=True)
+class AgentTools:
+    """An agent's tools: their declarations for the model and their handlers."""
+
+    declarations: list[dict[str, Any]]
+    handlers: Mapping[str, ToolHandler]
+
+
+async def run_agent(
+    rt: MissionRuntime,
+    *,
+    agent: str,
+    task: Task | None,
+    system: str,
+    tools: AgentTools,
+    messages: list[dict[str, Any]],
+    max_turns: int,
+) -> str:
+    """Runs an agent until it answers without calling a tool.
+
+    Args:
+        rt: The mission's shared state.
+        agent: The agent kind, or ``"lead"``.
+        task: Its task (None for the lead).
+        system: Its system prompt.
+        tools: What it may call.
+        messages: The conversation so far, ending with a user turn; extended in place.
+        max_turns: How many model replies it may take.
+
+    Returns:
+        Its final text.
+
+    Raises:
+        LimitReached: The turn limit or the mission's token budget was reached.
+        ModelError: The model could not be used.
+    """
+    for _turn in range(max_turns):
+        reply = await rt.reply(
+            agent=agent, task=task, system=system, tools=tools.declarations, messages=messages
+        )
+        if task is not None:
+            task.turns += 1
+        messages.append({"role": "assistant", "content": reply.content})
+        rt.save_conversation(task, messages)
+        if not reply.tool_uses:
+            if reply.stop_reason == "max_tokens" and not reply.text:
+                raise LimitReached("The model's reply was cut off at the maximum reply length.")
+            return reply.text
+        results: list[dict[str, Any]] = []
+        for use in reply.tool_uses:
+            handler = tools.handlers.get(use["name"])
+            if handler is None:
+                result = ToolResult(
+                    f"There is no tool named {use['name']!r}. Available: {', '.join(tools.handlers)}.",
+                    is_error=True,
+                )
+            else:
+                result = await handler(use["id"], use.get("input", {}))
+            block: dict[str, Any] = {"type": "tool_result", "tool_use_id": use["id"], "content": result.text}
+            if result.is_error:
+                block["is_error"] = True
+            results.append(block)
+        messages.append({"role": "user", "content": results})
+        rt.save_conversation(task, messages)
+    raise LimitReached(f"The agent reached its limit of {max_turns} turns without finishing.")

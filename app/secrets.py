@@ -1,0 +1,66 @@
+"""Secrets in the operating system's keyring (service ``ensemble``), never on disk or in logs."""
+
+from __future__ import annotations
+
+import os
+
+import keyring
+from keyring.errors import KeyringError
+
+SERVICE = "ensemble"
+API_KEY_ENTRY = "anthropic-api-key"
+
+
+class SecretError(Exception):
+    """The keyring could not be read or written; the message says what to do."""
+
+
+def get_secret(name: str) -> str | None:
+    """Reads a secret from the keyring.
+
+    Args:
+        name: The entry, e.g. ``"anthropic-api-key"``.
+
+    Returns:
+        The secret, or None when the keyring has none or no keyring is available.
+    """
+    try:
+        value: str | None = keyring.get_password(SERVICE, name)
+    except KeyringError:
+        return None
+    return value or None
+
+
+def set_secret(name: str, value: str) -> None:
+    """Stores a secret in the keyring.
+
+    Raises:
+        SecretError: No usable keyring backend (e.g. no Secret Service running).
+    """
+    try:
+        keyring.set_password(SERVICE, name, value)
+    except KeyringError as exc:
+        raise SecretError(
+            f"The system keyring could not store the secret ({exc}). On Linux, a Secret "
+            "Service such as GNOME Keyring or KWallet must be running."
+        ) from exc
+
+
+def delete_secret(name: str) -> None:
+    """Removes a secret from the keyring; a missing one is not an error."""
+    try:
+        keyring.delete_password(SERVICE, name)
+    except KeyringError:
+        return
+
+
+def api_key() -> str | None:
+    """The Anthropic API key: ``ANTHROPIC_API_KEY`` if set, else the keyring's entry."""
+    return os.environ.get("ANTHROPIC_API_KEY") or get_secret(API_KEY_ENTRY)
+
+
+def redact(secret: str) -> str:
+    """Shows a secret the way settings may display it: only its last four characters."""
+    if len(secret) <= 8:
+        return "•" * len(secret)
+    return "•" * 8 + secret[-4:]

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Sets everything up, then runs the whole test suite: lint, formatting, types, import
+# contracts and the tests. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export ENSEMBLE_APT_PACKAGES="${ENSEMBLE_APT_PACKAGES:-}"
+bash scripts/setup.sh
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+say "ruff"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+say "mypy (strict on app/ and connectors/)"
+.venv/bin/mypy
+say "import-linter"
+.venv/bin/lint-imports
+say "pytest"
+status=0
+.venv/bin/python -m pytest "$@" || status=$?
+if [ "$status" = 5 ]; then
+  echo "pytest collected no tests" >&2
+fi
+exit "$status"
