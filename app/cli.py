@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from app import secrets
-from app.engine import Engine, EngineError, MissionOutcome
+from app.errors import EngineError
 from app.gate import Decision, GateError
 from app.journal import AuditEvent, Event, Journal
 from app.paths import Paths
@@ -31,6 +31,11 @@ from connectors.base import ToolError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+if TYPE_CHECKING:
+    # The engine pulls in the anthropic SDK, which takes seconds to import: only the
+    # commands that run missions load it.
+    from app.engine import Engine, MissionOutcome
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
 
@@ -117,6 +122,7 @@ class _Lines:
 
     def __init__(self, stream: TextIO) -> None:
         self._queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self._ended = False
         loop = asyncio.get_running_loop()
 
         def pump() -> None:
@@ -127,8 +133,12 @@ class _Lines:
         threading.Thread(target=pump, name="stdin", daemon=True).start()
 
     async def read(self) -> str | None:
-        """The next line, or None at the end of input."""
-        return await self._queue.get()
+        """The next line, or None at the end of input (and ever after)."""
+        if self._ended:
+            return None
+        line = await self._queue.get()
+        self._ended = line is None
+        return line
 
 
 class _Console:
@@ -248,6 +258,8 @@ def _clip(text: str, size: int) -> str:
 
 
 async def _run(args: argparse.Namespace) -> int:
+    from app.engine import Engine
+
     settings = Settings.load(Paths.default().settings)
     if args.model:
         settings = settings.model_copy(update={"model": args.model})
@@ -360,6 +372,8 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _undo(args: argparse.Namespace) -> int:
+    from app.engine import Engine
+
     engine = Engine()
     try:
         print(engine.undo(args.action_id, force=args.force))

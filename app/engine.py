@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from app.agents import find_tool
+from app.errors import EngineError
 from app.gate import ApprovalGate, Decision, GateError
 from app.journal import (
     ChatMessage,
@@ -38,10 +39,6 @@ log = logging.getLogger(__name__)
 
 ApproveMode = Literal["ask", "all", "none"]
 """How a mission's proposed actions are decided: by the person, or by a rule for all of them."""
-
-
-class EngineError(Exception):
-    """A request the engine cannot carry out (unknown mission, nothing to undo…)."""
 
 
 @dataclass(frozen=True)
@@ -121,7 +118,8 @@ class Engine:
             workspaces_json=json.dumps([str(f) for f in folders]),
             owner_pid=os.getpid(),
         )
-        self.journal.add(mission, ChatMessage(mission_id=mission.id, role="user", text=text))
+        self.journal.add(mission)  # first: the chat message refers to it
+        self.journal.add(ChatMessage(mission_id=mission.id, role="user", text=text))
         self.journal.audit(
             mission.id,
             "mission_started",

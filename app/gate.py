@@ -100,7 +100,7 @@ class ApprovalGate:
 
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
-        self._waiting: dict[str, asyncio.Future[Decision]] = {}
+        self._waiting: dict[str, tuple[asyncio.Future[Decision], ProposedAction]] = {}
         self.timing = Timing()
 
     # The dispatch path -------------------------------------------------------------------
@@ -245,7 +245,7 @@ class ApprovalGate:
                 ),
                 waited,
             )
-        args = tool.parse(json.loads(action.edited_arguments_json or action.arguments_json))
+        args = tool.parse(decision.arguments if decision.kind == "edit" else arguments)
         if decision.kind == "edit":
             # The preview on record must show what really runs, not what was first proposed.
             edited_preview = await tool.render_preview(ctx, args)
@@ -298,7 +298,7 @@ class ApprovalGate:
             self._record_decision(action, decision, by)
             return decision, by
         future: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
-        self._waiting[action.id] = future
+        self._waiting[action.id] = (future, action)
         try:
             decision = await future
         except asyncio.CancelledError:
@@ -337,10 +337,10 @@ class ApprovalGate:
             GateError: The action is not waiting (unknown, already decided, or from a
                 process that ended), or the edited arguments are not valid for the tool.
         """
-        future = self._waiting.get(action_id)
-        action = self.journal.action(action_id)
-        if future is None or action is None or future.done():
+        waiting = self._waiting.get(action_id)
+        if waiting is None or waiting[0].done():
             raise GateError(f"Action {action_id} is not waiting for a decision.")
+        future, action = waiting
         if decision.kind == "edit":
             if tool is None or decision.arguments is None:
                 raise GateError("An edit needs the tool and the full edited arguments.")
@@ -381,9 +381,8 @@ class ApprovalGate:
     def reject_pending(self, mission_id: str | None, reason: str) -> int:
         """Rejects every pending action (of one mission, or all); returns how many."""
         count = 0
-        for action_id, future in list(self._waiting.items()):
-            action = self.journal.action(action_id)
-            if action is None or future.done():
+        for future, action in list(self._waiting.values()):
+            if future.done():
                 continue
             if mission_id is not None and action.mission_id != mission_id:
                 continue

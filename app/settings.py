@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, ValidationError
 if TYPE_CHECKING:
     from pathlib import Path
 
-DEFAULT_MODEL = "claude-sonnet-4-5"
+DEFAULT_MODEL = "claude-sonnet-5"
 
 
 class SettingsError(Exception):

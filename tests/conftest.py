@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import socket
 from pathlib import Path
@@ -9,7 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import keyring
 import keyring.backend
+import openpyxl
+import openpyxl.styles
 import pytest
+
+from app.scripted_model import ScriptedModel
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -84,3 +89,46 @@ def testdata() -> Path:
     if not TESTDATA.is_dir():
         pytest.fail(f"The shared test data is missing at {TESTDATA}.")
     return TESTDATA
+
+
+@pytest.fixture
+def scripted(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedModel]:
+    """A scripted model on 127.0.0.1, with the SDK's environment pointing at it."""
+    model = ScriptedModel(api_key="sk-ant-test")
+    with model:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", model.base_url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+        yield model
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """A workspace folder with a real workbook, ``invoices.xlsx``, written by openpyxl.
+
+    Sheet ``Invoices``: a header row, four invoices (A2:D5), a total formula in D6, a bold
+    header and a currency format on column D.
+    """
+    folder = tmp_path / "workspace"
+    folder.mkdir()
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "Invoices"
+    sheet.append(["Invoice", "Customer", "Due", "Amount", "Status"])
+    rows = [
+        ("INV-1", "Acme", datetime.date(2026, 9, 1), 1200.5, "open"),
+        ("INV-2", "Globex", datetime.date(2026, 12, 1), 300, "open"),
+        ("INV-3", "Initech", datetime.date(2026, 10, 15), 75.25, "paid"),
+        ("INV-4", "Umbrella", datetime.date(2026, 8, 20), 990, "open"),
+    ]
+    for row in rows:
+        sheet.append(list(row))
+    sheet["D6"] = "=SUM(D2:D5)"
+    for cell in sheet[1]:
+        cell.font = openpyxl.styles.Font(bold=True)
+    for row_cells in sheet["D2:D6"]:
+        for cell in row_cells:
+            cell.number_format = "#,##0.00 €"
+    book.create_sheet("Notes")["A1"] = "Keep this note"
+    book.save(folder / "invoices.xlsx")
+    return folder
