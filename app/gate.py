@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from app.journal import Journal, ProposedAction, Rule, ToolCall, dumps, new_id, utcnow
-from connectors.base import AnyTool, Preview, ToolContext, ToolError
+from connectors.base import AnyTool, Preview, ToolContext, ToolError, ToolOutput
 
 log = logging.getLogger(__name__)
 
@@ -252,21 +252,46 @@ class ApprovalGate:
             self.journal.update(action, preview_json=dumps(_preview_json(edited_preview)))
         self.journal.update(action, status="executing")
         t0 = time.perf_counter()
+        execution = asyncio.ensure_future(tool.run(ctx, args))
         try:
-            output = await tool.run(ctx, args)
-        except ToolError as exc:
-            self.journal.update(action, status="failed", result=str(exc), executed_at=utcnow())
+            # Once an action has started it runs to its end even if the mission is stopped,
+            # so that the journal says exactly what happened and a local write stays undoable.
+            await asyncio.shield(execution)
+        except asyncio.CancelledError:
+            if not execution.done():
+                await asyncio.wait({execution})
+            self._record_execution(action, execution, site)
+            raise
+        except ToolError:
+            pass
+        finally:
+            waited += time.perf_counter() - t0
+        output = self._record_execution(action, execution, site)
+        text = output.text
+        if decision.kind == "edit":
+            text = (
+                "The person edited the arguments before approving; what ran was "
+                f"{action.edited_arguments_json}. Result: {text}"
+            )
+        return ToolResult(text), waited
+
+    def _record_execution(
+        self, action: ProposedAction, execution: asyncio.Future[ToolOutput], site: CallSite
+    ) -> ToolOutput:
+        """Journals how a started action ended; returns its output or raises its ToolError."""
+        error = execution.exception()
+        if error is not None:
+            self.journal.update(action, status="failed", result=str(error), executed_at=utcnow())
             self.journal.audit(
                 site.mission_id,
                 "action_failed",
-                f"{tool.name} failed: {_first_line(str(exc))}",
+                f"{action.tool} failed: {_first_line(str(error))}",
                 task_id=site.task_id,
                 action_id=action.id,
-                error=str(exc),
+                error=str(error),
             )
-            raise
-        finally:
-            waited += time.perf_counter() - t0
+            raise error
+        output = execution.result()
         self.journal.update(
             action,
             status="executed",
@@ -282,13 +307,7 @@ class ApprovalGate:
             action_id=action.id,
             undoable=output.backup is not None,
         )
-        text = output.text
-        if decision.kind == "edit":
-            text = (
-                "The person edited the arguments before approving; what ran was "
-                f"{action.edited_arguments_json}. Result: {text}"
-            )
-        return ToolResult(text), waited
+        return output
 
     async def _decision_for(self, action: ProposedAction) -> tuple[Decision, str]:
         rule = self._matching_rule(action)
