@@ -138,12 +138,12 @@ class ApprovalGate:
             effect=tool.effect,
             arguments_json=dumps(arguments),
         )
-        self.journal.add(record)
         self.journal.audit(
             site.mission_id,
             "tool_called",
             f"{site.agent} called {tool.name} ({tool.effect})",
             task_id=site.task_id,
+            save=[record],
             tool_call_id=record.id,
             tool=tool.name,
             effect=tool.effect,
@@ -181,15 +181,15 @@ class ApprovalGate:
         status = "error" if result.is_error else "done"
         if record.action_id and record.status == "rejected":
             status = "rejected"
-        self.journal.update(
-            record, status=status, result=result.text, is_error=result.is_error, finished_at=utcnow()
-        )
+        record.status, record.result, record.is_error = status, result.text, result.is_error
+        record.finished_at = utcnow()
         self.journal.audit(
             site.mission_id,
             "tool_result",
             f"{tool.name} {'failed' if result.is_error else 'returned'}"
             + (f": {_first_line(result.text)}" if result.is_error else ""),
             task_id=site.task_id,
+            save=[record],
             tool_call_id=record.id,
             tool=tool.name,
             is_error=result.is_error,
@@ -219,12 +219,12 @@ class ApprovalGate:
             preview_json=dumps(_preview_json(preview)),
         )
         record.action_id = action.id
-        self.journal.add(action, record)
         self.journal.audit(
             site.mission_id,
             "action_proposed",
             f"{site.agent} proposes: {preview.summary}",
             task_id=site.task_id,
+            save=[action, record],
             action_id=action.id,
             tool=tool.name,
             effect=tool.effect,
@@ -281,29 +281,26 @@ class ApprovalGate:
         """Journals how a started action ended; returns its output or raises its ToolError."""
         error = execution.exception()
         if error is not None:
-            self.journal.update(action, status="failed", result=str(error), executed_at=utcnow())
+            action.status, action.result, action.executed_at = "failed", str(error), utcnow()
             self.journal.audit(
                 site.mission_id,
                 "action_failed",
                 f"{action.tool} failed: {_first_line(str(error))}",
                 task_id=site.task_id,
+                save=[action],
                 action_id=action.id,
                 error=str(error),
             )
             raise error
         output = execution.result()
-        self.journal.update(
-            action,
-            status="executed",
-            result=output.text,
-            backup_json=dumps(output.backup.to_json()) if output.backup else None,
-            executed_at=utcnow(),
-        )
+        action.status, action.result, action.executed_at = "executed", output.text, utcnow()
+        action.backup_json = dumps(output.backup.to_json()) if output.backup else None
         self.journal.audit(
             site.mission_id,
             "action_executed",
             f"Done: {json.loads(action.preview_json)['summary']}",
             task_id=site.task_id,
+            save=[action],
             action_id=action.id,
             undoable=output.backup is not None,
         )
@@ -373,15 +370,9 @@ class ApprovalGate:
 
     def _record_decision(self, action: ProposedAction, decision: Decision, by: str) -> None:
         status = "rejected" if decision.kind == "reject" else "approved"
-        self.journal.update(
-            action,
-            status=status,
-            decision=decision.kind,
-            decided_by=by,
-            reason=decision.reason,
-            edited_arguments_json=dumps(decision.arguments) if decision.kind == "edit" else None,
-            decided_at=utcnow(),
-        )
+        action.status, action.decision, action.decided_by = status, decision.kind, by
+        action.reason, action.decided_at = decision.reason, utcnow()
+        action.edited_arguments_json = dumps(decision.arguments) if decision.kind == "edit" else None
         verb = {"approve": "approved", "edit": "approved with edits", "reject": "rejected"}[decision.kind]
         who = "the person" if by == "person" else by
         self.journal.audit(
@@ -390,6 +381,7 @@ class ApprovalGate:
             f"{action.tool} {verb} by {who}"
             + (f": {decision.reason}" if decision.reason and decision.kind == "reject" else ""),
             task_id=action.task_id,
+            save=[action],
             action_id=action.id,
             decision=decision.kind,
             decided_by=by,

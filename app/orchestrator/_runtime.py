@@ -91,17 +91,10 @@ class MissionRuntime:
             self.journal.update(call, error=str(exc), finished_at=utcnow())
             raise
         usage = reply.usage
-        self.journal.update(
-            call,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cache_read_tokens=usage.cache_read_tokens,
-            cache_write_tokens=usage.cache_write_tokens,
-            stop_reason=reply.stop_reason,
-            finished_at=utcnow(),
-        )
+        call.input_tokens, call.output_tokens = usage.input_tokens, usage.output_tokens
+        call.cache_read_tokens, call.cache_write_tokens = usage.cache_read_tokens, usage.cache_write_tokens
+        call.stop_reason, call.finished_at = reply.stop_reason, utcnow()
         self.mission.tokens += usage.total
-        self.journal.add(self.mission)
         if task is not None:
             task.tokens += usage.total
         self.journal.audit(
@@ -109,6 +102,7 @@ class MissionRuntime:
             "model_call",
             f"{agent} model call: {usage.total:,} tokens ({usage.cache_read_tokens:,} from cache)",
             task_id=task_id,
+            save=[call, self.mission],
             model=self.model.model,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
