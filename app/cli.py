@@ -233,7 +233,7 @@ def _progress_line(event: Event) -> str | None:
         return None
     if kind == "action_proposed":
         preview = data.get("preview", {})
-        body = "\n".join("    " + line for line in str(preview.get("text", "")).splitlines())
+        body = "\n".join("    " + line for line in _preview_lines(preview))
         return (
             f"? Proposed action {data['action_id']} ({data['effect']}): {preview.get('summary', '')}\n{body}"
         )
@@ -250,6 +250,14 @@ def _progress_line(event: Event) -> str | None:
     if kind == "chat_message":
         return f"\n{event.summary}\n"
     return f"  {event.summary}"
+
+
+def _preview_lines(preview: dict[str, Any]) -> list[str]:
+    """The preview's text, without its first line when that only repeats the summary."""
+    lines = str(preview.get("text", "")).splitlines()
+    if lines and lines[0].strip() == str(preview.get("summary", "")).strip():
+        lines = lines[1:]
+    return lines
 
 
 def _clip(text: str, size: int) -> str:
@@ -364,7 +372,7 @@ def _audit(args: argparse.Namespace) -> int:
         if e.kind == "tool_called":
             print(f"{'':27}arguments: {json.dumps(data.get('arguments'), ensure_ascii=False)}")
         elif e.kind == "action_proposed":
-            for line in str(data.get("preview", {}).get("text", "")).splitlines():
+            for line in _preview_lines(data.get("preview", {})):
                 print(f"{'':27}{line}")
         elif e.kind == "tool_result":
             print(f"{'':27}result: {_clip(str(data.get('result', '')), 200)}")
