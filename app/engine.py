@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from app.agents import find_tool
+from app.agents import find_tool, registry
 from app.errors import EngineError
 from app.gate import ApprovalGate, Decision, GateError
 from app.journal import (
@@ -90,6 +90,7 @@ class Engine:
         *,
         workspaces: list[Path] | None = None,
         approve: ApproveMode = "ask",
+        options: dict[str, Any] | None = None,
     ) -> str:
         """Starts a mission in the background; call on the engine's loop.
 
@@ -98,6 +99,8 @@ class Engine:
             workspaces: Folders the agents may touch; by default the settings' folders.
             approve: ``ask`` the person for every proposed action, or decide them ``all``
                 approved or ``none`` approved by a rule for this mission.
+            options: Per-connector settings for this mission, by connector name (e.g.
+                ``{"email": {"account": "work"}}``); tools find them in ``ToolContext.extra``.
 
         Returns:
             The mission's id. Its events follow; :meth:`wait` gives its outcome.
@@ -144,7 +147,7 @@ class Engine:
             )
         messages: list[dict[str, Any]] = [{"role": "user", "content": text}]
         task = asyncio.get_running_loop().create_task(
-            self._run(mission, folders, messages), name=f"mission {mission.id}"
+            self._run(mission, folders, messages, options or {}), name=f"mission {mission.id}"
         )
         self._running[mission.id] = task
         task.add_done_callback(lambda _t: self._running.pop(mission.id, None))
@@ -161,13 +164,20 @@ class Engine:
         return MissionOutcome(mission.id, mission.status, mission.result or mission.error)
 
     async def run_mission(
-        self, text: str, *, workspaces: list[Path] | None = None, approve: ApproveMode = "ask"
+        self,
+        text: str,
+        *,
+        workspaces: list[Path] | None = None,
+        approve: ApproveMode = "ask",
+        options: dict[str, Any] | None = None,
     ) -> MissionOutcome:
         """Starts a mission and waits for it to end (see :meth:`start_mission`)."""
-        return await self.wait(self.start_mission(text, workspaces=workspaces, approve=approve))
+        return await self.wait(
+            self.start_mission(text, workspaces=workspaces, approve=approve, options=options)
+        )
 
     async def _run(
-        self, mission: Mission, folders: list[Path], messages: list[dict[str, Any]]
+        self, mission: Mission, folders: list[Path], messages: list[dict[str, Any]], options: dict[str, Any]
     ) -> MissionOutcome:
         status, result, error = "failed", None, None
         model: ModelClient | None = None
@@ -184,7 +194,12 @@ class Engine:
                 gate=self.gate,
                 model=model,
                 settings=self.settings,
-                ctx=ToolContext(workspaces=folders, backup_dir=self.paths.backups / mission.id),
+                ctx=ToolContext(
+                    workspaces=folders,
+                    backup_dir=self.paths.backups / mission.id,
+                    mission_id=mission.id,
+                    extra=options,
+                ),
                 ask_user=lambda question: self._ask(mission.id, question),
             )
             result = await run_lead(rt, messages)
@@ -200,6 +215,9 @@ class Engine:
         finally:
             if model is not None:
                 await model.close()
+            for kind in registry().values():
+                if kind.on_mission_end is not None:
+                    await kind.on_mission_end(mission.id)
         self.journal.update(mission, status=status, result=result, error=error, finished_at=utcnow())
         summary = {"done": "Mission done", "failed": "Mission failed", "cancelled": "Mission stopped"}[status]
         self.journal.audit(

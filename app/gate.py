@@ -12,6 +12,7 @@ lead to running it twice.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -19,7 +20,16 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from app.journal import Journal, ProposedAction, Rule, ToolCall, dumps, new_id, utcnow
-from connectors.base import AnyTool, Preview, ToolContext, ToolError, ToolOutput
+from connectors.base import (
+    AnyTool,
+    Approval,
+    ApprovalHook,
+    Effect,
+    Preview,
+    ToolContext,
+    ToolError,
+    ToolOutput,
+)
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +159,7 @@ class ApprovalGate:
             effect=tool.effect,
             arguments=arguments,
         )
+        ctx = dataclasses.replace(ctx, mission_id=site.mission_id, approve=self._inline_hook(site, record))
         try:
             args = tool.parse(arguments)
             if tool.effect == "read":
@@ -160,6 +171,8 @@ class ApprovalGate:
                 result = ToolResult(output.text)
             else:
                 t0 = time.perf_counter()
+                if tool.prepare is not None:
+                    args = await tool.prepare(ctx, args)
                 preview = await tool.render_preview(ctx, args)
                 excluded += time.perf_counter() - t0
                 result, waited = await self._propose(
@@ -247,6 +260,8 @@ class ApprovalGate:
             )
         args = tool.parse(decision.arguments if decision.kind == "edit" else arguments)
         if decision.kind == "edit":
+            if tool.prepare is not None:
+                args = await tool.prepare(ctx, args)
             # The preview on record must show what really runs, not what was first proposed.
             edited_preview = await tool.render_preview(ctx, args)
             self.journal.update(action, preview_json=dumps(_preview_json(edited_preview)))
@@ -274,6 +289,51 @@ class ApprovalGate:
                 f"{action.edited_arguments_json}. Result: {text}"
             )
         return ToolResult(text), waited
+
+    def _inline_hook(self, site: CallSite, record: ToolCall) -> ApprovalHook:
+        """The :attr:`ToolContext.approve` hook for one tool call."""
+
+        async def approve(kind: str, effect: Effect, arguments: dict[str, Any], preview: Preview) -> Approval:
+            action = ProposedAction(
+                id=new_id("a"),
+                mission_id=site.mission_id,
+                task_id=site.task_id,
+                tool_call_id=record.id,
+                agent=site.agent,
+                tool=kind,
+                effect=effect,
+                arguments_json=dumps(arguments),
+                preview_json=dumps(_preview_json(preview)),
+            )
+            self.journal.audit(
+                site.mission_id,
+                "action_proposed",
+                f"{site.agent} proposes: {preview.summary}",
+                task_id=site.task_id,
+                save=[action],
+                action_id=action.id,
+                tool=kind,
+                effect=effect,
+                arguments=arguments,
+                preview=_preview_json(preview),
+            )
+            decision, _by = await self._decision_for(action)
+            if decision.kind == "reject":
+                return Approval(action.id, False, arguments, decision.reason or "no reason given")
+            final = decision.arguments if decision.kind == "edit" and decision.arguments else arguments
+            action.status, action.result, action.executed_at = "executed", "Allowed to proceed.", utcnow()
+            self.journal.audit(
+                site.mission_id,
+                "action_executed",
+                f"Allowed: {preview.summary}",
+                task_id=site.task_id,
+                save=[action],
+                action_id=action.id,
+                undoable=False,
+            )
+            return Approval(action.id, True, final)
+
+        return approve
 
     def _record_execution(
         self, action: ProposedAction, execution: asyncio.Future[ToolOutput], site: CallSite
@@ -358,12 +418,15 @@ class ApprovalGate:
             raise GateError(f"Action {action_id} is not waiting for a decision.")
         future, action = waiting
         if decision.kind == "edit":
-            if tool is None or decision.arguments is None:
-                raise GateError("An edit needs the tool and the full edited arguments.")
-            try:
-                tool.parse(decision.arguments)
-            except ToolError as exc:
-                raise GateError(str(exc)) from exc
+            if decision.arguments is None:
+                raise GateError("An edit needs the full edited arguments.")
+            # An effect asked about in the middle of a tool call (a browser request) has no
+            # tool of its own: the connector that asked checks the edited arguments.
+            if tool is not None:
+                try:
+                    tool.parse(decision.arguments)
+                except ToolError as exc:
+                    raise GateError(str(exc)) from exc
         self._record_decision(action, decision, "person")
         future.set_result(decision)
         return action

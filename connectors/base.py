@@ -108,6 +108,33 @@ class ToolOutput:
     backup: Backup | None = None
 
 
+@dataclass(frozen=True)
+class Approval:
+    """The decision on a side effect a tool asked about while it ran (see :attr:`ToolContext.approve`).
+
+    Attributes:
+        action_id: The proposed action recorded in the journal.
+        approved: Whether the effect may happen.
+        arguments: The arguments as approved (edited by the person, or as proposed).
+        reason: Why it was rejected, for the model.
+    """
+
+    action_id: str
+    approved: bool
+    arguments: dict[str, Any]
+    reason: str | None = None
+
+
+ApprovalHook = Callable[[str, Effect, dict[str, Any], Preview], Awaitable[Approval]]
+"""Asks for approval of one side effect in the middle of a tool call.
+
+Called as ``await ctx.approve(kind, effect, arguments, preview)``, e.g.
+``("browser_request", "external", {"method": "POST", ...}, preview)``. The engine's gate
+records a proposed action, waits for a person or a rule, and returns the decision. The effect
+must not happen unless ``approved`` is true.
+"""
+
+
 @dataclass
 class ToolContext:
     """What a tool call may touch, set by the mission that runs it.
@@ -116,10 +143,19 @@ class ToolContext:
         workspaces: Folders the person granted to this mission; file tools refuse any path
             outside them. Resolved to absolute paths.
         backup_dir: Where local writes keep a copy of what they overwrite.
+        mission_id: The mission the call belongs to (for per-mission state such as a
+            browser context); empty outside a mission.
+        approve: For tools whose side effects are only known while they run (a browser
+            click that submits a form): asks the gate about each one. Set by the gate for
+            every call; None outside the engine.
+        extra: Per-mission settings for connectors, such as the email account or the
+            browser's allowed domains, keyed by connector name.
     """
 
     workspaces: Sequence[Path]
     backup_dir: Path
+    mission_id: str = ""
+    approve: ApprovalHook | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def resolve(self, path: str, *, must_exist: bool = True) -> Path:
@@ -213,6 +249,7 @@ def restore(backup: Backup, *, force: bool = False) -> str:
 
 
 RunFn = Callable[[ToolContext, ArgsT], Awaitable[ToolOutput]]
+PrepareFn = Callable[[ToolContext, ArgsT], Awaitable[ArgsT]]
 PreviewFn = Callable[[ToolContext, ArgsT], Awaitable[Preview]]
 
 
@@ -230,6 +267,10 @@ class Tool(Generic[ArgsT]):
             person should hear about.
         preview: Renders what the call would do without doing it. Required for ``local``
             and ``external`` tools.
+        prepare: Fixes values before the call is proposed, so that what is approved is
+            exactly what runs (an email's ``Message-ID``). It is given the model's (or the
+            person's edited) arguments and returns them completed; it must keep values that
+            are already set.
     """
 
     name: str
@@ -238,6 +279,7 @@ class Tool(Generic[ArgsT]):
     args_model: type[ArgsT]
     run: RunFn[ArgsT]
     preview: PreviewFn[ArgsT] | None = None
+    prepare: PrepareFn[ArgsT] | None = None
 
     def __post_init__(self) -> None:
         if self.effect != "read" and self.preview is None:
@@ -280,3 +322,23 @@ class Tool(Generic[ArgsT]):
 
 
 AnyTool = Tool[Any]
+
+
+def untrusted(text: str, source: str) -> str:
+    """Marks text from outside (a web page, an email, a cell) as data for the model.
+
+    The model's prompts say that what is inside these markers is never an instruction. A
+    marker inside the text itself is defused, so the content cannot close the block early.
+
+    Args:
+        text: The outside content.
+        source: Where it came from, e.g. ``"email from bob@example.com"`` or a URL.
+
+    Returns:
+        The text inside ``<external_content source="...">`` markers.
+    """
+    safe = text.replace("<external_content", "<\u200bexternal_content").replace(
+        "</external_content", "<\u200b/external_content"
+    )
+    label = source.replace('"', "'")
+    return f'<external_content source="{label}">\n{safe}\n</external_content>'

@@ -15,6 +15,8 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from connectors.base import Tool
 
 
@@ -33,6 +35,8 @@ class AgentKind:
     description: str
     prompt: str
     tools: tuple[Tool[Any], ...]
+    on_mission_end: Callable[[str], Awaitable[None]] | None = None
+    """Releases what the connector holds for a mission (a browser context), given its id."""
 
     @property
     def system_prompt(self) -> str:

@@ -1,0 +1,82 @@
+"""The approval gate on its own: a real journal, tools that ask about effects while they run."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
+
+from app.gate import ApprovalGate, CallSite, Decision
+from app.journal import Event, Journal, Mission, Rule
+from connectors.base import Preview, Tool, ToolContext, ToolOutput
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+class PostArgs(BaseModel):
+    url: str
+
+
+def submitting_tool(sent: list[str]) -> Tool[PostArgs]:
+    """A read tool whose run asks about one side effect, like a browser click that posts a form."""
+
+    async def run(ctx: ToolContext, args: PostArgs) -> ToolOutput:
+        assert ctx.approve is not None
+        preview = Preview(summary=f"POST {args.url}", kind="text", detail={}, text=f"POST {args.url}")
+        approval = await ctx.approve("browser_request", "external", {"url": args.url}, preview)
+        if not approval.approved:
+            return ToolOutput(f"The request was blocked: {approval.reason}")
+        sent.append(approval.arguments["url"])
+        return ToolOutput("sent")
+
+    return Tool(name="click", description="d", effect="read", args_model=PostArgs, run=run)
+
+
+async def test_an_effect_asked_about_mid_call_waits_for_the_person(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
+    journal.add(Mission(id="m", title="t", text="t"))
+    gate = ApprovalGate(journal)
+    sent: list[str] = []
+    decisions = [Decision.edit({"url": "http://x/edited"}), Decision.reject("not this one")]
+    loop = asyncio.get_running_loop()
+
+    def on_event(event: Event) -> None:
+        if event.kind == "action_proposed":
+            assert sent == []  # Nothing has happened before the decision.
+            loop.call_soon(gate.decide, event.data["action_id"], decisions.pop(0))
+
+    journal.subscribe(on_event)
+    ctx = ToolContext(workspaces=[tmp_path], backup_dir=tmp_path / "b")
+    site = CallSite("m", None, "browser")
+    tool = submitting_tool(sent)
+
+    assert (await gate.call(tool, "tu1", {"url": "http://x/a"}, ctx, site)).text == "sent"
+    assert sent == ["http://x/edited"]
+    rejected = await gate.call(tool, "tu2", {"url": "http://x/b"}, ctx, site)
+    assert rejected.text == "The request was blocked: not this one"
+    assert sent == ["http://x/edited"]
+    actions = journal.actions("m")
+    assert [(a.tool, a.effect, a.status) for a in actions] == [
+        ("browser_request", "external", "executed"),
+        ("browser_request", "external", "rejected"),
+    ]
+    journal.close()
+
+
+async def test_a_rule_decides_effects_asked_about_mid_call(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
+    journal.add(Mission(id="m", title="t", text="t"))
+    journal.add(Rule(id="r1", kind="reject_all", mission_id="m", description="Reject every action"))
+    gate = ApprovalGate(journal)
+    sent: list[str] = []
+    ctx = ToolContext(workspaces=[tmp_path], backup_dir=tmp_path / "b")
+    result = await gate.call(
+        submitting_tool(sent), "tu", {"url": "http://x"}, ctx, CallSite("m", None, "browser")
+    )
+    assert result.text.startswith("The request was blocked")
+    assert sent == []
+    [action] = journal.actions("m")
+    assert action.decided_by == "rule:r1 (Reject every action)"
+    journal.close()
