@@ -41,10 +41,11 @@ async def test_an_effect_asked_about_mid_call_waits_for_the_person(tmp_path: Pat
     sent: list[str] = []
     decisions = [Decision.edit({"url": "http://x/edited"}), Decision.reject("not this one")]
     loop = asyncio.get_running_loop()
+    seen_before_decision: list[list[str]] = []
 
     def on_event(event: Event) -> None:
         if event.kind == "action_proposed":
-            assert sent == []  # Nothing has happened before the decision.
+            seen_before_decision.append(list(sent))
             loop.call_soon(gate.decide, event.data["action_id"], decisions.pop(0))
 
     journal.subscribe(on_event)
@@ -57,6 +58,7 @@ async def test_an_effect_asked_about_mid_call_waits_for_the_person(tmp_path: Pat
     rejected = await gate.call(tool, "tu2", {"url": "http://x/b"}, ctx, site)
     assert rejected.text == "The request was blocked: not this one"
     assert sent == ["http://x/edited"]
+    assert seen_before_decision == [[], ["http://x/edited"]]
     actions = journal.actions("m")
     assert [(a.tool, a.effect, a.status) for a in actions] == [
         ("browser_request", "external", "executed"),
