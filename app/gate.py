@@ -77,6 +77,7 @@ class ToolResult:
 
     text: str
     is_error: bool = False
+    images: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,7 @@ class ApprovalGate:
                     output = await tool.run(ctx, args)
                 finally:
                     excluded += time.perf_counter() - t0
-                result = ToolResult(output.text)
+                result = ToolResult(output.text, images=output.images)
             else:
                 t0 = time.perf_counter()
                 if tool.prepare is not None:
@@ -288,7 +289,7 @@ class ApprovalGate:
                 "The person edited the arguments before approving; what ran was "
                 f"{action.edited_arguments_json}. Result: {text}"
             )
-        return ToolResult(text), waited
+        return ToolResult(text, images=output.images), waited
 
     def _inline_hook(self, site: CallSite, record: ToolCall) -> ApprovalHook:
         """The :attr:`ToolContext.approve` hook for one tool call."""

@@ -102,10 +102,13 @@ class ToolOutput:
     Attributes:
         text: What the model receives as the tool result (JSON text for data).
         backup: For a ``local`` write, how to undo it; None otherwise.
+        images: Images the model should see with the text, as ``(media_type, bytes)``
+            pairs, e.g. ``("image/png", b"...")`` for a screenshot. Not journaled.
     """
 
     text: str
     backup: Backup | None = None
+    images: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@
 # contracts and the tests. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-export ENSEMBLE_APT_PACKAGES="${ENSEMBLE_APT_PACKAGES:-}"
+# What the tests run for real: Dovecot for mail, Chromium for the browser agent, Xvfb and
+# the libraries Qt draws with for the desktop client.
+export ENSEMBLE_APT_PACKAGES="${ENSEMBLE_APT_PACKAGES:-$(cat packaging/apt-runtime.txt packaging/apt-test.txt)}"
 bash scripts/setup.sh
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -74,7 +75,20 @@ async def run_agent(
                 )
             else:
                 result = await handler(use["id"], use.get("input", {}))
-            block: dict[str, Any] = {"type": "tool_result", "tool_use_id": use["id"], "content": result.text}
+            content: str | list[dict[str, Any]] = result.text
+            if result.images:
+                content = [{"type": "text", "text": result.text}] + [
+                    {
+                        "type": "image",
+                        "source": {
+                            "type": "base64",
+                            "media_type": media,
+                            "data": base64.b64encode(data).decode(),
+                        },
+                    }
+                    for media, data in result.images
+                ]
+            block: dict[str, Any] = {"type": "tool_result", "tool_use_id": use["id"], "content": content}
             if result.is_error:
                 block["is_error"] = True
             results.append(block)
