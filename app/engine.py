@@ -30,7 +30,7 @@ from app.journal import (
     utcnow,
 )
 from app.model import ModelClient, ModelError
-from app.orchestrator import LimitReached, MissionRuntime, run_lead
+from app.orchestrator import LimitReached, MissionRuntime, add_user_text, run_lead
 from app.paths import Paths
 from app.settings import Settings
 from connectors.base import Backup, ToolContext, ToolError, restore
@@ -38,6 +38,7 @@ from connectors.base import Backup, ToolContext, ToolError, restore
 log = logging.getLogger(__name__)
 
 ApproveMode = Literal["ask", "all", "none"]
+RuleKind = Literal["approve_all", "reject_all"]
 """How a mission's proposed actions are decided: by the person, or by a rule for all of them."""
 
 
@@ -77,6 +78,9 @@ class Engine:
         self.gate = ApprovalGate(self.journal)
         self._running: dict[str, asyncio.Task[MissionOutcome]] = {}
         self._questions: dict[str, asyncio.Future[str]] = {}
+        self._options: dict[str, dict[str, Any]] = {}
+        self._inbox: dict[str, list[str]] = {}
+        self._live: dict[str, Mission] = {}
 
     def subscribe(self, listener: Listener) -> None:
         """Calls ``listener`` on the engine's thread with every event from now on."""
@@ -133,25 +137,80 @@ class Engine:
             model=self.settings.model,
         )
         if approve != "ask":
-            kind = "approve_all" if approve == "all" else "reject_all"
+            kind: RuleKind = "approve_all" if approve == "all" else "reject_all"
             words = "Approve" if approve == "all" else "Reject"
-            rule = Rule(
-                id=new_id("r"),
-                kind=kind,
-                mission_id=mission.id,
-                description=f"{words} every action in this mission",
-            )
-            self.journal.add(rule)
-            self.journal.audit(
-                mission.id, "rule_added", f"Rule: {rule.description}", rule_id=rule.id, rule_kind=kind
-            )
-        messages: list[dict[str, Any]] = [{"role": "user", "content": text}]
+            description = f"{words} every action in this mission"
+            self.add_rule(kind, mission_id=mission.id, tool=None, description=description)
+        self._options[mission.id] = options or {}
+        self._launch(mission, folders, [{"role": "user", "content": text}])
+        return mission.id
+
+    def _launch(self, mission: Mission, folders: list[Path], messages: list[dict[str, Any]]) -> None:
         task = asyncio.get_running_loop().create_task(
-            self._run(mission, folders, messages, options or {}), name=f"mission {mission.id}"
+            self._run(mission, folders, messages, self._options.get(mission.id, {})),
+            name=f"mission {mission.id}",
         )
         self._running[mission.id] = task
         task.add_done_callback(lambda _t: self._running.pop(mission.id, None))
-        return mission.id
+
+    def send_message(self, mission_id: str, text: str) -> None:
+        """Takes a chat message from the person; call on the engine's loop.
+
+        If the lead asked a question, this is the answer. If the mission is running, the lead
+        reads the message at its next turn. If the mission has ended, the mission continues
+        from where its conversation stopped.
+
+        Raises:
+            EngineError: The message is empty or the mission does not exist.
+        """
+        if not text.strip():
+            raise EngineError("The message is empty.")
+        if mission_id in self._questions:
+            self.answer(mission_id, text)
+            return
+        mission = self._live.get(mission_id) or self.journal.mission(mission_id)
+        if mission is None:
+            raise EngineError(f"There is no mission {mission_id}.")
+        self.journal.add(ChatMessage(mission_id=mission.id, role="user", text=text))
+        self.journal.audit(mission.id, "chat_message", text, role="user")
+        if mission.id in self._running:
+            self._inbox.setdefault(mission.id, []).append(text)
+            return
+        messages: list[dict[str, Any]] = json.loads(mission.lead_messages_json) or []
+        add_user_text(messages, [text])
+        folders = [Path(w) for w in json.loads(mission.workspaces_json)]
+        self.journal.update(mission, status="running", finished_at=None, error=None, owner_pid=os.getpid())
+        self.journal.audit(mission.id, "mission_continued", "Mission continued with a new message", text=text)
+        self._launch(mission, folders, messages)
+
+    def add_rule(self, kind: RuleKind, *, mission_id: str | None, tool: str | None, description: str) -> Rule:
+        """Adds a standing decision, and applies it at once to the actions waiting for it.
+
+        Args:
+            kind: ``approve_all`` or ``reject_all``.
+            mission_id: The mission it is limited to, or None for every mission.
+            tool: The tool (or effect kind, e.g. ``browser_request``) it is limited to, or None.
+            description: What the person reads, e.g. "Approve every sheet_write in this mission".
+
+        Returns:
+            The rule.
+        """
+        rule = Rule(id=new_id("r"), kind=kind, mission_id=mission_id, tool=tool, description=description)
+        self.journal.add(rule)
+        self.journal.audit(
+            mission_id or "",
+            "rule_added",
+            f"Rule: {description}",
+            rule_id=rule.id,
+            rule_kind=kind,
+            tool=tool,
+        )
+        self.gate.apply_rule(rule)
+        return rule
+
+    def pending_actions(self) -> list[ProposedAction]:
+        """Every proposed action waiting for the person, oldest first, across missions."""
+        return self.gate.pending_actions()
 
     async def wait(self, mission_id: str) -> MissionOutcome:
         """Waits for a running mission to end, or reports how a past one ended."""
@@ -181,6 +240,7 @@ class Engine:
     ) -> MissionOutcome:
         status, result, error = "failed", None, None
         model: ModelClient | None = None
+        self._live[mission.id] = mission
         try:
             model = ModelClient(
                 self.settings.model,
@@ -201,6 +261,7 @@ class Engine:
                     extra=options,
                 ),
                 ask_user=lambda question: self._ask(mission.id, question),
+                inbox=self._inbox.setdefault(mission.id, []),
             )
             result = await run_lead(rt, messages)
             status = "done"
@@ -213,6 +274,7 @@ class Engine:
             log.exception("Mission %s failed unexpectedly", mission.id)
             error = f"Ensemble hit an internal error: {type(exc).__name__}: {exc}"
         finally:
+            self._live.pop(mission.id, None)
             if model is not None:
                 await model.close()
             for kind in registry().values():

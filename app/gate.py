@@ -388,9 +388,25 @@ class ApprovalGate:
 
     def _matching_rule(self, action: ProposedAction) -> Rule | None:
         for rule in self.journal.rules(action.mission_id):
-            if rule.kind in RULE_KINDS:
+            if _rule_applies(rule, action):
                 return rule
         return None
+
+    def apply_rule(self, rule: Rule) -> int:
+        """Decides, by a new rule, the pending actions it applies to; returns how many."""
+        count = 0
+        for future, action in list(self._waiting.values()):
+            if future.done() or not _rule_applies(rule, action):
+                continue
+            decision = Decision(RULE_KINDS[rule.kind], reason=f"rule: {rule.description}")
+            self._record_decision(action, decision, f"rule:{rule.id} ({rule.description})")
+            future.set_result(decision)
+            count += 1
+        return count
+
+    def pending_actions(self) -> list[ProposedAction]:
+        """The actions waiting for a person, oldest first."""
+        return [action for future, action in self._waiting.values() if not future.done()]
 
     # Decisions -------------------------------------------------------------------------
 
@@ -465,6 +481,14 @@ class ApprovalGate:
             future.set_result(Decision.reject(reason))
             count += 1
         return count
+
+
+def _rule_applies(rule: Rule, action: ProposedAction) -> bool:
+    return (
+        rule.kind in RULE_KINDS
+        and (rule.mission_id is None or rule.mission_id == action.mission_id)
+        and (rule.tool is None or rule.tool == action.tool)
+    )
 
 
 def _preview_json(preview: Preview) -> dict[str, Any]:

@@ -163,6 +163,7 @@ class Rule(SQLModel, table=True):
     id: str = Field(primary_key=True)
     kind: str  # "approve_all" or "reject_all"
     mission_id: str | None = Field(default=None, index=True)  # None: every mission
+    tool: str | None = None  # None: every tool
     description: str
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow)

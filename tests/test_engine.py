@@ -9,6 +9,7 @@ import sqlite3
 from typing import TYPE_CHECKING, Any
 
 import openpyxl
+import pytest
 
 from app.engine import Engine, MissionOutcome
 from app.gate import Decision
@@ -18,8 +19,6 @@ from app.settings import Settings
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
-
-    import pytest
 
     from app.journal import Event
 
@@ -484,3 +483,100 @@ async def test_secrets_never_reach_the_journal(
     for file in ensemble_home.rglob("*"):
         if file.is_file():
             assert b"sk-ant-test" not in file.read_bytes(), file
+
+
+async def test_a_follow_up_message_continues_a_finished_mission(
+    scripted: ScriptedModel, workspace: Path
+) -> None:
+    seen: dict[str, Any] = {}
+
+    def follow_up(request: dict[str, Any]) -> Any:
+        seen["messages"] = request["messages"]
+        return text("Also done.")
+
+    scripted.add("First part", text("First part done."), follow_up)
+    engine = make_engine()
+    first = await engine.run_mission("First part", workspaces=[workspace])
+    assert first.result == "First part done."
+
+    engine.send_message(first.mission_id, "Now the second part")
+    second = await engine.wait(first.mission_id)
+    await engine.close()
+
+    assert (second.status, second.result) == ("done", "Also done.")
+    assert [m["role"] for m in seen["messages"]] == ["user", "assistant", "user"]
+    assert seen["messages"][-1]["content"][-1]["text"] == "Now the second part"
+    chat = [(m.role, m.text) for m in engine.journal.chat(first.mission_id)]
+    assert chat[-2:] == [("user", "Now the second part"), ("assistant", "Also done.")]
+
+
+async def test_a_message_sent_while_running_reaches_the_lead_at_its_next_turn(
+    scripted: ScriptedModel, workspace: Path
+) -> None:
+    seen: dict[str, Any] = {}
+
+    def lead_after_task(request: dict[str, Any]) -> Any:
+        seen["last"] = request["messages"][-1]["content"]
+        return text("Noted.")
+
+    scripted.add("Busy lead", delegate(task("w", "WAIT-TASK: write")), lead_after_task)
+    scripted.add("WAIT-TASK", write("A1", [["x"]]), text("Written."))
+    engine = make_engine()
+    loop = asyncio.get_running_loop()
+
+    def on_event(event: Event) -> None:
+        if event.kind == "action_proposed":
+            engine.send_message(event.mission_id, "Use the Notes sheet next time")
+            loop.call_soon(engine.decide, event.data["action_id"], Decision.approve())
+
+    engine.subscribe(on_event)
+    outcome = await run(engine, "Busy lead", workspace)
+
+    assert outcome.status == "done"
+    texts = [b.get("text") for b in seen["last"] if b["type"] == "text"]
+    assert texts == ["The person wrote in the chat: Use the Notes sheet next time"]
+
+
+async def test_a_rule_added_while_actions_wait_decides_them_and_later_ones(
+    scripted: ScriptedModel, workspace: Path
+) -> None:
+    scripted.add("Two writes", delegate(task("w", "RULE-TASK: write twice")), text("Done."))
+    scripted.add("RULE-TASK", write("A1", [["one"]]), write("A2", [["two"]]), text("Wrote both."))
+    engine = make_engine()
+    loop = asyncio.get_running_loop()
+    pending_seen: list[list[str]] = []
+
+    def on_event(event: Event) -> None:
+        if event.kind == "action_proposed" and not pending_seen:
+
+            def add() -> None:
+                pending_seen.append([a.id for a in engine.pending_actions()])
+                engine.add_rule(
+                    "approve_all",
+                    mission_id=event.mission_id,
+                    tool="sheet_write",
+                    description="Approve writes",
+                )
+
+            loop.call_soon(add)
+
+    engine.subscribe(on_event)
+    outcome = await run(engine, "Two writes", workspace)
+
+    assert outcome.status == "done"
+    assert len(pending_seen[0]) == 1
+    assert (cell(workspace / "invoices.xlsx", "A1"), cell(workspace / "invoices.xlsx", "A2")) == (
+        "one",
+        "two",
+    )
+    actions = engine.journal.actions(outcome.mission_id)
+    assert [a.decided_by.split(" ", 1)[1] for a in actions if a.decided_by] == ["(Approve writes)"] * 2
+    assert engine.pending_actions() == []
+
+
+def test_cost_estimate_follows_the_model_family() -> None:
+    from app.pricing import estimate_cost
+
+    cost = estimate_cost("claude-sonnet-5", 1_000_000, 1_000_000, 1_000_000, 1_000_000)
+    assert cost == pytest.approx(3 + 15 + 0.3 + 3.75)
+    assert estimate_cost("someone-elses-model", 1, 1, 1, 1) is None

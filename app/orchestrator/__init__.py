@@ -17,11 +17,18 @@ from app.agents import prompt_text, registry
 from app.gate import CallSite, ToolResult
 from app.journal import ChatMessage
 from app.orchestrator._delegate import DelegateArgs, delegate
-from app.orchestrator._loop import AgentTools, ToolHandler, run_agent
+from app.orchestrator._loop import AgentTools, ToolHandler, add_user_text, run_agent
 from app.orchestrator._runtime import AskUser, LimitReached, MissionRuntime
 from connectors.base import Tool, ToolContext, ToolOutput
 
-__all__ = ["AskUser", "LimitReached", "MissionRuntime", "lead_system_prompt", "run_lead"]
+__all__ = [
+    "AskUser",
+    "LimitReached",
+    "MissionRuntime",
+    "add_user_text",
+    "lead_system_prompt",
+    "run_lead",
+]
 
 
 class AskUserArgs(BaseModel):

@@ -54,6 +54,8 @@ async def run_agent(
         ModelError: The model could not be used.
     """
     for _turn in range(max_turns):
+        if task is None and rt.inbox:
+            _deliver(rt.inbox, messages)
         reply = await rt.reply(
             agent=agent, task=task, system=system, tools=tools.declarations, messages=messages
         )
@@ -95,3 +97,21 @@ async def run_agent(
         messages.append({"role": "user", "content": results})
         rt.save_conversation(task, messages)
     raise LimitReached(f"The agent reached its limit of {max_turns} turns without finishing.")
+
+
+def _deliver(inbox: list[str], messages: list[dict[str, Any]]) -> None:
+    """Adds the person's chat messages to the lead's next turn (the last, user, message)."""
+    add_user_text(messages, [f"The person wrote in the chat: {text}" for text in inbox])
+    inbox.clear()
+
+
+def add_user_text(messages: list[dict[str, Any]], texts: list[str]) -> None:
+    """Adds text to the conversation's last message if it is the user's, else as a new one."""
+    if not messages or messages[-1]["role"] != "user":
+        messages.append({"role": "user", "content": [{"type": "text", "text": t} for t in texts]})
+        return
+    last = messages[-1]
+    content = last["content"]
+    if isinstance(content, str):
+        content = [{"type": "text", "text": content}]
+    last["content"] = [*content, *({"type": "text", "text": t} for t in texts)]

@@ -35,6 +35,7 @@ class MissionRuntime:
         settings: Limits and model name, as they were when the mission started.
         ctx: The workspace the mission's tools may touch.
         ask_user: How to reach the person.
+        inbox: Messages the person sent while the mission ran, for the lead's next turn.
     """
 
     mission: Mission
@@ -44,6 +45,7 @@ class MissionRuntime:
     settings: Settings
     ctx: ToolContext
     ask_user: AskUser
+    inbox: list[str] = field(default_factory=list)
     semaphore: asyncio.Semaphore = field(init=False)
 
     def __post_init__(self) -> None:
