@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import json
 import logging
 import os
@@ -46,6 +47,16 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "Ensemble: a team of AI agents for office work, with every change held for your approval."
         ),
+    )
+    parser.add_argument(
+        "--workspace",
+        "-w",
+        dest="window_workspaces",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="DIR",
+        help="with no command: open the window with this folder granted (repeatable)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -94,8 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
     if args.command is None:
-        _parser().print_help()
-        return EXIT_USAGE
+        return _window(args.window_workspaces)
     try:
         if args.command == "run":
             return asyncio.run(_run(args))
@@ -112,6 +122,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ensemble: stopped.", file=sys.stderr)
         return EXIT_CANCELLED
+
+
+def _window(workspaces: list[Path]) -> int:
+    """Opens the desktop window. The engine and this module stay free of Qt: the window's
+    package is imported by name, only here."""
+    try:
+        window = importlib.import_module("ui.app")
+    except ImportError as exc:
+        print(
+            f"ensemble: the desktop window cannot start ({exc}). Install the desktop extra "
+            "(scripts/run.sh does), or use the command line: ensemble run --help",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    result: int = window.main([p.expanduser().resolve() for p in workspaces])
+    return result
 
 
 # ensemble run ----------------------------------------------------------------------------
