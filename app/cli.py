@@ -2,6 +2,7 @@
 
 Commands:
     ensemble run "MISSION" --workspace DIR [--approve ask|all|none] [--json]
+    ensemble resume MISSION_ID [--approve ask|all|none] [--json]
     ensemble missions [--json]
     ensemble audit MISSION_ID [--json]
     ensemble undo ACTION_ID [--force]
@@ -80,6 +81,19 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="end with one JSON line: mission_id, status, result")
     run.add_argument("--model", help="the model to use for this mission")
 
+    resume = commands.add_parser("resume", help="continue a mission a crash or a kill interrupted")
+    resume.add_argument("mission_id")
+    resume.add_argument(
+        "--approve",
+        choices=["ask", "all", "none"],
+        default="ask",
+        help="ask for each action still to decide (default), or approve all, or none",
+    )
+    resume.add_argument(
+        "--json", action="store_true", help="end with one JSON line: mission_id, status, result"
+    )
+    resume.add_argument("--model", help="the model to use from now on")
+
     missions = commands.add_parser("missions", help="list missions, newest first")
     missions.add_argument("--json", action="store_true")
 
@@ -107,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         return _window(args.window_workspaces)
     try:
-        if args.command == "run":
+        if args.command in ("run", "resume"):
             return asyncio.run(_run(args))
         if args.command == "missions":
             return _missions(args)
@@ -302,9 +316,12 @@ async def _run(args: argparse.Namespace) -> int:
     engine.subscribe(console.on_event)
     prompter = asyncio.create_task(console.serve_prompts())
     try:
-        mission_id = engine.start_mission(
-            args.mission, workspaces=args.workspace or None, approve=args.approve
-        )
+        if args.command == "resume":
+            mission_id = engine.resume(args.mission_id, approve=args.approve)
+        else:
+            mission_id = engine.start_mission(
+                args.mission, workspaces=args.workspace or None, approve=args.approve
+            )
         console.mission_id = mission_id
         try:
             outcome = await engine.wait(mission_id)

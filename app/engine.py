@@ -123,6 +123,7 @@ class Engine:
             title=_title(text),
             text=text,
             workspaces_json=json.dumps([str(f) for f in folders]),
+            options_json=json.dumps(options or {}),
             owner_pid=os.getpid(),
         )
         self.journal.add(mission)  # first: the chat message refers to it
@@ -152,6 +153,56 @@ class Engine:
         )
         self._running[mission.id] = task
         task.add_done_callback(lambda _t: self._running.pop(mission.id, None))
+
+    def interrupted(self) -> list[Mission]:
+        """Missions a crash or a kill left unfinished (marked ``interrupted``), newest first."""
+        self.journal.interrupt_running()
+        return [m for m in self.journal.missions() if m.status == "interrupted"]
+
+    def resume(self, mission_id: str, *, approve: ApproveMode = "ask") -> str:
+        """Continues an interrupted mission from its journal; call on the engine's loop.
+
+        Nothing that finished runs again: tool calls with a result give that result, tasks
+        that finished keep their results, proposals still waiting are shown again, and an
+        action that had started without a recorded outcome is checked (or the person asked)
+        before anything is retried.
+
+        Args:
+            mission_id: The mission (a unique prefix is enough).
+            approve: As for :meth:`start_mission`, for what is still to be decided.
+
+        Returns:
+            The mission's id.
+
+        Raises:
+            EngineError: No such mission, or it is not interrupted.
+        """
+        self.journal.interrupt_running()
+        mission = self.journal.mission(mission_id)
+        if mission is None:
+            raise EngineError(f"There is no mission {mission_id}.")
+        if mission.status != "interrupted":
+            raise EngineError(
+                f"Mission {mission.id} is {mission.status}, not interrupted: nothing to resume."
+            )
+        folders = [Path(w) for w in json.loads(mission.workspaces_json)]
+        for folder in folders:
+            if not folder.is_dir():
+                raise EngineError(f"The workspace folder {folder} of this mission no longer exists.")
+        if approve != "ask":
+            kind: RuleKind = "approve_all" if approve == "all" else "reject_all"
+            words = "Approve" if approve == "all" else "Reject"
+            self.add_rule(
+                kind, mission_id=mission.id, tool=None, description=f"{words} every action from now on"
+            )
+        messages: list[dict[str, Any]] = json.loads(mission.lead_messages_json) or [
+            {"role": "user", "content": mission.text}
+        ]
+        self._options[mission.id] = json.loads(mission.options_json)
+        self.journal.update(mission, status="running", finished_at=None, owner_pid=os.getpid())
+        self.journal.audit(mission.id, "mission_resumed", "Mission resumed after an interruption")
+        self._launch(mission, folders, messages)
+        return mission.id
 
     def send_message(self, mission_id: str, text: str) -> None:
         """Takes a chat message from the person; call on the engine's loop.

@@ -139,6 +139,10 @@ class ApprovalGate:
         """
         started = time.perf_counter()
         excluded = 0.0  # time spent in the tool or waiting for a person, not ours
+        existing = self.journal.tool_call_for(site.mission_id, tool_use_id)
+        if existing is not None:
+            # A resumed mission replays the call it was in: never run anything twice.
+            return await self._resume(existing, tool, ctx, site)
         record = ToolCall(
             id=new_id("c"),
             tool_use_id=tool_use_id,
@@ -160,7 +164,25 @@ class ApprovalGate:
             effect=tool.effect,
             arguments=arguments,
         )
-        ctx = dataclasses.replace(ctx, mission_id=site.mission_id, approve=self._inline_hook(site, record))
+        return await self._dispatch(tool, arguments, ctx, site, record, started, excluded)
+
+    async def _dispatch(
+        self,
+        tool: AnyTool,
+        arguments: object,
+        ctx: ToolContext,
+        site: CallSite,
+        record: ToolCall,
+        started: float,
+        excluded: float,
+        resumed: ProposedAction | None = None,
+    ) -> ToolResult:
+        ctx = dataclasses.replace(
+            ctx,
+            mission_id=site.mission_id,
+            call_id=record.tool_use_id,
+            approve=self._inline_hook(site, record),
+        )
         try:
             args = tool.parse(arguments)
             if tool.effect == "read":
@@ -177,7 +199,7 @@ class ApprovalGate:
                 preview = await tool.render_preview(ctx, args)
                 excluded += time.perf_counter() - t0
                 result, waited = await self._propose(
-                    tool, args.model_dump(mode="json"), preview, ctx, site, record
+                    tool, args.model_dump(mode="json"), preview, ctx, site, record, resumed
                 )
                 excluded += waited
         except ToolError as exc:
@@ -220,34 +242,51 @@ class ApprovalGate:
         ctx: ToolContext,
         site: CallSite,
         record: ToolCall,
+        resumed: ProposedAction | None = None,
     ) -> tuple[ToolResult, float]:
-        action = ProposedAction(
-            id=new_id("a"),
-            mission_id=site.mission_id,
-            task_id=site.task_id,
-            tool_call_id=record.id,
-            agent=site.agent,
-            tool=tool.name,
-            effect=tool.effect,
-            arguments_json=dumps(arguments),
-            preview_json=dumps(_preview_json(preview)),
-        )
-        record.action_id = action.id
-        self.journal.audit(
-            site.mission_id,
-            "action_proposed",
-            f"{site.agent} proposes: {preview.summary}",
-            task_id=site.task_id,
-            save=[action, record],
-            action_id=action.id,
-            tool=tool.name,
-            effect=tool.effect,
-            arguments=arguments,
-            preview=_preview_json(preview),
-        )
-        waited_from = time.perf_counter()
-        decision, decided_by = await self._decision_for(action)
-        waited = time.perf_counter() - waited_from
+        if resumed is not None and resumed.status == "approved":
+            # Approved before a restart and surely not carried out yet: run it as approved.
+            action = resumed
+            decided_by = action.decided_by or "person"
+            decision = Decision.edit(arguments) if action.decision == "edit" else Decision.approve()
+            waited = 0.0
+        else:
+            if resumed is not None:
+                # The same proposal again after a restart: same id, shown to the person again,
+                # with the warning (if any) that _resume put in its reason.
+                action = resumed
+                action.status, action.arguments_json = "pending", dumps(arguments)
+                action.preview_json = dumps(_preview_json(preview))
+                action.decision = action.decided_by = action.decided_at = None
+            else:
+                action = ProposedAction(
+                    id=new_id("a"),
+                    mission_id=site.mission_id,
+                    task_id=site.task_id,
+                    tool_call_id=record.id,
+                    agent=site.agent,
+                    tool=tool.name,
+                    effect=tool.effect,
+                    arguments_json=dumps(arguments),
+                    preview_json=dumps(_preview_json(preview)),
+                )
+            record.action_id = action.id
+            self.journal.audit(
+                site.mission_id,
+                "action_proposed",
+                f"{site.agent} proposes: {preview.summary}",
+                task_id=site.task_id,
+                save=[action, record],
+                action_id=action.id,
+                tool=tool.name,
+                effect=tool.effect,
+                arguments=arguments,
+                preview=_preview_json(preview),
+                warning=action.reason,
+            )
+            waited_from = time.perf_counter()
+            decision, decided_by = await self._decision_for(action)
+            waited = time.perf_counter() - waited_from
         if decision.kind == "reject":
             record.status = "rejected"
             reason = decision.reason or "no reason given"
@@ -290,6 +329,92 @@ class ApprovalGate:
                 f"{action.edited_arguments_json}. Result: {text}"
             )
         return ToolResult(text, images=output.images), waited
+
+    async def _resume(self, record: ToolCall, tool: AnyTool, ctx: ToolContext, site: CallSite) -> ToolResult:
+        """Finishes a tool call found in the journal when a mission resumes, without repeating it.
+
+        A call with a recorded result gives that result. A read that was running runs again
+        (reads change nothing). A proposal still waiting is shown to the person again; an
+        approved one that had not started runs. An action that had started and left no result
+        may or may not have happened: the tool's ``confirm_outcome`` checks it, and if it
+        cannot tell, the person is asked again with a warning on the card.
+        """
+        if record.status != "running":
+            return ToolResult(record.result or "", is_error=record.is_error)
+        started, arguments = time.perf_counter(), json.loads(record.arguments_json)
+        action = self.journal.action(record.action_id) if record.action_id else None
+        if action is None:
+            return await self._dispatch(tool, arguments, ctx, site, record, started, 0.0)
+        if action.status in ("executed", "failed", "rejected", "undone"):
+            result = ToolResult(
+                action.result or action.reason or action.status, is_error=action.status != "executed"
+            )
+            self._close_record(record, result, site, tool)
+            return result
+        if action.status in ("pending", "approved"):
+            if action.status == "approved":
+                # Decided before the restart: run what was approved, as approved.
+                arguments = json.loads(action.edited_arguments_json or action.arguments_json)
+            return await self._dispatch(tool, arguments, ctx, site, record, started, 0.0, resumed=action)
+        # "executing": started, outcome unknown.
+        approved = json.loads(action.edited_arguments_json or action.arguments_json)
+        happened: bool | None = None
+        if tool.confirm_outcome is not None:
+            try:
+                happened = await tool.confirm_outcome(ctx, tool.parse(approved))
+            except ToolError as exc:
+                log.warning("Could not check whether %s happened: %s", action.id, exc)
+        if happened:
+            action.status, action.result, action.executed_at = (
+                "executed",
+                "It had happened before the restart.",
+                utcnow(),
+            )
+            self.journal.audit(
+                site.mission_id,
+                "action_confirmed",
+                f"Found that {action.tool} had already happened",
+                task_id=site.task_id,
+                save=[action],
+                action_id=action.id,
+            )
+            result = ToolResult(f"{tool.name} had already been carried out before Ensemble restarted.")
+            self._close_record(record, result, site, tool)
+            return result
+        warning = (
+            "It did not happen: safe to run again."
+            if happened is False
+            else "Ensemble stopped while this was being carried out, so it may already have happened. "
+            "Check before approving it again."
+        )
+        self.journal.audit(
+            site.mission_id,
+            "action_outcome_unknown",
+            f"{action.tool}: {warning}",
+            task_id=site.task_id,
+            action_id=action.id,
+            checked=happened is not None,
+        )
+        if happened is False:
+            action.status = "approved"
+        else:
+            action.reason = warning
+        return await self._dispatch(tool, approved, ctx, site, record, started, 0.0, resumed=action)
+
+    def _close_record(self, record: ToolCall, result: ToolResult, site: CallSite, tool: AnyTool) -> None:
+        record.status = "error" if result.is_error else "done"
+        record.result, record.is_error, record.finished_at = result.text, result.is_error, utcnow()
+        self.journal.audit(
+            site.mission_id,
+            "tool_result",
+            f"{tool.name} (resumed)",
+            task_id=site.task_id,
+            save=[record],
+            tool_call_id=record.id,
+            tool=tool.name,
+            is_error=result.is_error,
+            result=result.text[:4000],
+        )
 
     def _inline_hook(self, site: CallSite, record: ToolCall) -> ApprovalHook:
         """The :attr:`ToolContext.approve` hook for one tool call."""

@@ -58,6 +58,7 @@ class Mission(SQLModel, table=True):
     result: str | None = None
     error: str | None = None
     workspaces_json: str = "[]"
+    options_json: str = "{}"  # per-connector options (never secrets), to resume with
     lead_messages_json: str = "[]"
     tokens: int = 0
     owner_pid: int | None = None  # the process running it, to tell a crash from a live run
@@ -82,6 +83,7 @@ class Task(SQLModel, table=True):
     id: str = Field(primary_key=True)
     mission_id: str = Field(index=True, foreign_key="mission.id")
     key: str  # the id the lead gave it, unique within one delegation
+    delegation_id: str = Field(default="", index=True)  # the lead's delegate call (tool_use id)
     agent: str
     instructions: str
     depends_on_json: str = "[]"
@@ -118,7 +120,7 @@ class ToolCall(SQLModel, table=True):
     """One tool call an agent made, with its arguments and result."""
 
     id: str = Field(primary_key=True)  # our own id; tool_use_id is the model's
-    tool_use_id: str
+    tool_use_id: str = Field(index=True)
     mission_id: str = Field(index=True, foreign_key="mission.id")
     task_id: str | None = None
     agent: str
@@ -393,6 +395,24 @@ class Journal:
             return list(
                 session.exec(
                     select(Task).where(Task.mission_id == mission_id).order_by(col(Task.created_at))
+                ).all()
+            )
+
+    def tool_call_for(self, mission_id: str, tool_use_id: str) -> ToolCall | None:
+        """The journaled call of a model's tool_use id in a mission, if it was recorded."""
+        with self.session() as session:
+            return session.exec(
+                select(ToolCall).where(ToolCall.mission_id == mission_id, ToolCall.tool_use_id == tool_use_id)
+            ).first()
+
+    def delegation(self, mission_id: str, delegation_id: str) -> list[Task]:
+        """The tasks one ``delegate`` call created, in order."""
+        with self.session() as session:
+            return list(
+                session.exec(
+                    select(Task)
+                    .where(Task.mission_id == mission_id, Task.delegation_id == delegation_id)
+                    .order_by(col(Task.created_at))
                 ).all()
             )
 

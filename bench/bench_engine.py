@@ -93,7 +93,8 @@ def script_many_calls(model: ScriptedModel, name: str, calls: int, write: bool) 
             }
             replies.append(tool_call("sheet_write", args))
         else:
-            replies.append(tool_call("sheet_list", {"path": "data.xlsx"}))
+            # Different arguments each time: the engine stops an agent that repeats itself.
+            replies.append(tool_call("sheet_read", {"path": "data.xlsx", "range": f"A{i + 1}"}))
     model.add(f"{name}-CALLS", *replies, text("Done."))
     return mission
 

@@ -148,6 +148,7 @@ class ToolContext:
         backup_dir: Where local writes keep a copy of what they overwrite.
         mission_id: The mission the call belongs to (for per-mission state such as a
             browser context); empty outside a mission.
+        call_id: The model's id of the tool call being run (its ``tool_use`` id).
         approve: For tools whose side effects are only known while they run (a browser
             click that submits a form): asks the gate about each one. Set by the gate for
             every call; None outside the engine.
@@ -158,6 +159,7 @@ class ToolContext:
     workspaces: Sequence[Path]
     backup_dir: Path
     mission_id: str = ""
+    call_id: str = ""
     approve: ApprovalHook | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -253,6 +255,7 @@ def restore(backup: Backup, *, force: bool = False) -> str:
 
 RunFn = Callable[[ToolContext, ArgsT], Awaitable[ToolOutput]]
 PrepareFn = Callable[[ToolContext, ArgsT], Awaitable[ArgsT]]
+ConfirmFn = Callable[[ToolContext, ArgsT], Awaitable["bool | None"]]
 PreviewFn = Callable[[ToolContext, ArgsT], Awaitable[Preview]]
 
 
@@ -274,6 +277,9 @@ class Tool(Generic[ArgsT]):
             exactly what runs (an email's ``Message-ID``). It is given the model's (or the
             person's edited) arguments and returns them completed; it must keep values that
             are already set.
+        confirm_outcome: After a crash, tells whether an action that had started really
+            happened: True if it did, False if it surely did not (so it may run again), None
+            if it cannot tell. Without it, or on None, the person is asked.
     """
 
     name: str
@@ -283,6 +289,7 @@ class Tool(Generic[ArgsT]):
     run: RunFn[ArgsT]
     preview: PreviewFn[ArgsT] | None = None
     prepare: PrepareFn[ArgsT] | None = None
+    confirm_outcome: ConfirmFn[ArgsT] | None = None
 
     def __post_init__(self) -> None:
         if self.effect != "read" and self.preview is None:

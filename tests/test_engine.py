@@ -358,7 +358,10 @@ async def test_token_budget_ends_the_mission_with_a_clear_message(
     scripted: ScriptedModel, workspace: Path
 ) -> None:
     scripted.add("Spend a lot", delegate(task("t", "BUDGET-TASK: read")), text("never reached"))
-    scripted.add("BUDGET-TASK", *(tool_call("sheet_list", {"path": "invoices.xlsx"}) for _ in range(30)))
+    scripted.add(
+        "BUDGET-TASK",
+        *(tool_call("sheet_read", {"path": "invoices.xlsx", "range": f"A{i}"}) for i in range(1, 31)),
+    )
     engine = make_engine(token_budget=5000)
     outcome = await run(engine, "Spend a lot", workspace)
     assert outcome.status == "failed"
@@ -580,3 +583,20 @@ def test_cost_estimate_follows_the_model_family() -> None:
     cost = estimate_cost("claude-sonnet-5", 1_000_000, 1_000_000, 1_000_000, 1_000_000)
     assert cost == pytest.approx(3 + 15 + 0.3 + 3.75)
     assert estimate_cost("someone-elses-model", 1, 1, 1, 1) is None
+
+
+async def test_an_agent_repeating_the_same_call_is_stopped(scripted: ScriptedModel, workspace: Path) -> None:
+    got: dict[str, Any] = {}
+
+    def lead_sees(request: dict[str, Any]) -> Any:
+        got["outcome"] = json.loads(tool_results(request)[0]["content"])["tasks"][0]
+        return text("The agent looped.")
+
+    scripted.add("Repeat", delegate(task("rep", "REPEAT-TASK: read")), lead_sees)
+    scripted.add("REPEAT-TASK", *(tool_call("sheet_list", {"path": "invoices.xlsx"}) for _ in range(5)))
+    engine = make_engine()
+    outcome = await run(engine, "Repeat yourself", workspace)
+    assert outcome.status == "done"
+    assert got["outcome"]["status"] == "failed"
+    assert "same arguments 3 times" in got["outcome"]["reason"]
+    assert len([c for c in engine.journal.tool_calls(outcome.mission_id) if c.tool == "sheet_list"]) == 2

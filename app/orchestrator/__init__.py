@@ -47,8 +47,8 @@ def lead_system_prompt(workspaces: list[str]) -> str:
 
 
 def _lead_tools(rt: MissionRuntime) -> list[Tool[Any]]:
-    async def run_delegate(_ctx: ToolContext, args: DelegateArgs) -> ToolOutput:
-        return ToolOutput(await delegate(rt, args))
+    async def run_delegate(ctx: ToolContext, args: DelegateArgs) -> ToolOutput:
+        return ToolOutput(await delegate(rt, args, ctx.call_id))
 
     async def run_ask_user(_ctx: ToolContext, args: AskUserArgs) -> ToolOutput:
         answer = await rt.ask_user(args.question)

@@ -79,7 +79,7 @@ def check_plan(tasks: list[TaskSpec], kinds: dict[str, AgentKind]) -> None:
         raise ToolError(f"These tasks depend on each other in a cycle: {', '.join(sorted(remaining))}.")
 
 
-async def delegate(rt: MissionRuntime, args: DelegateArgs) -> str:
+async def delegate(rt: MissionRuntime, args: DelegateArgs, delegation_id: str = "") -> str:
     """Runs a plan's tasks and returns every task's outcome as JSON text.
 
     Independent tasks run concurrently, at most ``settings.max_concurrency`` at a time;
@@ -94,22 +94,29 @@ async def delegate(rt: MissionRuntime, args: DelegateArgs) -> str:
     """
     kinds = registry()
     check_plan(args.tasks, kinds)
+    # A resumed mission calls the same delegation again: its tasks carry on where they were.
+    earlier = {t.key: t for t in rt.journal.delegation(rt.mission_id, delegation_id)} if delegation_id else {}
     rows = {
-        spec.id: Task(
+        spec.id: earlier.get(spec.id)
+        or Task(
             id=new_id("t"),
             mission_id=rt.mission_id,
             key=spec.id,
+            delegation_id=delegation_id,
             agent=spec.agent,
             instructions=spec.instructions,
             depends_on_json=dumps(spec.depends_on),
         )
         for spec in args.tasks
     }
-    rt.journal.add(*rows.values())
+    rt.journal.add(*(row for key, row in rows.items() if key not in earlier))
     finished = {spec.id: asyncio.Event() for spec in args.tasks}
 
     async def run_one(spec: TaskSpec) -> None:
         task = rows[spec.id]
+        if task.status in ("done", "failed", "skipped", "cancelled"):
+            finished[spec.id].set()
+            return
         try:
             for dep in spec.depends_on:
                 await finished[dep].wait()
@@ -149,21 +156,26 @@ async def delegate(rt: MissionRuntime, args: DelegateArgs) -> str:
 
 
 async def _run_task(rt: MissionRuntime, task: Task, kind: AgentKind, deps: list[Task]) -> None:
-    rt.journal.update(task, status="running", started_at=utcnow())
+    messages: list[dict[str, Any]] = json.loads(task.messages_json)
+    resumed = bool(messages)
+    task.status, task.started_at = "running", task.started_at or utcnow()
     rt.journal.audit(
         rt.mission_id,
         "task_started",
-        f"Task {task.key} started ({kind.name} agent)",
+        f"Task {task.key} {'resumed' if resumed else 'started'} ({kind.name} agent)",
         task_id=task.id,
+        save=[task],
         key=task.key,
         agent=kind.name,
         instructions=task.instructions,
+        resumed=resumed,
     )
-    prompt = task.instructions
-    if deps:
-        parts = [f"## Result of task {d.key} ({d.agent} agent)\n{d.result}" for d in deps]
-        prompt += "\n\n# Results of the tasks this one depends on\n\n" + "\n\n".join(parts)
-    messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
+    if not resumed:
+        prompt = task.instructions
+        if deps:
+            parts = [f"## Result of task {d.key} ({d.agent} agent)\n{d.result}" for d in deps]
+            prompt += "\n\n# Results of the tasks this one depends on\n\n" + "\n\n".join(parts)
+        messages = [{"role": "user", "content": prompt}]
     site = CallSite(mission_id=rt.mission_id, task_id=task.id, agent=kind.name)
 
     def handler_for(name: str) -> ToolHandler:

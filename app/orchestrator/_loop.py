@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,9 @@ from app.orchestrator._runtime import LimitReached, MissionRuntime
 
 if TYPE_CHECKING:
     from app.journal import Task
+
+LOOP_LIMIT = 3
+"""An agent that makes the same tool call (same arguments) this many times is stopped."""
 
 ToolHandler = Callable[[str, object], Awaitable[ToolResult]]
 """Runs one tool call: ``(tool_use_id, arguments) -> result``."""
@@ -53,6 +57,15 @@ async def run_agent(
         LimitReached: The turn limit or the mission's token budget was reached.
         ModelError: The model could not be used.
     """
+    if messages and messages[-1]["role"] == "assistant":
+        # Resumed after a restart with the agent's last turn journaled: finish that turn.
+        last = messages[-1]["content"]
+        uses = [b for b in last if isinstance(b, dict) and b.get("type") == "tool_use"]
+        if not uses:
+            return "\n".join(b["text"] for b in last if b.get("type") == "text").strip()
+        messages.append({"role": "user", "content": await _run_tools(uses, tools)})
+        rt.save_conversation(task, messages)
+    repeats: dict[str, int] = {}
     for _turn in range(max_turns):
         if task is None and rt.inbox:
             _deliver(rt.inbox, messages)
@@ -67,36 +80,50 @@ async def run_agent(
             if reply.stop_reason == "max_tokens" and not reply.text:
                 raise LimitReached("The model's reply was cut off at the maximum reply length.")
             return reply.text
-        results: list[dict[str, Any]] = []
         for use in reply.tool_uses:
-            handler = tools.handlers.get(use["name"])
-            if handler is None:
-                result = ToolResult(
-                    f"There is no tool named {use['name']!r}. Available: {', '.join(tools.handlers)}.",
-                    is_error=True,
+            key = f"{use['name']} {json.dumps(use.get('input'), sort_keys=True)}"
+            repeats[key] = repeats.get(key, 0) + 1
+            if repeats[key] >= LOOP_LIMIT:
+                raise LimitReached(
+                    f"The agent called {use['name']} with the same arguments {LOOP_LIMIT} times; "
+                    "it was stopped so that it does not loop."
                 )
-            else:
-                result = await handler(use["id"], use.get("input", {}))
-            content: str | list[dict[str, Any]] = result.text
-            if result.images:
-                content = [{"type": "text", "text": result.text}] + [
-                    {
-                        "type": "image",
-                        "source": {
-                            "type": "base64",
-                            "media_type": media,
-                            "data": base64.b64encode(data).decode(),
-                        },
-                    }
-                    for media, data in result.images
-                ]
-            block: dict[str, Any] = {"type": "tool_result", "tool_use_id": use["id"], "content": content}
-            if result.is_error:
-                block["is_error"] = True
-            results.append(block)
+        results = await _run_tools(reply.tool_uses, tools)
         messages.append({"role": "user", "content": results})
         rt.save_conversation(task, messages)
     raise LimitReached(f"The agent reached its limit of {max_turns} turns without finishing.")
+
+
+async def _run_tools(uses: list[dict[str, Any]], tools: AgentTools) -> list[dict[str, Any]]:
+    """Runs a turn's tool calls in order and returns their ``tool_result`` blocks."""
+    results: list[dict[str, Any]] = []
+    for use in uses:
+        handler = tools.handlers.get(use["name"])
+        if handler is None:
+            result = ToolResult(
+                f"There is no tool named {use['name']!r}. Available: {', '.join(tools.handlers)}.",
+                is_error=True,
+            )
+        else:
+            result = await handler(use["id"], use.get("input", {}))
+        content: str | list[dict[str, Any]] = result.text
+        if result.images:
+            content = [{"type": "text", "text": result.text}] + [
+                {
+                    "type": "image",
+                    "source": {
+                        "type": "base64",
+                        "media_type": media,
+                        "data": base64.b64encode(data).decode(),
+                    },
+                }
+                for media, data in result.images
+            ]
+        block: dict[str, Any] = {"type": "tool_result", "tool_use_id": use["id"], "content": content}
+        if result.is_error:
+            block["is_error"] = True
+        results.append(block)
+    return results
 
 
 def _deliver(inbox: list[str], messages: list[dict[str, Any]]) -> None:
