@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from app import provenance
 from app.journal import Journal, ProposedAction, Rule, ToolCall, dumps, new_id, utcnow
 from connectors.base import (
     AnyTool,
@@ -271,6 +272,7 @@ class ApprovalGate:
                     preview_json=dumps(_preview_json(preview)),
                 )
             record.action_id = action.id
+            self._screen(action, arguments)
             self.journal.audit(
                 site.mission_id,
                 "action_proposed",
@@ -282,7 +284,7 @@ class ApprovalGate:
                 effect=tool.effect,
                 arguments=arguments,
                 preview=_preview_json(preview),
-                warning=action.reason,
+                warning=action.notice,
             )
             waited_from = time.perf_counter()
             decision, decided_by = await self._decision_for(action)
@@ -398,7 +400,7 @@ class ApprovalGate:
         if happened is False:
             action.status = "approved"
         else:
-            action.reason = warning
+            action.notice = warning
         return await self._dispatch(tool, approved, ctx, site, record, started, 0.0, resumed=action)
 
     def _close_record(self, record: ToolCall, result: ToolResult, site: CallSite, tool: AnyTool) -> None:
@@ -431,6 +433,7 @@ class ApprovalGate:
                 arguments_json=dumps(arguments),
                 preview_json=dumps(_preview_json(preview)),
             )
+            self._screen(action, arguments)
             self.journal.audit(
                 site.mission_id,
                 "action_proposed",
@@ -442,6 +445,7 @@ class ApprovalGate:
                 effect=effect,
                 arguments=arguments,
                 preview=_preview_json(preview),
+                warning=action.notice,
             )
             decision, _by = await self._decision_for(action)
             if decision.kind == "reject":
@@ -492,8 +496,17 @@ class ApprovalGate:
         )
         return output
 
+    def _screen(self, action: ProposedAction, arguments: dict[str, Any]) -> None:
+        """Marks an external action whose addresses came only from outside content: the person decides."""
+        if action.effect != "external":
+            return
+        suspicion = provenance.check(self.journal, action.mission_id, arguments)
+        if suspicion is not None:
+            action.ask_person = True
+            action.notice = suspicion.reason if not action.notice else f"{action.notice} {suspicion.reason}"
+
     async def _decision_for(self, action: ProposedAction) -> tuple[Decision, str]:
-        rule = self._matching_rule(action)
+        rule = None if action.ask_person else self._matching_rule(action)
         if rule is not None:
             decision = Decision(RULE_KINDS[rule.kind], reason=f"rule: {rule.description}")
             by = f"rule:{rule.id} ({rule.description})"
@@ -521,7 +534,7 @@ class ApprovalGate:
         """Decides, by a new rule, the pending actions it applies to; returns how many."""
         count = 0
         for future, action in list(self._waiting.values()):
-            if future.done() or not _rule_applies(rule, action):
+            if future.done() or action.ask_person or not _rule_applies(rule, action):
                 continue
             decision = Decision(RULE_KINDS[rule.kind], reason=f"rule: {rule.description}")
             self._record_decision(action, decision, f"rule:{rule.id} ({rule.description})")

@@ -152,6 +152,8 @@ class ProposedAction(SQLModel, table=True):
     decided_by: str | None = None  # "person" or "rule:<id> (<description>)"
     edited_arguments_json: str | None = None
     reason: str | None = None
+    notice: str | None = None  # what the card must tell the person (why asked, a warning)
+    ask_person: bool = False  # no rule may decide it (its values came from outside content)
     result: str | None = None
     backup_json: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
