@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from app import rules
 from app.agents import find_tool, registry
 from app.errors import EngineError
 from app.gate import ApprovalGate, Decision, GateError
@@ -234,29 +235,61 @@ class Engine:
         self.journal.audit(mission.id, "mission_continued", "Mission continued with a new message", text=text)
         self._launch(mission, folders, messages)
 
-    def add_rule(self, kind: RuleKind, *, mission_id: str | None, tool: str | None, description: str) -> Rule:
+    def add_rule(
+        self,
+        kind: RuleKind,
+        *,
+        mission_id: str | None,
+        tool: str | None,
+        where: dict[str, str] | None = None,
+        description: str | None = None,
+    ) -> Rule:
         """Adds a standing decision, and applies it at once to the actions waiting for it.
 
         Args:
-            kind: ``approve_all`` or ``reject_all``.
+            kind: ``approve_all`` (allow) or ``reject_all`` (deny).
             mission_id: The mission it is limited to, or None for every mission.
             tool: The tool (or effect kind, e.g. ``browser_request``) it is limited to, or None.
-            description: What the person reads, e.g. "Approve every sheet_write in this mission".
+            where: Argument name → shell-style pattern (``{"to": "*@example.com"}``); all must
+                match.
+            description: What the person reads; by default a sentence made from the rest.
 
         Returns:
             The rule.
+
+        Raises:
+            EngineError: The mission does not exist.
         """
-        rule = Rule(id=new_id("r"), kind=kind, mission_id=mission_id, tool=tool, description=description)
-        self.journal.add(rule)
-        self.journal.audit(
-            mission_id or "",
-            "rule_added",
-            f"Rule: {description}",
-            rule_id=rule.id,
-            rule_kind=kind,
+        if mission_id is not None and self.journal.mission(mission_id) is None:
+            raise EngineError(f"There is no mission {mission_id}.")
+        where = where or {}
+        text = description or rules.describe(kind, tool, where, mission_id)
+        rule = Rule(
+            id=new_id("r"),
+            kind=kind,
+            mission_id=mission_id,
             tool=tool,
+            conditions_json=json.dumps(where),
+            description=text,
         )
+        self.journal.add(rule)
+        if mission_id is not None:
+            self.journal.audit(
+                mission_id, "rule_added", f"Rule: {text}", rule_id=rule.id, rule_kind=kind, tool=tool
+            )
         self.gate.apply_rule(rule)
+        return rule
+
+    def remove_rule(self, rule_id: str) -> Rule:
+        """Deactivates a rule (it stays in the journal, for the audit of what it decided).
+
+        Raises:
+            EngineError: No active rule has that id.
+        """
+        rule = next((r for r in self.journal.all_rules() if r.id == rule_id), None)
+        if rule is None:
+            raise EngineError(f"There is no rule {rule_id}.")
+        self.journal.update(rule, active=False)
         return rule
 
     def pending_actions(self) -> list[ProposedAction]:

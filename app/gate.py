@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from app import provenance
+from app import provenance, rules
 from app.journal import Journal, ProposedAction, Rule, ToolCall, dumps, new_id, utcnow
 from connectors.base import (
     AnyTool,
@@ -525,16 +525,13 @@ class ApprovalGate:
         return decision, "person"
 
     def _matching_rule(self, action: ProposedAction) -> Rule | None:
-        for rule in self.journal.rules(action.mission_id):
-            if _rule_applies(rule, action):
-                return rule
-        return None
+        return rules.deciding_rule(self.journal.rules(action.mission_id), action)
 
     def apply_rule(self, rule: Rule) -> int:
         """Decides, by a new rule, the pending actions it applies to; returns how many."""
         count = 0
         for future, action in list(self._waiting.values()):
-            if future.done() or action.ask_person or not _rule_applies(rule, action):
+            if future.done() or action.ask_person or not rules.matches(rule, action):
                 continue
             decision = Decision(RULE_KINDS[rule.kind], reason=f"rule: {rule.description}")
             self._record_decision(action, decision, f"rule:{rule.id} ({rule.description})")
@@ -619,14 +616,6 @@ class ApprovalGate:
             future.set_result(Decision.reject(reason))
             count += 1
         return count
-
-
-def _rule_applies(rule: Rule, action: ProposedAction) -> bool:
-    return (
-        rule.kind in RULE_KINDS
-        and (rule.mission_id is None or rule.mission_id == action.mission_id)
-        and (rule.tool is None or rule.tool == action.tool)
-    )
 
 
 def _preview_json(preview: Preview) -> dict[str, Any]:

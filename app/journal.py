@@ -168,6 +168,7 @@ class Rule(SQLModel, table=True):
     kind: str  # "approve_all" or "reject_all"
     mission_id: str | None = Field(default=None, index=True)  # None: every mission
     tool: str | None = None  # None: every tool
+    conditions_json: str = "{}"  # argument name -> shell-style pattern, all must match
     description: str
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
@@ -469,6 +470,12 @@ class Journal:
                     .order_by(col(ChatMessage.id))
                 ).all()
             )
+
+    def all_rules(self) -> list[Rule]:
+        """Every active rule, oldest first."""
+        with self.session() as session:
+            query = select(Rule).where(col(Rule.active).is_(True)).order_by(col(Rule.created_at))
+            return list(session.exec(query).all())
 
     def rules(self, mission_id: str | None) -> list[Rule]:
         """Active rules that apply to a mission: its own, then the global ones."""
