@@ -31,7 +31,7 @@ from app.journal import (
     utcnow,
 )
 from app.model import ModelClient, ModelError
-from app.orchestrator import LimitReached, MissionRuntime, add_user_text, run_lead
+from app.orchestrator import LimitReached, MissionPaused, MissionRuntime, add_user_text, run_lead
 from app.paths import Paths
 from app.settings import Settings
 from connectors.base import Backup, ToolContext, ToolError, restore
@@ -351,13 +351,21 @@ class Engine:
             status = "done"
         except (ModelError, LimitReached) as exc:
             error = str(exc)
+        except (MissionPaused, BaseExceptionGroup) as exc:
+            paused = exc if isinstance(exc, MissionPaused) else _paused_in(exc)
+            if paused is None:
+                raise
+            status = "interrupted"
+            error = f"Paused: {paused} Resume it when the service is back (ensemble resume {mission.id})."
         except asyncio.CancelledError:
             status, error = "cancelled", "Stopped by the person."
             self.gate.reject_pending(mission.id, "stopped by user")
         except Exception as exc:
+            # The outer boundary of one mission: a bug ends this mission, never the app.
             log.exception("Mission %s failed unexpectedly", mission.id)
             error = f"Ensemble hit an internal error: {type(exc).__name__}: {exc}"
         finally:
+            self.gate.pausing.discard(mission.id)
             self._live.pop(mission.id, None)
             if model is not None:
                 await model.close()
@@ -365,7 +373,12 @@ class Engine:
                 if kind.on_mission_end is not None:
                     await kind.on_mission_end(mission.id)
         self.journal.update(mission, status=status, result=result, error=error, finished_at=utcnow())
-        summary = {"done": "Mission done", "failed": "Mission failed", "cancelled": "Mission stopped"}[status]
+        summary = {
+            "done": "Mission done",
+            "failed": "Mission failed",
+            "cancelled": "Mission stopped",
+            "interrupted": "Mission paused",
+        }[status]
         self.journal.audit(
             mission.id,
             "mission_finished",
@@ -473,6 +486,14 @@ class Engine:
         """Stops every mission and closes the journal."""
         await self.cancel_all()
         self.journal.close()
+
+
+def _paused_in(group: BaseExceptionGroup[BaseException]) -> MissionPaused | None:
+    """The pause inside an exception group from parallel tasks, if there is one."""
+    found = group.subgroup(MissionPaused)
+    while isinstance(found, BaseExceptionGroup):
+        found = found.exceptions[0] if found.exceptions else None  # type: ignore[assignment]
+    return found if isinstance(found, MissionPaused) else None
 
 
 def _title(text: str) -> str:

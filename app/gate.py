@@ -113,6 +113,8 @@ class ApprovalGate:
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
         self._waiting: dict[str, tuple[asyncio.Future[Decision], ProposedAction]] = {}
+        self.pausing: set[str] = set()
+        """Missions being paused: their calls and proposals stay as they are, to resume."""
         self.timing = Timing()
 
     # The dispatch path -------------------------------------------------------------------
@@ -206,9 +208,10 @@ class ApprovalGate:
         except ToolError as exc:
             result = ToolResult(str(exc), is_error=True)
         except asyncio.CancelledError:
-            self.journal.update(
-                record, status="error", result="Stopped.", is_error=True, finished_at=utcnow()
-            )
+            if site.mission_id not in self.pausing:
+                self.journal.update(
+                    record, status="error", result="Stopped.", is_error=True, finished_at=utcnow()
+                )
             raise
         except Exception as exc:
             log.exception("Tool %s failed unexpectedly", tool.name)
@@ -517,7 +520,7 @@ class ApprovalGate:
         try:
             decision = await future
         except asyncio.CancelledError:
-            if action.status == "pending":
+            if action.status == "pending" and action.mission_id not in self.pausing:
                 self._record_decision(action, Decision.reject("stopped by user"), "person")
             raise
         finally:

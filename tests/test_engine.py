@@ -404,20 +404,51 @@ async def test_wrong_key_fails_the_mission_with_a_clear_message(
     assert "did not accept the API key" in (outcome.result or "")
 
 
-async def test_overloaded_api_fails_after_the_sdk_retries(scripted: ScriptedModel, workspace: Path) -> None:
+async def test_overloaded_api_pauses_the_mission_after_the_sdk_retries(
+    scripted: ScriptedModel, workspace: Path
+) -> None:
     scripted.add("Busy", error(529, "overloaded_error", "Overloaded"))
     outcome = await run(make_engine(api_max_retries=1), "Busy day", workspace)
-    assert outcome.status == "failed"
+    assert outcome.status == "interrupted"
     assert "overloaded" in (outcome.result or "")
+    assert f"ensemble resume {outcome.mission_id}" in (outcome.result or "")
     assert len(scripted.requests) == 2
 
 
-async def test_unreachable_api_fails_with_a_clear_message(
+async def test_a_paused_mission_resumes_where_it_stopped_without_repeating_actions(
+    scripted: ScriptedModel, workspace: Path
+) -> None:
+    scripted.add(
+        "Two appends", delegate(task("a", "APPEND-A: append"), task("b", "APPEND-B: append")), text("Done.")
+    )
+    append = tool_call("sheet_append_rows", {"path": "invoices.xlsx", "sheet": "Notes", "rows": [["from A"]]})
+    scripted.add("APPEND-A", append, text("A appended."))
+    flaky = scripted.add(
+        "APPEND-B",
+        tool_call("sheet_append_rows", {"path": "invoices.xlsx", "sheet": "Notes", "rows": [["from B"]]}),
+        error(529, "overloaded_error", "Overloaded"),
+    )
+    engine = make_engine(api_max_retries=0, max_concurrency=1)
+    paused = await engine.run_mission("Two appends", workspaces=[workspace], approve="all")
+    assert paused.status == "interrupted"
+
+    flaky.replies[1] = text("B appended.")  # the service is back
+    engine.resume(paused.mission_id)
+    outcome = await engine.wait(paused.mission_id)
+    await engine.close()
+
+    assert (outcome.status, outcome.result) == ("done", "Done.")
+    notes = openpyxl.load_workbook(workspace / "invoices.xlsx")["Notes"]
+    assert [row[0].value for row in notes.iter_rows()] == ["Keep this note", "from A", "from B"]
+    assert [t.status for t in engine.journal.tasks(paused.mission_id)] == ["done", "done"]
+
+
+async def test_unreachable_api_pauses_with_a_clear_message(
     workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")  # The base URL is a closed local port.
     outcome = await run(make_engine(api_max_retries=0), "Anything", workspace)
-    assert outcome.status == "failed"
+    assert outcome.status == "interrupted"
     assert "Could not reach" in (outcome.result or "")
 
 

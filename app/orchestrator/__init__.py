@@ -18,12 +18,13 @@ from app.gate import CallSite, ToolResult
 from app.journal import ChatMessage
 from app.orchestrator._delegate import DelegateArgs, delegate
 from app.orchestrator._loop import AgentTools, ToolHandler, add_user_text, run_agent
-from app.orchestrator._runtime import AskUser, LimitReached, MissionRuntime
+from app.orchestrator._runtime import AskUser, LimitReached, MissionPaused, MissionRuntime
 from connectors.base import Tool, ToolContext, ToolOutput
 
 __all__ = [
     "AskUser",
     "LimitReached",
+    "MissionPaused",
     "MissionRuntime",
     "add_user_text",
     "lead_system_prompt",

@@ -139,9 +139,10 @@ async def delegate(rt: MissionRuntime, args: DelegateArgs, delegation_id: str = 
             for spec in args.tasks:
                 group.create_task(run_one(spec), name=f"task {spec.id}")
     except asyncio.CancelledError:
-        for task in rows.values():
-            if task.status in ("pending", "running"):
-                _finish(rt, task, "cancelled", reason="Stopped by the person.")
+        if not rt.pausing:
+            for task in rows.values():
+                if task.status in ("pending", "running"):
+                    _finish(rt, task, "cancelled", reason="Stopped by the person.")
         raise
     outcomes: list[dict[str, Any]] = []
     for spec in args.tasks:
@@ -205,7 +206,9 @@ async def _run_task(rt: MissionRuntime, task: Task, kind: AgentKind, deps: list[
     except (LimitReached, ModelError) as exc:
         _finish(rt, task, "failed", reason=str(exc))
     except asyncio.CancelledError:
-        _finish(rt, task, "cancelled", reason="Stopped by the person.")
+        # A pause (the model is unavailable) leaves the task as it is, to resume.
+        if not rt.pausing:
+            _finish(rt, task, "cancelled", reason="Stopped by the person.")
         raise
     else:
         _finish(rt, task, "done", result=result or "(The agent finished without a written result.)")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from app.journal import Journal, Mission, ModelCall, Task, dumps, utcnow
+from app.model import ModelError
 
 if TYPE_CHECKING:
     from app.gate import ApprovalGate
@@ -21,6 +22,19 @@ AskUser = Callable[[str], Awaitable[str]]
 
 class LimitReached(Exception):
     """An agent reached the mission's token budget or its own turn limit."""
+
+
+TRANSIENT = frozenset({"overloaded", "unreachable", "rate_limited"})
+"""Model failures that may pass: the mission pauses (resumable) instead of failing."""
+
+
+class MissionPaused(BaseException):
+    """The model is unavailable past the SDK's retries: the whole mission pauses, resumable.
+
+    It derives from BaseException so that no tool-call boundary (which turns exceptions into
+    tool results) and no task's error handling swallows it: every agent stops where it is,
+    its journal left as it was, ready for ``ensemble resume``.
+    """
 
 
 @dataclass
@@ -46,6 +60,7 @@ class MissionRuntime:
     ctx: ToolContext
     ask_user: AskUser
     inbox: list[str] = field(default_factory=list)
+    pausing: bool = False
     semaphore: asyncio.Semaphore = field(init=False)
 
     def __post_init__(self) -> None:
@@ -89,8 +104,12 @@ class MissionRuntime:
 
         try:
             reply = await self.model.reply(system=system, tools=tools, messages=messages, on_text=on_text)
-        except Exception as exc:
+        except ModelError as exc:
             self.journal.update(call, error=str(exc), finished_at=utcnow())
+            if exc.kind in TRANSIENT:
+                self.pausing = True
+                self.gate.pausing.add(self.mission_id)
+                raise MissionPaused(str(exc)) from exc
             raise
         usage = reply.usage
         call.input_tokens, call.output_tokens = usage.input_tokens, usage.output_tokens
