@@ -1,0 +1,349 @@
+"""Window benchmark: GUI-thread stalls while 8 agents stream, proposal-to-card latency, cold start.
+
+Runs the real window (offscreen unless ``QT_QPA_PLATFORM`` says otherwise) on the real engine,
+against the scripted model on 127.0.0.1, in a private ENSEMBLE_HOME, and prints:
+
+1. The GUI thread's stalls while one mission's 8 agents stream text and call tools, with that
+   mission shown (chat, plan and audit all updating): a 1 ms precise QTimer heartbeat records
+   how late each beat fires; p50, p99 and the worst (goal: p99 <= 16 ms).
+2. The time from a proposed action being stored in the journal to its card being painted in
+   the approval pane (goal <= 100 ms), over several proposals.
+3. Cold start: from launching ``python`` to the main window's first paint, in a fresh process.
+
+Usage: python bench/bench_ui.py [--delay SECONDS] [--turns N] [--proposals N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import openpyxl
+from PySide6.QtCore import QEvent, QEventLoop, QObject, Qt, QTimer
+
+from app.scripted_model import ScriptedModel, text, tool_call
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QApplication
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_workspace(root: Path) -> Path:
+    folder = root / "workspace"
+    folder.mkdir()
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "Data"
+    for r in range(1, 201):
+        sheet.append([f"row {r}", r, r * 1.5, "open"])
+    book.save(folder / "data.xlsx")
+    return folder
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def wait_until(_app: QApplication, predicate: Any, timeout: float = 120.0) -> None:
+    """Runs the event loop until ``predicate()`` is true, checking every 10 ms."""
+    if predicate():
+        return
+    loop = QEventLoop()
+    deadline = time.monotonic() + timeout
+    failed: list[bool] = []
+
+    def check() -> None:
+        if predicate():
+            loop.quit()
+        elif time.monotonic() > deadline:
+            failed.append(True)
+            loop.quit()
+
+    poll = QTimer()
+    poll.timeout.connect(check)
+    poll.start(10)
+    loop.exec()
+    poll.stop()
+    if failed:
+        raise TimeoutError("the benchmark waited too long")
+
+
+class Heartbeat(QObject):
+    """A 1 ms precise timer; records how late each beat fires (the GUI thread's stalls)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timer = QTimer(self)
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(1)
+        self.timer.timeout.connect(self.on_beat)
+        self.last = 0.0
+        self.stalls: list[float] = []
+
+    def start(self) -> None:
+        self.stalls = []
+        self.last = time.perf_counter()
+        self.timer.start()
+
+    def stop(self) -> None:
+        self.timer.stop()
+
+    def on_beat(self) -> None:
+        now = time.perf_counter()
+        self.stalls.append(max(0.0, (now - self.last) * 1000 - 1))
+        self.last = now
+
+
+STREAM_MISSION = "BENCH STREAM: 8 agents read and talk"
+
+
+def script_streaming(scripted: ScriptedModel, turns: int, delay: float) -> None:
+    """Eight agents, each ``turns`` tool calls then a long text, every reply after ``delay``."""
+    long_text = "The figures in this part look consistent; " * 40
+    scripted.add(
+        STREAM_MISSION,
+        tool_call(
+            "delegate",
+            {
+                "tasks": [
+                    {"id": f"t{i}", "agent": "spreadsheet", "instructions": f"STREAM-{i}: read and comment"}
+                    for i in range(8)
+                ]
+            },
+            delay=delay,
+        ),
+        text("All eight parts were read. " + long_text, delay=delay),
+    )
+    for i in range(8):
+        replies: list[Any] = []
+        for turn in range(turns):
+            replies.append(
+                tool_call(
+                    "sheet_read",
+                    {"path": "data.xlsx", "range": f"A{turn * 10 + 1}:D{turn * 10 + 10}"},
+                    delay=delay,
+                )
+            )
+        replies.append(text(f"Part {i}: " + long_text, delay=delay))
+        scripted.add(f"STREAM-{i}:", *replies)
+
+
+def script_cards(scripted: ScriptedModel, proposals: int) -> None:
+    """``proposals`` missions of one cell write each, answered at once."""
+    for n in range(proposals):
+        scripted.add(
+            f"BENCH CARD {n}",
+            tool_call(
+                "delegate",
+                {"tasks": [{"id": "w", "agent": "spreadsheet", "instructions": f"CARD-{n}: write"}]},
+                delay=0,
+            ),
+            text("Done.", delay=0),
+        )
+        scripted.add(
+            f"CARD-{n}:",
+            tool_call(
+                "sheet_write",
+                {"path": "data.xlsx", "sheet": "Data", "range": f"D{n + 1}", "values": [["x"]]},
+                delay=0,
+            ),
+            text("Wrote.", delay=0),
+        )
+
+
+def bench_streaming(app: QApplication, window: Any, delay: float) -> None:
+    mission = STREAM_MISSION
+    beat = Heartbeat()
+    window.chat_input.setPlainText(mission)
+    window.send_button.click()
+    wait_until(app, lambda: window._shown is not None)
+    mission_id = window._shown
+    beat.start()
+    wait_until(app, lambda: window.mission_info(mission_id).status != "running", timeout=300)
+    beat.stop()
+    info = window.mission_info(mission_id)
+    events = len(window.audit_view.events)
+    stalls = beat.stalls
+    print(
+        f"1. GUI-thread stalls while 8 agents stream ({info.status}, {events} journaled events, "
+        f"{len(stalls)} heartbeats, reply delay {delay * 1000:.0f} ms):"
+    )
+    print(
+        f"   p50 {percentile(stalls, 50):.2f} ms   p99 {percentile(stalls, 99):.2f} ms   "
+        f"max {max(stalls, default=0):.2f} ms   (goal: p99 <= 16 ms)"
+    )
+
+
+class _PaintWatch(QObject):
+    def __init__(self, record: Any) -> None:
+        super().__init__()
+        self.record = record
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint:
+            self.record(watched)
+            watched.removeEventFilter(self)
+        return False
+
+
+def bench_card_latency(app: QApplication, window: Any, proposals: int) -> None:
+    latencies: list[float] = []
+    stored: dict[str, datetime] = {}
+
+    def on_batch(events: list[Any]) -> None:
+        for event in events:
+            if event.kind == "action_proposed":
+                stored[str(event.data["action_id"])] = event.at
+
+    window.bridge.events_received.connect(on_batch)
+
+    def painted(card: Any) -> None:
+        at = stored.get(card.action_id)
+        if at is not None:
+            latencies.append((datetime.now(UTC) - at).total_seconds() * 1000)
+        card.approve_button.click()
+
+    watchers: list[_PaintWatch] = []
+
+    def on_card(card: Any) -> None:
+        watch = _PaintWatch(lambda _w: painted(card))
+        watchers.append(watch)
+        card.installEventFilter(watch)
+
+    window.approval_pane.card_added.connect(on_card)
+    for n in range(proposals):
+        name = f"BENCH CARD {n}"
+        window.on_new_mission_clicked()
+        window.chat_input.setPlainText(name)
+        window.send_button.click()
+        wait_until(app, lambda n=n: len(latencies) > n, timeout=60)
+    print(f"2. Proposal stored -> card painted, over {len(latencies)} proposals:")
+    print(
+        f"   median {statistics.median(latencies):.1f} ms   p90 {percentile(latencies, 90):.1f} ms   "
+        f"max {max(latencies):.1f} ms   (goal <= 100 ms)"
+    )
+
+
+COLD_START = """
+import sys, time
+from PySide6.QtCore import QEvent, QObject, QTimer
+from ui.app import create_application, create_window
+app = create_application()
+window = create_window(check_key=False)
+class Shown(QObject):
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.Type.Paint:
+            print("shown", time.time(), flush=True)
+            QTimer.singleShot(0, lambda: (window.close(), app.quit()))
+            obj.removeEventFilter(self)
+        return False
+watch = Shown()
+window.installEventFilter(watch)
+window.show()
+app.exec()
+"""
+
+
+def bench_cold_start(home: Path, runs: int = 3) -> None:
+    times = []
+    for n in range(runs):
+        env = dict(os.environ, ENSEMBLE_HOME=str(home / f"cold-{n}"))
+        started = time.time()
+        out = subprocess.run(
+            [sys.executable, "-c", COLD_START], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout
+        shown = float(next(line for line in out.splitlines() if line.startswith("shown")).split()[1])
+        times.append((shown - started) * 1000)
+    print(
+        f"3. Cold start to the window's first paint, {runs} runs: "
+        f"{', '.join(f'{t:.0f}' for t in times)} ms (median {statistics.median(times):.0f} ms)"
+    )
+
+
+def serve(turns: int, delay: float, proposals: int) -> None:
+    """The scripted model, in its own process, until standard input closes.
+
+    In real use the model is a remote service; serving it from the window's own process
+    would make its threads compete with the GUI thread for the GIL and skew the stalls.
+    """
+    scripted = ScriptedModel(api_key="sk-ant-bench")
+    script_streaming(scripted, turns, delay)
+    script_cards(scripted, proposals)
+    with scripted:
+        print(scripted.base_url, flush=True)
+        sys.stdin.read()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--delay", type=float, default=0.05, help="seconds each scripted reply waits")
+    parser.add_argument("--turns", type=int, default=6, help="tool calls per agent")
+    parser.add_argument("--proposals", type=int, default=15, help="proposals timed for the card latency")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.turns, args.delay, args.proposals)
+        return
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        os.environ["ENSEMBLE_HOME"] = str(root / "home")
+        workspace = make_workspace(root)
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                __file__,
+                "--serve",
+                "--turns",
+                str(args.turns),
+                "--delay",
+                str(args.delay),
+                "--proposals",
+                str(args.proposals),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        assert server.stdout is not None
+        assert server.stdin is not None
+        try:
+            os.environ["ANTHROPIC_BASE_URL"] = server.stdout.readline().strip()
+            os.environ["ANTHROPIC_API_KEY"] = "sk-ant-bench"
+            from ui.app import create_application
+            from ui.bridge import Bridge
+            from ui.main_window import MainWindow
+
+            app = create_application()
+            window = MainWindow(Bridge(), workspaces=[workspace], check_key=False)
+            window.resize(1500, 920)
+            window.show()
+            wait_until(app, lambda: window._engine_ready and bool(window.workspaces()))
+            bench_streaming(app, window, args.delay)
+            bench_card_latency(app, window, args.proposals)
+            window.close()
+        finally:
+            server.stdin.close()
+            server.wait(10)
+        bench_cold_start(root)
+
+
+if __name__ == "__main__":
+    main()

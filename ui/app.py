@@ -1,0 +1,112 @@
+"""Starting the window: ``ensemble`` with no command, or ``python -m ui [--workspace DIR]``.
+
+The command line (``app/cli.py``) must not import Qt, so it reaches this module through
+``importlib`` and calls :func:`run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from types import TracebackType
+
+    from PySide6.QtWidgets import QApplication
+
+    from ui.main_window import MainWindow
+
+log = logging.getLogger(__name__)
+
+
+def create_application(argv: Sequence[str] | None = None) -> QApplication:
+    """The QApplication, styled to follow the system's light or dark palette."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtWidgets import QApplication
+
+    from ui.widgets import app_icon, is_dark, style_sheet
+
+    existing = QApplication.instance()
+    if isinstance(existing, QApplication):
+        app = existing
+    else:
+        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+        app = QApplication(list(argv or [sys.argv[0] if sys.argv else "ensemble"]))
+    app.setApplicationName("Ensemble")
+    app.setOrganizationName("Ensemble")
+    app.setApplicationDisplayName("Ensemble")
+    app.setDesktopFileName("ensemble")
+    app.setWindowIcon(app_icon())
+    # Fusion draws the same everywhere and follows the system's colour scheme (light or dark).
+    app.setStyle("Fusion")
+    app.setStyleSheet(style_sheet(is_dark()))
+    app.setProperty("ensembleStyled", True)
+    return app
+
+
+def create_window(workspaces: Sequence[Path] = (), *, check_key: bool = True) -> MainWindow:
+    """A main window with its own engine (started in the background)."""
+    from ui.bridge import Bridge
+    from ui.main_window import MainWindow
+
+    return MainWindow(Bridge(), workspaces=list(workspaces), check_key=check_key)
+
+
+def _excepthook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+    # The top level of the GUI: an error in a slot is logged and shown, and the window lives on.
+    log.error("Unexpected error", exc_info=(kind, value, tb))
+    from PySide6.QtWidgets import QApplication
+
+    from ui.main_window import MainWindow
+
+    app = QApplication.instance()
+    if isinstance(app, QApplication):
+        for widget in app.topLevelWidgets():
+            if isinstance(widget, MainWindow):
+                widget.show_error(f"Something went wrong: {kind.__name__}: {value}. Ensemble carries on.")
+    else:
+        traceback.print_exception(kind, value, tb)
+
+
+def run(workspaces: Sequence[Path] = ()) -> int:
+    """Opens the window, with ``workspaces`` granted for this session; returns the exit code.
+
+    This is the command line's entry: ``ensemble`` and ``ensemble --workspace DIR``.
+    ``ANTHROPIC_API_KEY`` and ``ANTHROPIC_BASE_URL`` are honoured as by the command line.
+    """
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    missing = [w for w in workspaces if not Path(w).expanduser().is_dir()]
+    if missing:
+        print(f"ensemble: the workspace folder {missing[0]} does not exist.", file=sys.stderr)  # noqa: T201
+        return 1
+    app = create_application()
+    sys.excepthook = _excepthook
+    window = create_window(workspaces)
+    window.show()
+    return app.exec()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m ui [--workspace DIR]…``."""
+    parser = argparse.ArgumentParser(prog="ensemble", description="Ensemble's window.")
+    parser.add_argument(
+        "--workspace",
+        "-w",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="DIR",
+        help="a folder the agents may use (repeatable)",
+    )
+    args = parser.parse_args(argv)
+    return run(args.workspace)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,418 @@
+"""The approval pane: one queue of the actions waiting for a person, across all missions.
+
+Each :class:`ApprovalCard` says who proposes what, in which mission, in plain words, and
+shows the preview of its real effect. The card only asks: the window turns its signals into
+engine calls and removes the card when the engine reports the action decided (by the
+person, by a rule, or by Stop), so the pane always shows what the engine really waits for.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui.previews import ArgumentsEditor, EditError, preview_widget
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+EFFECT_WORDS = {
+    "local": "Changes your files · can be undone",
+    "external": "Reaches outside · cannot be taken back",
+}
+
+
+class ApprovalCard(QFrame):
+    """One proposed action, with Approve, Edit and Reject.
+
+    Args:
+        action_id: The proposed action's id.
+        mission_id: Its mission.
+        mission_title: The mission's title, for the person.
+        agent: The agent kind that proposed it.
+        tool: The tool (or side-effect kind) it would run.
+        effect: ``local`` or ``external``.
+        arguments: The arguments as proposed.
+        preview: ``{summary, kind, detail, text}``.
+
+    Signals:
+        approved(str): Approve as proposed.
+        edited(str, dict): Approve with these arguments instead.
+        rejected(str, object): Reject, with a reason or None.
+        approve_all_requested(str): Approve this and every action like it in this mission.
+    """
+
+    approved = Signal(str)
+    edited = Signal(str, dict)
+    rejected = Signal(str, object)
+    approve_all_requested = Signal(str)
+
+    def __init__(
+        self,
+        *,
+        action_id: str,
+        mission_id: str,
+        mission_title: str,
+        agent: str,
+        tool: str,
+        effect: str,
+        arguments: dict[str, Any],
+        preview: dict[str, Any],
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.action_id = action_id
+        self.mission_id = mission_id
+        self.tool = tool
+        self.arguments = arguments
+        self.preview = preview
+        self._editor: ArgumentsEditor | None = None
+        self.setObjectName("approvalCard")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        summary = str(preview.get("summary") or f"{agent} wants to run {tool}")
+        self.setAccessibleName(f"Proposed action: {summary}")
+        self.setAccessibleDescription(f"Proposed by the {agent} agent in the mission {mission_title}")
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(14, 12, 14, 12)
+        layout.setSpacing(8)
+
+        top = QHBoxLayout()
+        badge = QLabel(EFFECT_WORDS.get(effect, effect))
+        badge.setObjectName("effectBadge")
+        badge.setProperty("effect", effect)
+        badge.setAccessibleName(f"Effect: {effect}")
+        top.addWidget(badge)
+        top.addStretch(1)
+        layout.addLayout(top)
+
+        title = QLabel(summary)
+        title.setObjectName("cardSummary")
+        title.setAccessibleName("What it will do")
+        title.setWordWrap(True)
+        title.setTextFormat(Qt.TextFormat.PlainText)
+        layout.addWidget(title)
+
+        who = QLabel(f"Proposed by the {agent} agent · {mission_title}")
+        who.setObjectName("cardOrigin")
+        who.setAccessibleName("Proposed by")
+        who.setToolTip(f"Mission: {mission_title}")
+        who.setProperty("muted", True)
+        who.setWordWrap(True)
+        layout.addWidget(who)
+
+        self.preview_view = preview_widget(preview)
+        layout.addWidget(self.preview_view)
+
+        self.error_label = QLabel()
+        self.error_label.setObjectName("cardError")
+        self.error_label.setAccessibleName("Problem")
+        self.error_label.setWordWrap(True)
+        self.error_label.hide()
+        layout.addWidget(self.error_label)
+
+        # Rejecting asks for an optional reason first; it goes back to the agent.
+        self.reason_row = QWidget()
+        reason_layout = QHBoxLayout(self.reason_row)
+        reason_layout.setContentsMargins(0, 0, 0, 0)
+        self.reason_input = QLineEdit()
+        self.reason_input.setObjectName("rejectReasonInput")
+        self.reason_input.setAccessibleName("Reason for rejecting (optional)")
+        self.reason_input.setPlaceholderText("Why not? (optional, the agent will read it)")
+        self.reason_input.returnPressed.connect(self.on_confirm_reject_clicked)
+        reason_layout.addWidget(self.reason_input, 1)
+        self.confirm_reject_button = QPushButton("Reject")
+        self.confirm_reject_button.setObjectName("confirmRejectButton")
+        self.confirm_reject_button.setAccessibleName("Confirm reject")
+        self.confirm_reject_button.setProperty("role", "danger")
+        self.confirm_reject_button.clicked.connect(self.on_confirm_reject_clicked)
+        reason_layout.addWidget(self.confirm_reject_button)
+        cancel_reject = QPushButton("Cancel")
+        cancel_reject.setObjectName("cancelRejectButton")
+        cancel_reject.setAccessibleName("Cancel reject")
+        cancel_reject.clicked.connect(self.on_cancel_reject_clicked)
+        reason_layout.addWidget(cancel_reject)
+        self.reason_row.hide()
+        layout.addWidget(self.reason_row)
+
+        buttons = QHBoxLayout()
+        buttons.setSpacing(6)
+        self.approve_button = QPushButton("Approve")
+        self.approve_button.setObjectName("approveButton")
+        self.approve_button.setAccessibleName("Approve")
+        self.approve_button.setProperty("role", "primary")
+        self.approve_button.setToolTip("Let the agent do this (Ctrl+Shift+A approves the first card)")
+        self.approve_button.clicked.connect(self.on_approve_clicked)
+        self.edit_button = QPushButton("Edit")
+        self.edit_button.setObjectName("editButton")
+        self.edit_button.setAccessibleName("Edit")
+        self.edit_button.setToolTip("Change what will be done, then approve")
+        self.edit_button.clicked.connect(self.on_edit_clicked)
+        self.reject_button = QPushButton("Reject")
+        self.reject_button.setObjectName("rejectButton")
+        self.reject_button.setAccessibleName("Reject")
+        self.reject_button.setToolTip("Do not do this (Ctrl+Shift+R rejects the first card)")
+        self.reject_button.clicked.connect(self.on_reject_clicked)
+        for button in (self.approve_button, self.edit_button, self.reject_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        self.approve_all_button = QPushButton("Approve all like this")
+        self.approve_all_button.setObjectName("approveAllLikeThisButton")
+        self.approve_all_button.setAccessibleName("Approve all like this in this mission")
+        self.approve_all_button.setToolTip(
+            f"Approve this and every later '{tool}' action in this mission without asking"
+        )
+        self.approve_all_button.setFlat(True)
+        self.approve_all_button.setProperty("role", "link")
+        self.approve_all_button.clicked.connect(self.on_approve_all_clicked)
+        buttons.addWidget(self.approve_all_button)
+        layout.addLayout(buttons)
+
+    # Actions -------------------------------------------------------------------------------
+
+    @property
+    def editing(self) -> bool:
+        """Whether the card's fields are open for editing."""
+        return self._editor is not None
+
+    @property
+    def editor(self) -> ArgumentsEditor | None:
+        """The arguments editor, while editing."""
+        return self._editor
+
+    def on_approve_clicked(self) -> None:
+        if self._editor is None:
+            self.set_busy(True)
+            self.approved.emit(self.action_id)
+            return
+        try:
+            arguments = self._editor.arguments()
+        except EditError as exc:
+            self.show_error(str(exc))
+            return
+        self.set_busy(True)
+        if arguments == self.arguments:
+            self.approved.emit(self.action_id)
+        else:
+            self.edited.emit(self.action_id, arguments)
+
+    def on_edit_clicked(self) -> None:
+        if self._editor is not None:
+            self._close_editor()
+            return
+        self._editor = ArgumentsEditor(self.arguments, self.preview)
+        layout = self.layout()
+        assert isinstance(layout, QVBoxLayout)
+        layout.insertWidget(layout.indexOf(self.preview_view) + 1, self._editor)
+        self.preview_view.hide()
+        self._editor.show()
+        self.approve_button.setText("Approve with edits")
+        self.edit_button.setText("Cancel edit")
+        self.approve_all_button.setEnabled(False)
+        focus = self._editor.cell_editor() or self._editor
+        focus.setFocus()
+
+    def _close_editor(self) -> None:
+        if self._editor is not None:
+            self._editor.deleteLater()
+            self._editor = None
+        self.preview_view.show()
+        self.approve_button.setText("Approve")
+        self.edit_button.setText("Edit")
+        self.approve_all_button.setEnabled(True)
+        self.error_label.hide()
+
+    def on_reject_clicked(self) -> None:
+        self.reason_row.show()
+        self.reason_input.setFocus()
+
+    def on_confirm_reject_clicked(self) -> None:
+        reason = self.reason_input.text().strip() or None
+        self.set_busy(True)
+        self.rejected.emit(self.action_id, reason)
+
+    def on_cancel_reject_clicked(self) -> None:
+        self.reason_row.hide()
+        self.reason_input.clear()
+
+    def on_approve_all_clicked(self) -> None:
+        self.set_busy(True)
+        self.approve_all_requested.emit(self.action_id)
+
+    # State ---------------------------------------------------------------------------------
+
+    def set_busy(self, busy: bool) -> None:
+        """Disables the buttons while a decision is on its way to the engine."""
+        for button in (
+            self.approve_button,
+            self.edit_button,
+            self.reject_button,
+            self.confirm_reject_button,
+            self.approve_all_button,
+        ):
+            button.setEnabled(not busy)
+        if not busy and self._editor is not None:
+            self.approve_all_button.setEnabled(False)
+
+    def show_error(self, message: str) -> None:
+        """Shows why the last decision did not go through; the card stays."""
+        self.set_busy(False)
+        self.error_label.setText(message)
+        self.error_label.show()
+
+
+class ApprovalPane(QWidget):
+    """Every pending action, oldest first, as cards.
+
+    Args:
+        mission_title: Gives a mission's title from its id.
+
+    Signals:
+        count_changed(int): How many cards are waiting now.
+        card_added(ApprovalCard): A card was added (and is visible if the pane is).
+    """
+
+    count_changed = Signal(int)
+    card_added = Signal(object)
+
+    def __init__(self, mission_title: Callable[[str], str], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("approvalPane")
+        self.setAccessibleName("Waiting for your approval")
+        self._mission_title = mission_title
+        self._cards: dict[str, ApprovalCard] = {}
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        header = QHBoxLayout()
+        header.setContentsMargins(12, 10, 12, 8)
+        title = QLabel("Waiting for you")
+        title.setObjectName("paneTitle")
+        title.setAccessibleName("Waiting for you")
+        header.addWidget(title)
+        header.addStretch(1)
+        self.count_badge = QLabel("0")
+        self.count_badge.setObjectName("countBadge")
+        self.count_badge.setAccessibleName("Number of actions waiting")
+        self.count_badge.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        header.addWidget(self.count_badge)
+        layout.addLayout(header)
+
+        self._scroll = QScrollArea()
+        self._scroll.setObjectName("approvalScroll")
+        self._scroll.setAccessibleName("Approval cards")
+        self._scroll.setWidgetResizable(True)
+        self._scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self._scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        inner = QWidget()
+        inner.setObjectName("approvalList")
+        self._list = QVBoxLayout(inner)
+        self._list.setContentsMargins(12, 4, 12, 12)
+        self._list.setSpacing(12)
+        self.empty_label = QLabel(
+            "Nothing is waiting for you.\n\nWhen an agent wants to change a file or reach "
+            "outside, it asks here first, with a preview of exactly what will change."
+        )
+        self.empty_label.setObjectName("approvalEmpty")
+        self.empty_label.setAccessibleName("No actions waiting")
+        self.empty_label.setWordWrap(True)
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_label.setProperty("muted", True)
+        self._list.addWidget(self.empty_label)
+        self._list.addStretch(1)
+        self._scroll.setWidget(inner)
+        layout.addWidget(self._scroll, 1)
+        self._update_count()
+
+    @property
+    def cards(self) -> list[ApprovalCard]:
+        """The cards, oldest first."""
+        return list(self._cards.values())
+
+    def card(self, action_id: str) -> ApprovalCard | None:
+        """The card of an action, if it is waiting."""
+        return self._cards.get(action_id)
+
+    def add_action(
+        self,
+        *,
+        action_id: str,
+        mission_id: str,
+        agent: str,
+        tool: str,
+        effect: str,
+        arguments: dict[str, Any],
+        preview: dict[str, Any],
+    ) -> ApprovalCard | None:
+        """Adds a card for a pending action (once); returns it."""
+        if action_id in self._cards:
+            return None
+        card = ApprovalCard(
+            action_id=action_id,
+            mission_id=mission_id,
+            mission_title=self._mission_title(mission_id),
+            agent=agent,
+            tool=tool,
+            effect=effect,
+            arguments=arguments,
+            preview=preview,
+        )
+        self._cards[action_id] = card
+        self._list.insertWidget(self._list.count() - 1, card)
+        self._update_count()
+        self.card_added.emit(card)
+        return card
+
+    def add_event(self, data: dict[str, Any], mission_id: str, agent: str) -> ApprovalCard | None:
+        """Adds a card from an ``action_proposed`` event's data."""
+        return self.add_action(
+            action_id=str(data["action_id"]),
+            mission_id=mission_id,
+            agent=agent,
+            tool=str(data.get("tool", "")),
+            effect=str(data.get("effect", "")),
+            arguments=dict(data.get("arguments") or {}),
+            preview=dict(data.get("preview") or {}),
+        )
+
+    def remove_action(self, action_id: str) -> None:
+        """Removes an action's card, if there is one."""
+        card = self._cards.pop(action_id, None)
+        if card is None:
+            return
+        self._list.removeWidget(card)
+        card.hide()
+        card.deleteLater()
+        self._update_count()
+
+    def _update_count(self) -> None:
+        count = len(self._cards)
+        self.count_badge.setText(str(count))
+        self.count_badge.setProperty("active", count > 0)
+        self.count_badge.style().unpolish(self.count_badge)
+        self.count_badge.style().polish(self.count_badge)
+        self.empty_label.setVisible(count == 0)
+        self.count_changed.emit(count)
+
+
+def arguments_of(data: dict[str, Any]) -> dict[str, Any]:
+    """An event's or action's arguments as a dict (they may be stored as JSON text)."""
+    value = data.get("arguments")
+    if isinstance(value, str):
+        value = json.loads(value)
+    return dict(value or {})

@@ -1,0 +1,251 @@
+"""The one door between the window and the engine.
+
+The engine lives on its own asyncio loop in a daemon thread (:class:`EngineThread`). The GUI
+thread talks to it only through :class:`Bridge`:
+
+- calls go in with ``asyncio.run_coroutine_threadsafe`` and never wait: their results come
+  back as a queued Qt signal, and the callback runs on the GUI thread;
+- reads of the journal (SQLite, on disk) run in a worker thread of the engine's loop, so
+  neither the GUI thread nor the engine's loop waits for the disk;
+- the engine's events (delivered on the engine thread) are gathered into batches and handed
+  to the GUI thread as one queued signal per batch, so eight agents streaming text cost the
+  GUI thread one wake-up per batch, not one per token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+import logging
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from PySide6.QtCore import QObject, Qt, Signal, Slot
+
+if TYPE_CHECKING:
+    from app.engine import Engine
+    from app.journal import Event, Journal
+    from app.paths import Paths
+    from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+EngineFactory = Callable[[], "Engine"]
+
+
+class EngineThread(threading.Thread):
+    """A daemon thread that runs one asyncio loop for ever (until :meth:`stop`)."""
+
+    def __init__(self) -> None:
+        super().__init__(name="ensemble-engine", daemon=True)
+        self.loop = asyncio.new_event_loop()
+
+    def run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_forever()
+        finally:
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            self.loop.close()
+
+    def stop(self) -> None:
+        """Asks the loop to stop; returns at once (join the thread to wait)."""
+        if self.loop.is_running():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+class Bridge(QObject):
+    """The engine as seen from the GUI thread: calls in, signals out.
+
+    Signals:
+        engine_started: The engine is up; calls may be made.
+        engine_failed(str): The engine could not start; the message says why.
+        events_received(list): A batch of :class:`app.journal.Event`, in order.
+        action_proposed(object): An ``action_proposed`` event (also in its batch).
+        action_decided(object): An ``action_decided`` event.
+        mission_finished(object): A ``mission_finished`` event.
+        call_failed(str, object): A call raised; what was being done, and the exception.
+    """
+
+    engine_started = Signal()
+    engine_failed = Signal(str)
+    events_received = Signal(list)
+    action_proposed = Signal(object)
+    action_decided = Signal(object)
+    mission_finished = Signal(object)
+    call_failed = Signal(str, object)
+
+    # Private: queued from the engine thread to the GUI thread.
+    _batch_ready = Signal()
+    _call_done = Signal(object, object, str)
+
+    def __init__(self, paths: Paths | None = None, settings: Settings | None = None) -> None:
+        super().__init__()
+        self._paths = paths
+        self._settings = settings
+        self._thread = EngineThread()
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+        self._pending: list[Event] = []
+        self._flush_scheduled = False
+        self._closed = False
+        self._batch_ready.connect(self._on_batch_ready, Qt.ConnectionType.QueuedConnection)
+        self._call_done.connect(self._on_call_done, Qt.ConnectionType.QueuedConnection)
+
+    # Life cycle -------------------------------------------------------------------------
+
+    @property
+    def engine(self) -> Engine | None:
+        """The engine, once started. Touch it only on the engine's loop (see :meth:`call`)."""
+        return self._engine
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The engine's loop."""
+        return self._thread.loop
+
+    def start(self) -> None:
+        """Starts the engine thread and, on it, the engine; returns at once."""
+        self._thread.start()
+
+        async def create() -> None:
+            # The engine module pulls in the anthropic SDK, which takes a while to import:
+            # importing it here keeps that off the GUI thread and out of the cold start.
+            from app.engine import Engine
+
+            engine = Engine(self._paths, self._settings)
+            engine.journal.interrupt_running()
+            engine.subscribe(self._on_engine_event)
+            self._engine = engine
+
+        future = asyncio.run_coroutine_threadsafe(create(), self.loop)
+        future.add_done_callback(
+            lambda f: self._call_done.emit(f, self._on_engine_created, "start the engine")
+        )
+
+    def _on_engine_created(self, _result: object) -> None:
+        self.engine_started.emit()
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stops every mission, closes the journal and ends the thread.
+
+        This waits (at most ``timeout`` seconds) for the engine to stop: it is called when
+        the window closes, when nothing else is left to draw.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if not self._thread.is_alive():
+            return
+        if self._engine is not None:
+            future = asyncio.run_coroutine_threadsafe(self._engine.close(), self.loop)
+            try:
+                future.result(timeout)
+            except (concurrent.futures.TimeoutError, concurrent.futures.CancelledError):
+                log.warning("The engine did not stop within %s s", timeout)
+            except Exception:  # Shutting down must finish whatever the engine raised; logged.
+                log.exception("The engine raised while stopping")
+        self._thread.stop()
+        self._thread.join(timeout)
+
+    # Calls in ------------------------------------------------------------------------------
+
+    def call(
+        self,
+        fn: Callable[[Engine], Any],
+        on_done: Callable[[Any], object] | None = None,
+        *,
+        what: str,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        """Runs ``fn(engine)`` on the engine's loop; never waits.
+
+        Args:
+            fn: Gets the engine; may return a value or an awaitable (awaited on the loop).
+            on_done: Called on the GUI thread with the result.
+            what: What is being done, in words for a person ("approve the action"), for
+                :attr:`call_failed`.
+            on_error: Called on the GUI thread if ``fn`` raised, before :attr:`call_failed`.
+        """
+        if self._closed or not self._thread.is_alive():
+            return
+
+        async def runner() -> Any:
+            if self._engine is None:
+                from app.errors import EngineError
+
+                raise EngineError("The engine is not running.")
+            result = fn(self._engine)
+            if inspect.isawaitable(result):
+                result = await result
+            return result
+
+        future = asyncio.run_coroutine_threadsafe(runner(), self.loop)
+        callback = (on_done, on_error)
+        future.add_done_callback(lambda f: self._call_done.emit(f, callback, what))
+
+    def query(
+        self,
+        fn: Callable[[Journal], T],
+        on_done: Callable[[T], object],
+        *,
+        what: str = "read the journal",
+    ) -> None:
+        """Runs ``fn(journal)`` in a worker thread (it reads the disk); ``on_done`` gets the result."""
+        self.call(lambda engine: asyncio.to_thread(fn, engine.journal), on_done, what=what)
+
+    def post(self, fn: Callable[[Engine], object]) -> None:
+        """Runs a quick synchronous ``fn(engine)`` on the engine's loop, ignoring its result."""
+        self.call(fn, None, what="update the engine")
+
+    @Slot(object, object, str)
+    def _on_call_done(self, future: concurrent.futures.Future[Any], callback: Any, what: str) -> None:
+        if isinstance(callback, tuple):
+            on_done, on_error = callback
+        else:
+            on_done, on_error = callback, None
+        if future.cancelled():
+            return
+        error = future.exception()
+        if error is not None:
+            if what == "start the engine":
+                log.error("The engine could not start", exc_info=error)
+                self.engine_failed.emit(f"{type(error).__name__}: {error}")
+                return
+            if on_error is not None:
+                on_error(error)
+            self.call_failed.emit(what, error)
+            return
+        if on_done is not None:
+            on_done(future.result())
+
+    # Events out ----------------------------------------------------------------------------
+
+    def _on_engine_event(self, event: Event) -> None:
+        """On the engine thread: queue the event; wake the GUI thread once per batch."""
+        with self._lock:
+            self._pending.append(event)
+            if self._flush_scheduled:
+                return
+            self._flush_scheduled = True
+        self._batch_ready.emit()
+
+    @Slot()
+    def _on_batch_ready(self) -> None:
+        with self._lock:
+            events, self._pending = self._pending, []
+            self._flush_scheduled = False
+        if not events:
+            return
+        self.events_received.emit(events)
+        for event in events:
+            if event.kind == "action_proposed":
+                self.action_proposed.emit(event)
+            elif event.kind == "action_decided":
+                self.action_decided.emit(event)
+            elif event.kind == "mission_finished":
+                self.mission_finished.emit(event)

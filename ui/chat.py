@@ -1,0 +1,173 @@
+"""The chat of one mission: the person's messages, the lead's answers and questions, in markdown.
+
+Like the plan, the chat is built from the mission's events, so that replaying the journal
+and watching live give the same page.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent, QTextCursor
+from PySide6.QtWidgets import QLabel, QPlainTextEdit, QTextBrowser, QVBoxLayout, QWidget
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from datetime import datetime
+
+    from app.journal import Event
+
+
+class ChatInput(QPlainTextEdit):
+    """The message box: Enter sends, Shift+Enter starts a new line.
+
+    Signals:
+        submitted: The person pressed Enter.
+    """
+
+    submitted = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("chatInput")
+        self.setAccessibleName("Message")
+        self.setTabChangesFocus(True)
+        self.setFixedHeight(76)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not (
+            event.modifiers() & Qt.KeyboardModifier.ShiftModifier
+        ):
+            self.submitted.emit()
+            return
+        super().keyPressEvent(event)
+
+
+def _quote(text: str) -> str:
+    return "\n".join("> " + line for line in text.splitlines() or [""])
+
+
+class ChatView(QWidget):
+    """The messages of the mission shown, rendered as markdown, with the lead's text as it streams."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAccessibleName("Conversation")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        self.browser = QTextBrowser()
+        self.browser.setObjectName("chatView")
+        self.browser.setAccessibleName("Conversation with the lead agent")
+        self.browser.setOpenExternalLinks(True)
+        self.browser.document().setDocumentMargin(16)
+        layout.addWidget(self.browser, 1)
+        self.streaming = QLabel()
+        self.streaming.setObjectName("streamingLabel")
+        self.streaming.setAccessibleName("The lead is writing")
+        self.streaming.setContentsMargins(16, 4, 16, 6)
+        # Always there, with a fixed height: showing streamed text must never resize the
+        # conversation above it, which would lay the whole document out again.
+        self.streaming.setFixedHeight(self.streaming.fontMetrics().height() + 12)
+        layout.addWidget(self.streaming)
+        self._parts: list[str] = []
+        self._draft = ""
+        self._dirty = False
+        # Re-rendering markdown on every streamed token would stall the GUI; at most ten
+        # times a second is enough for a person to read along.
+        self._render_timer = QTimer(self)
+        self._render_timer.setSingleShot(True)
+        self._render_timer.setInterval(100)
+        self._render_timer.timeout.connect(self.on_render_due)
+        self._placeholder = ""
+        self.set_placeholder(
+            "### Welcome to Ensemble\n\nTell the agents what you want done, in plain words, in the box "
+            "below. For example:\n\n*Mark every invoice in invoices.xlsx that is past due as overdue.*\n\n"
+            "Nothing changes without you: every change is shown to you first, on the right, and "
+            "waits for your approval."
+        )
+
+    def set_placeholder(self, markdown: str) -> None:
+        """What the chat shows when no mission is selected."""
+        self._placeholder = markdown
+        if not self._parts:
+            self.browser.setMarkdown(markdown)
+
+    def clear(self) -> None:
+        """Shows no mission."""
+        self._parts = []
+        self._draft = ""
+        self.streaming.clear()
+        self.browser.setMarkdown(self._placeholder)
+
+    @property
+    def messages(self) -> list[str]:
+        """The rendered messages, as markdown, in order (for tests and accessibility tools)."""
+        return list(self._parts)
+
+    def apply(self, events: Iterable[Event]) -> None:
+        """Applies events of the mission shown, in order."""
+        changed = False
+        for event in events:
+            part = self._part(event)
+            if event.kind == "text_delta":
+                if event.task_id is None:
+                    self._draft = (self._draft + str(event.data.get("text", "")))[-600:]
+                    self._dirty = True
+                continue
+            if event.kind in ("model_call", "tool_called"):
+                self._draft = ""
+                self._dirty = True
+            if part is not None:
+                self._parts.append(part)
+                self._draft = ""
+                changed = True
+        if changed:
+            self._render()
+        if self._dirty and not self._render_timer.isActive():
+            self._render_timer.start()
+
+    def _part(self, event: Event) -> str | None:
+        data = event.data
+        at = _time(event.at)
+        if event.kind == "mission_started":
+            return f"**You** · {at}\n\n{data.get('text', event.summary)}"
+        if event.kind == "chat_message":
+            if data.get("role") == "user":
+                return f"**You** · {at}\n\n{event.summary}"
+            return f"**Lead agent** · {at}\n\n{event.summary}"
+        if event.kind == "question_asked":
+            return f"**Lead agent asks** · {at}\n\n{_quote(str(data.get('question', event.summary)))}"
+        if event.kind == "question_answered":
+            return f"**You answered** · {at}\n\n{data.get('answer', event.summary)}"
+        if event.kind == "mission_finished":
+            status = data.get("status")
+            if status == "done":
+                return f"*✓ Mission done · {at}*"
+            reason = data.get("error") or ""
+            words = {"cancelled": "Mission stopped", "failed": "Mission failed"}.get(
+                str(status), "Mission ended"
+            )
+            return f"*■ {words} · {at}*" + (f"\n\n{_quote(str(reason))}" if reason else "")
+        return None
+
+    def on_render_due(self) -> None:
+        self._dirty = False
+        line = " ".join(self._draft.split())
+        text = f"Lead agent is writing… {line}" if line else ""
+        metrics = self.streaming.fontMetrics()
+        width = max(100, self.streaming.width() - 32)
+        self.streaming.setText(metrics.elidedText(text, Qt.TextElideMode.ElideLeft, width))
+
+    def _render(self) -> None:
+        bar = self.browser.verticalScrollBar()
+        at_end = bar.value() >= bar.maximum() - 4
+        self.browser.setMarkdown("\n\n---\n\n".join(self._parts) if self._parts else self._placeholder)
+        if at_end:
+            self.browser.moveCursor(QTextCursor.MoveOperation.End)
+            bar.setValue(bar.maximum())
+
+
+def _time(at: datetime) -> str:
+    return at.astimezone().strftime("%H:%M")

@@ -1,0 +1,352 @@
+"""The live plan of one mission: each task with its agent, status, time and tokens, and its
+tool calls underneath.
+
+The plan is built from the mission's events alone, the same way whether they are replayed
+from the journal or arrive live, so that what it shows can never drift from the audit.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (
+    QHeaderView,
+    QLabel,
+    QStackedWidget,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui.widgets import empty_state
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from app.journal import Event
+
+COLUMNS = ["Task", "Agent", "Status", "Time", "Tokens"]
+COL_TASK, COL_AGENT, COL_STATUS, COL_TIME, COL_TOKENS = range(5)
+
+TASK_STATUS = {
+    "pending": "… Waiting",
+    "running": "● Working",
+    "done": "✓ Done",
+    "failed": "✕ Failed",
+    "cancelled": "■ Stopped",
+    "skipped": "- Skipped",
+}
+CALL_STATUS = {
+    "running": "● Running",
+    "done": "✓ Done",
+    "error": "✕ Error",
+    "rejected": "✕ Rejected",
+    "waiting": "◆ Waiting for you",
+    "approved": "✓ Approved",
+}
+LEAD = "__lead__"
+ROLE_STATUS = Qt.ItemDataRole.UserRole + 1
+ROLE_LABEL = Qt.ItemDataRole.UserRole + 2
+CALL_GLYPH = {
+    "running": "●",
+    "done": "✓",
+    "error": "✕",
+    "rejected": "✕",
+    "waiting": "◆",
+    "approved": "✓",
+}
+
+
+def call_status(item: QTreeWidgetItem) -> str:
+    """A tool call row's status: ``running``, ``done``, ``error``, ``rejected``, ``waiting``…"""
+    return str(item.data(COL_TASK, ROLE_STATUS) or "")
+
+
+def _set_call_status(item: QTreeWidgetItem, status: str) -> None:
+    # A tool call's row spans every column: its status leads its text, in words and a glyph.
+    label = str(item.data(COL_TASK, ROLE_LABEL) or "")
+    item.setData(COL_TASK, ROLE_STATUS, status)
+    words = CALL_STATUS.get(status, status).split(" ", 1)[-1]
+    glyph = CALL_GLYPH.get(status, "•")
+    if status in ("running", "done"):
+        item.setText(COL_TASK, f"{glyph} {label}")
+    else:
+        item.setText(COL_TASK, f"{glyph} {words} · {label}")
+    item.setData(COL_TASK, Qt.ItemDataRole.AccessibleTextRole, f"{words}: {label}")
+
+
+def elapsed(seconds: float) -> str:
+    """``"42 s"``, ``"3 min 05 s"``, ``"1 h 02 min"``."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def _args_text(arguments: Any) -> str:
+    if isinstance(arguments, dict):
+        parts = [f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in arguments.items()]
+        text = ", ".join(parts)
+    else:
+        text = json.dumps(arguments, ensure_ascii=False)
+    return text if len(text) <= 140 else text[:139] + "…"
+
+
+class _Task:
+    def __init__(self, item: QTreeWidgetItem) -> None:
+        self.item = item
+        self.started: datetime | None = None
+        self.finished: datetime | None = None
+        self.tokens = 0
+        self.latest = ""
+        self.instructions = ""
+
+
+class PlanView(QStackedWidget):
+    """The plan of the mission shown: a tree of tasks and their tool calls."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("planView")
+        self.setAccessibleName("Plan: the mission's tasks and tool calls")
+        self.tree = QTreeWidget()
+        self.tree.setObjectName("planTree")
+        self.tree.setAccessibleName("Tasks")
+        self.tree.setColumnCount(len(COLUMNS))
+        self.tree.setHeaderLabels(COLUMNS)
+        self.tree.setUniformRowHeights(True)
+        self.tree.setAlternatingRowColors(True)
+        self.tree.setRootIsDecorated(True)
+        header = self.tree.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(COL_TASK, QHeaderView.ResizeMode.Stretch)
+        # Fixed widths from the font: sizing columns to their contents re-measures every row
+        # at each streamed change, which eight busy agents cannot afford.
+        metrics = self.tree.fontMetrics()
+        for col, sample in (
+            (COL_AGENT, "spreadsheet"),
+            (COL_STATUS, "■ Stopped"),
+            (COL_TIME, "10 min 00 s"),
+            (COL_TOKENS, "999,999"),
+        ):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
+            self.tree.setColumnWidth(col, metrics.horizontalAdvance(sample) + 12)
+        self.activity = QLabel()
+        self.activity.setObjectName("planActivity")
+        self.activity.setAccessibleName("What the agents are writing now")
+        self.activity.setProperty("muted", True)
+        self.activity.setWordWrap(False)
+        # A fixed height, so that new text never re-lays out the tree above it.
+        self.activity.setFixedHeight(self.activity.fontMetrics().height() + 10)
+        self.activity.setContentsMargins(4, 6, 4, 2)
+        self.activity.hide()
+        page = QWidget()
+        page_layout = QVBoxLayout(page)
+        page_layout.setContentsMargins(8, 8, 8, 8)
+        page_layout.setSpacing(4)
+        page_layout.addWidget(self.tree, 1)
+        page_layout.addWidget(self.activity)
+        self._page = page
+        self.empty = empty_state(
+            "No plan yet",
+            "When you give a mission, the lead agent splits it into tasks. Each task, its agent "
+            "and every step it takes appear here as they happen.",
+            name="planEmpty",
+        )
+        self.addWidget(self.empty)
+        self.addWidget(page)
+        self._tasks: dict[str, _Task] = {}
+        self._calls: dict[str, QTreeWidgetItem] = {}
+        self._open_calls: dict[tuple[str, str], str] = {}  # (task, tool) → its latest call id
+        self._call_of_action: dict[str, str] = {}
+        # Streamed text is shown at most ten times a second: enough to read along.
+        self._activity_text = ""
+        self._activity_timer = QTimer(self)
+        self._activity_timer.setSingleShot(True)
+        self._activity_timer.setInterval(100)
+        self._activity_timer.timeout.connect(self.on_activity_due)
+        self._timer = QTimer(self)
+        self._timer.setInterval(1000)
+        self._timer.timeout.connect(self.on_tick)
+        self._timer.start()
+
+    def clear(self) -> None:
+        """Shows no mission."""
+        self.tree.clear()
+        self._activity_text = ""
+        self.activity.hide()
+        self._tasks.clear()
+        self._calls.clear()
+        self._open_calls.clear()
+        self._call_of_action.clear()
+        self.setCurrentWidget(self.empty)
+
+    def task_item(self, task_id: str) -> QTreeWidgetItem | None:
+        """The row of a task (``"__lead__"`` for the lead agent)."""
+        task = self._tasks.get(task_id)
+        return task.item if task else None
+
+    def task_items(self) -> list[QTreeWidgetItem]:
+        """The task rows, in order."""
+        items = (self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount()))
+        return [item for item in items if item is not None]
+
+    def apply(self, events: Iterable[Event]) -> None:
+        """Applies events of the mission shown, in order."""
+        latest: dict[str, str] = {}
+        for event in events:
+            if event.kind == "text_delta":
+                key = event.task_id or LEAD
+                latest[key] = (latest.get(key, self._latest(key)) + str(event.data.get("text", "")))[-400:]
+                continue
+            self._apply(event)
+        # Streamed text changes one cell per task per batch, however many deltas came.
+        for key, text in latest.items():
+            task = self._task(key)
+            task.latest = text
+            line = " ".join(text.split())
+            task.item.setToolTip(COL_TASK, f"{task.instructions}\n\nLatest: {line[-300:]}".strip())
+        if latest:
+            key = next(reversed(latest))
+            task = self._tasks[key]
+            who = "Lead agent" if key == LEAD else task.item.text(COL_TASK).split(":", 1)[0]
+            line = " ".join(latest[key].split())
+            self._activity_text = f"{who} is writing: …{line[-160:]}"
+            if not self._activity_timer.isActive():
+                self._activity_timer.start()
+
+    def _latest(self, key: str) -> str:
+        task = self._tasks.get(key)
+        return task.latest if task else ""
+
+    def _task(self, task_id: str | None) -> _Task:
+        key = task_id or LEAD
+        task = self._tasks.get(key)
+        if task is None:
+            item = QTreeWidgetItem(
+                [
+                    "Lead agent" if key == LEAD else key,
+                    "lead" if key == LEAD else "",
+                    "",
+                    "",
+                    "0",
+                ]
+            )
+            item.setData(COL_TASK, Qt.ItemDataRole.UserRole, key)
+            self.tree.addTopLevelItem(item)
+            task = _Task(item)
+            self._tasks[key] = task
+            if self.currentWidget() is not self._page:
+                self.setCurrentWidget(self._page)
+        return task
+
+    def _apply(self, event: Event) -> None:
+        data = event.data
+        kind = event.kind
+        if kind in ("mission_started", "mission_continued", "mission_resumed"):
+            lead = self._task(None)
+            if kind == "mission_started" or lead.started is None:
+                lead.started = event.at
+            lead.finished = None
+            lead.item.setText(COL_STATUS, TASK_STATUS["running"])
+            self._update_time(lead)
+        elif kind == "mission_finished":
+            lead = self._task(None)
+            lead.finished = event.at
+            status = str(data.get("status", "done"))
+            lead.item.setText(COL_STATUS, TASK_STATUS.get(status, status))
+            self._update_time(lead)
+            self._activity_text = ""
+            self.activity.hide()
+            # Whatever was still running when the mission ended has stopped with it.
+            for task in self._tasks.values():
+                if task.finished is None:
+                    task.finished = event.at
+                    if task.item.text(COL_STATUS) in (TASK_STATUS["running"], TASK_STATUS["pending"]):
+                        task.item.setText(COL_STATUS, TASK_STATUS["cancelled"])
+        elif kind == "task_started" and event.task_id:
+            task = self._task(event.task_id)
+            task.started = event.at
+            instructions = " ".join(str(data.get("instructions", "")).split())
+            task.item.setText(COL_TASK, f"{data.get('key', '')}: {instructions}")
+            task.instructions = str(data.get("instructions", ""))
+            task.item.setToolTip(COL_TASK, task.instructions)
+            task.item.setExpanded(True)
+            task.item.setText(COL_AGENT, str(data.get("agent", "")))
+            task.item.setText(COL_STATUS, TASK_STATUS["running"])
+            self._update_time(task)
+        elif kind == "task_finished" and event.task_id:
+            task = self._task(event.task_id)
+            task.finished = event.at
+            status = str(data.get("status", "done"))
+            task.item.setText(COL_STATUS, TASK_STATUS.get(status, status))
+            if data.get("result"):
+                task.item.setToolTip(COL_STATUS, str(data["result"]))
+            self._update_time(task)
+        elif kind == "model_call":
+            task = self._task(event.task_id)
+            task.tokens += sum(
+                int(data.get(k, 0) or 0)
+                for k in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+            )
+            task.item.setText(COL_TOKENS, f"{task.tokens:,}")
+            task.latest = ""
+        elif kind == "tool_called":
+            task = self._task(event.task_id)
+            call_id = str(data.get("tool_call_id", ""))
+            label = f"{data.get('tool', '')}({_args_text(data.get('arguments'))})"
+            item = QTreeWidgetItem([label])
+            item.setData(COL_TASK, ROLE_LABEL, label)
+            _set_call_status(item, "running")
+            task.item.addChild(item)
+            # Spanning only takes once the item is in the tree.
+            item.setFirstColumnSpanned(True)
+            self._calls[call_id] = item
+            self._open_calls[(event.task_id or LEAD, str(data.get("tool", "")))] = call_id
+        elif kind == "tool_result":
+            result_item = self._calls.get(str(data.get("tool_call_id", "")))
+            if result_item is not None:
+                item = result_item
+                status = "error" if data.get("is_error") else "done"
+                if call_status(item) == "rejected":
+                    status = "rejected"
+                _set_call_status(item, status)
+                item.setToolTip(COL_TASK, str(data.get("result", ""))[:2000])
+        elif kind in ("action_proposed", "action_decided"):
+            found = self._open_calls.get((event.task_id or LEAD, str(data.get("tool", ""))), "")
+            if kind == "action_decided":
+                found = self._call_of_action.get(str(data.get("action_id")), found)
+            call_id = found
+            action_item = self._calls.get(call_id)
+            if action_item is None:
+                return
+            item = action_item
+            if kind == "action_proposed":
+                self._call_of_action[str(data.get("action_id"))] = call_id
+                _set_call_status(item, "waiting")
+            else:
+                decision = data.get("decision")
+                _set_call_status(item, "rejected" if decision == "reject" else "approved")
+
+    def _update_time(self, task: _Task) -> None:
+        if task.started is None:
+            return
+        end = task.finished or datetime.now(UTC)
+        task.item.setText(COL_TIME, elapsed((end - task.started).total_seconds()))
+
+    def on_activity_due(self) -> None:
+        metrics = self.activity.fontMetrics()
+        width = max(100, self.activity.width() - 8)
+        self.activity.setText(metrics.elidedText(self._activity_text, Qt.TextElideMode.ElideLeft, width))
+        self.activity.setVisible(bool(self._activity_text))
+
+    def on_tick(self) -> None:
+        for task in self._tasks.values():
+            if task.started is not None and task.finished is None:
+                self._update_time(task)
