@@ -7,6 +7,10 @@ Commands:
     ensemble audit MISSION_ID [--json]
     ensemble undo ACTION_ID [--force]
     ensemble key set|status|delete
+    ensemble account add NAME --imap HOST:PORT --smtp HOST:PORT --security tls|starttls|none
+        --user USER --address ADDRESS --password-stdin [--default]
+    ensemble account add NAME --maildir DIR|--mbox PATH --address ADDRESS
+    ensemble account list|test NAME|remove NAME
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from app import secrets
+from app import accounts, secrets
 from app.errors import EngineError
 from app.gate import Decision, GateError
 from app.journal import AuditEvent, Event, Journal
@@ -80,6 +84,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--json", action="store_true", help="end with one JSON line: mission_id, status, result")
     run.add_argument("--model", help="the model to use for this mission")
+    run.add_argument(
+        "--account", metavar="NAME", help="the email account to use (default: the default or only one)"
+    )
+    run.add_argument(
+        "--allow-domain",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="a site the browser agent may open in this mission, besides the settings' (repeatable)",
+    )
 
     resume = commands.add_parser("resume", help="continue a mission a crash or a kill interrupted")
     resume.add_argument("mission_id")
@@ -93,6 +107,37 @@ def _parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="end with one JSON line: mission_id, status, result"
     )
     resume.add_argument("--model", help="the model to use from now on")
+
+    demo = commands.add_parser("demo", help="a demo mission with a scripted model: no API key needed")
+    demo.add_argument("--headless", action="store_true", help="run the demo mission here, without the window")
+    demo.add_argument(
+        "--approve",
+        choices=["ask", "all", "none"],
+        default="ask",
+        help="with --headless: ask for each action (default), or approve all, or none",
+    )
+    demo.add_argument("--json", action="store_true", help="with --headless: end with one JSON line")
+    demo.add_argument("--model", help=argparse.SUPPRESS)
+
+    rules_parser = commands.add_parser("rules", help="standing decisions: always allow, never allow")
+    rule_commands = rules_parser.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
+    rule_add = rule_commands.add_parser("add", help="add a rule")
+    verdict = rule_add.add_mutually_exclusive_group(required=True)
+    verdict.add_argument("--allow", action="store_true", help="always allow what the rule covers")
+    verdict.add_argument("--deny", action="store_true", help="never allow what the rule covers")
+    rule_add.add_argument(
+        "tool", help="the tool it covers (e.g. email_send, sheet_write, browser_request) or 'any'"
+    )
+    rule_add.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="ARG=GLOB",
+        help="only where an argument matches a pattern, e.g. to=*@example.com (repeatable)",
+    )
+    rule_add.add_argument("--mission", metavar="ID", help="only in this mission")
+    rule_commands.add_parser("list", help="list the rules").add_argument("--json", action="store_true")
+    rule_commands.add_parser("remove", help="remove a rule").add_argument("rule_id")
 
     missions = commands.add_parser("missions", help="list missions, newest first")
     missions.add_argument("--json", action="store_true")
@@ -111,6 +156,34 @@ def _parser() -> argparse.ArgumentParser:
         choices=["set", "status", "delete"],
         help="set (reads the key from standard input), status, or delete",
     )
+
+    account = commands.add_parser("account", help="email accounts (passwords in the system keyring)")
+    account_commands = account.add_subparsers(dest="account_command", metavar="ACTION", required=True)
+    add = account_commands.add_parser("add", help="add an IMAP/SMTP account, or a local Maildir or mbox")
+    add.add_argument("name", help="a short name for it, e.g. work")
+    add.add_argument("--imap", metavar="HOST:PORT", help="the IMAP server")
+    add.add_argument("--smtp", metavar="HOST:PORT", help="the SMTP server")
+    add.add_argument(
+        "--security",
+        choices=["tls", "starttls", "none"],
+        default="tls",
+        help="tls (ports 993/465, the default), starttls (143/587), or none (a server on this machine only)",
+    )
+    add.add_argument("--user", help="the login name (default: the address)")
+    add.add_argument("--address", required=True, help="the address mail is sent from")
+    add.add_argument("--maildir", metavar="DIR", type=Path, help="a local Maildir instead of a server")
+    add.add_argument("--mbox", metavar="PATH", type=Path, help="a local mbox file or folder of them")
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password (or app password) from standard input",
+    )
+    add.add_argument("--default", action="store_true", help="use it when a mission names no account")
+    account_commands.add_parser("list", help="list the accounts (never their passwords)").add_argument(
+        "--json", action="store_true"
+    )
+    account_commands.add_parser("test", help="log in to an account's servers").add_argument("name")
+    account_commands.add_parser("remove", help="remove an account and its password").add_argument("name")
     return parser
 
 
@@ -123,14 +196,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command in ("run", "resume"):
             return asyncio.run(_run(args))
+        if args.command == "demo":
+            return _demo(args)
+        if args.command == "rules":
+            return _rules(args)
         if args.command == "missions":
             return _missions(args)
         if args.command == "audit":
             return _audit(args)
         if args.command == "undo":
             return _undo(args)
+        if args.command == "account":
+            return _account(args)
         return _key(args)
-    except (EngineError, GateError, ToolError, SettingsError, secrets.SecretError) as exc:
+    except (
+        EngineError,
+        GateError,
+        ToolError,
+        SettingsError,
+        secrets.SecretError,
+        accounts.AccountError,
+    ) as exc:
         print(f"ensemble: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
@@ -150,7 +236,7 @@ def _window(workspaces: list[Path]) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILED
-    result: int = window.main([p.expanduser().resolve() for p in workspaces])
+    result: int = window.run(workspaces)
     return result
 
 
@@ -317,10 +403,20 @@ async def _run(args: argparse.Namespace) -> int:
     prompter = asyncio.create_task(console.serve_prompts())
     try:
         if args.command == "resume":
+            # A resumed mission keeps the account and sites it started with (in the journal).
             mission_id = engine.resume(args.mission_id, approve=args.approve)
-        else:
+        elif args.command == "demo":
             mission_id = engine.start_mission(
-                args.mission, workspaces=args.workspace or None, approve=args.approve
+                args.demo.mission,
+                workspaces=[args.demo.folder],
+                approve=args.approve,
+                options=args.demo.options(),
+            )
+        else:
+            options = accounts.mission_options(accounts.choose(settings, args.account))
+            options["browser"] = settings.browser_options(args.allow_domain or ())
+            mission_id = engine.start_mission(
+                args.mission, workspaces=args.workspace or None, approve=args.approve, options=options
             )
         console.mission_id = mission_id
         try:
@@ -336,6 +432,77 @@ async def _run(args: argparse.Namespace) -> int:
     if outcome.status == "done":
         return EXIT_OK
     return EXIT_CANCELLED if outcome.status == "cancelled" else EXIT_FAILED
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from app.demo import Demo
+
+    paths = Paths.default()
+    paths.ensure()
+    with Demo(paths.data_dir / "demo-workspace") as demo:
+        print(
+            f"Ensemble demo: a scripted model plays the agents; the supplier portal is {demo.portal.url}; "
+            f"the workspace is {demo.folder}. Nothing leaves this computer.",
+            file=sys.stderr,
+        )
+        if args.headless:
+            args.demo = demo
+            return asyncio.run(_run(args))
+        print(f"Type this mission in the window:\n  {demo.mission}", file=sys.stderr)
+        return _window([demo.folder])
+
+
+def _rules(args: argparse.Namespace) -> int:
+    from app.engine import Engine
+
+    engine = Engine()
+    try:
+        if args.rules_command == "add":
+            where: dict[str, str] = {}
+            for item in args.where:
+                name, sep, pattern = item.partition("=")
+                if not sep or not name or not pattern:
+                    raise EngineError(f"--where takes ARG=GLOB, e.g. to=*@example.com; got '{item}'.")
+                where[name] = pattern
+            mission = engine.journal.mission(args.mission) if args.mission else None
+            if args.mission and mission is None:
+                raise EngineError(f"There is no mission {args.mission}.")
+            rule = engine.add_rule(
+                "approve_all" if args.allow else "reject_all",
+                mission_id=mission.id if mission else None,
+                tool=None if args.tool == "any" else args.tool,
+                where=where,
+            )
+            print(f"{rule.id}  {rule.description}")
+        elif args.rules_command == "remove":
+            rule = engine.remove_rule(args.rule_id)
+            print(f"Removed: {rule.description}")
+        else:
+            listed = engine.journal.all_rules()
+            if args.json:
+                print(
+                    json.dumps(
+                        [
+                            {
+                                "rule_id": r.id,
+                                "kind": r.kind,
+                                "tool": r.tool,
+                                "where": json.loads(r.conditions_json),
+                                "mission_id": r.mission_id,
+                                "description": r.description,
+                            }
+                            for r in listed
+                        ],
+                        ensure_ascii=False,
+                    )
+                )
+            elif not listed:
+                print("No rules: every action is asked about.")
+            for r in [] if args.json else listed:
+                print(f"{r.id}  {r.description}")
+    finally:
+        engine.journal.close()
+    return EXIT_OK
 
 
 def _print_outcome(outcome: MissionOutcome, as_json: bool) -> None:
@@ -455,6 +622,82 @@ def _key(args: argparse.Namespace) -> int:
         env = os.environ.get("ANTHROPIC_API_KEY")
         print(f"System keyring: {secrets.redact(stored) if stored else 'no key stored'}")
         print(f"ANTHROPIC_API_KEY: {secrets.redact(env) + ' (used first)' if env else 'not set'}")
+    return EXIT_OK
+
+
+def _account(args: argparse.Namespace) -> int:
+    from connectors.email import EmailAccount
+
+    paths = Paths.default()
+    paths.ensure()
+    settings = Settings.load(paths.settings)
+    if args.account_command == "add":
+        password = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else None
+        local = args.maildir or args.mbox
+        fields: dict[str, Any] = {"name": args.name, "address": args.address, "default": args.default}
+        if local is not None:
+            if not local.expanduser().exists():
+                raise accounts.AccountError(f"{local} does not exist.")
+            fields |= {
+                "kind": "maildir" if args.maildir else "mbox",
+                "path": str(local.expanduser().resolve()),
+            }
+        else:
+            if not args.imap or not args.smtp:
+                raise accounts.AccountError(
+                    "Give --imap HOST:PORT and --smtp HOST:PORT, or --maildir/--mbox."
+                )
+            if not password:
+                raise accounts.AccountError(
+                    "No password was read from standard input; give it with --password-stdin."
+                    if args.password_stdin
+                    else "Give the password on standard input with --password-stdin."
+                )
+            imap_host, imap_port = accounts.parse_server(args.imap, "IMAP")
+            smtp_host, smtp_port = accounts.parse_server(args.smtp, "SMTP")
+            fields |= {
+                "imap_host": imap_host,
+                "imap_port": imap_port,
+                "smtp_host": smtp_host,
+                "smtp_port": smtp_port,
+                "security": args.security,
+                "user": args.user or args.address,
+            }
+        try:
+            account = EmailAccount.model_validate(fields)
+        except ValueError as exc:
+            raise accounts.AccountError(f"The account cannot be added: {exc}") from exc
+        accounts.add_account(paths.settings, account, password)
+        print(
+            f"Added the account '{account.name}' ({account.address})"
+            + (", with its password in the system keyring." if password else ".")
+        )
+    elif args.account_command == "list":
+        if args.json:
+            print(json.dumps([a.model_dump(mode="json") for a in settings.accounts], ensure_ascii=False))
+            return EXIT_OK
+        if not settings.accounts:
+            print("No email accounts yet. Add one with: ensemble account add NAME --imap HOST:PORT ...")
+        for a in settings.accounts:
+            where = (
+                f"{a.imap_host}:{a.imap_port} / {a.smtp_host}:{a.smtp_port} ({a.security})"
+                if a.kind == "imap"
+                else f"{a.kind} {a.path}"
+            )
+            stored = (
+                ""
+                if a.kind != "imap"
+                else "password stored"
+                if secrets.get_secret(accounts.secret_entry(a.name))
+                else "no password stored"
+            )
+            print(f"{a.name:<12} {a.address:<30} {where}  {stored}{'  (default)' if a.default else ''}")
+    elif args.account_command == "test":
+        for line in accounts.test_connection(accounts.find(settings, args.name)):
+            print(line)
+    else:
+        accounts.remove_account(paths.settings, args.name)
+        print(f"Removed the account '{args.name}' and its password.")
     return EXIT_OK
 
 

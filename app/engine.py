@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from app import rules
+from app import accounts, rules
 from app.agents import find_tool, registry
 from app.errors import EngineError
 from app.gate import ApprovalGate, Decision, GateError
@@ -119,6 +119,12 @@ class Engine:
         for folder in folders:
             if not folder.is_dir():
                 raise EngineError(f"The workspace folder {folder} does not exist.")
+        options = dict(options or {})
+        if "email" not in options:
+            # The default email account (or the only one); its password stays in the keyring.
+            options.update(accounts.mission_options(accounts.choose(self.settings)))
+        if "browser" not in options:
+            options["browser"] = self.settings.browser_options()
         mission = Mission(
             id=new_id("m"),
             title=_title(text),

@@ -311,6 +311,11 @@ class ApprovalGate:
             edited_preview = await tool.render_preview(ctx, args)
             self.journal.update(action, preview_json=dumps(_preview_json(edited_preview)))
         self.journal.update(action, status="executing")
+
+        def checkpoint(fingerprint: str) -> None:
+            self.journal.update(action, pre_state=fingerprint)
+
+        ctx = dataclasses.replace(ctx, checkpoint=checkpoint)
         t0 = time.perf_counter()
         execution = asyncio.ensure_future(tool.run(ctx, args))
         try:
@@ -364,11 +369,16 @@ class ApprovalGate:
         # "executing": started, outcome unknown.
         approved = json.loads(action.edited_arguments_json or action.arguments_json)
         happened: bool | None = None
-        if tool.confirm_outcome is not None:
-            try:
+        try:
+            if tool.confirm_outcome is not None:
                 happened = await tool.confirm_outcome(ctx, tool.parse(approved))
-            except ToolError as exc:
-                log.warning("Could not check whether %s happened: %s", action.id, exc)
+            elif tool.fingerprint is not None:
+                # No checkpoint: the tool never reached the change. Else compare the state.
+                happened = action.pre_state is not None and (
+                    await tool.fingerprint(ctx, tool.parse(approved)) != action.pre_state
+                )
+        except ToolError as exc:
+            log.warning("Could not check whether %s happened: %s", action.id, exc)
         if happened:
             action.status, action.result, action.executed_at = (
                 "executed",
@@ -403,7 +413,8 @@ class ApprovalGate:
         if happened is False:
             action.status = "approved"
         else:
-            action.notice = warning
+            # Nobody can tell whether it happened: only the person may let it run again.
+            action.notice, action.ask_person = warning, True
         return await self._dispatch(tool, approved, ctx, site, record, started, 0.0, resumed=action)
 
     def _close_record(self, record: ToolCall, result: ToolResult, site: CallSite, tool: AnyTool) -> None:
@@ -574,7 +585,10 @@ class ApprovalGate:
         future, action = waiting
         if decision.kind == "edit":
             if decision.arguments is None:
-                raise GateError("An edit needs the full edited arguments.")
+                raise GateError("An edit needs the edited arguments.")
+            # An edit changes what it names; what it leaves out stays as proposed (an email's
+            # Message-ID, the message it replies to). Null removes a value.
+            decision = Decision.edit({**json.loads(action.arguments_json), **decision.arguments})
             # An effect asked about in the middle of a tool call (a browser request) has no
             # tool of its own: the connector that asked checks the edited arguments.
             if tool is not None:

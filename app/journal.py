@@ -153,6 +153,7 @@ class ProposedAction(SQLModel, table=True):
     edited_arguments_json: str | None = None
     reason: str | None = None
     notice: str | None = None  # what the card must tell the person (why asked, a warning)
+    pre_state: str | None = None  # the tool's fingerprint of what it changes, just before it ran
     ask_person: bool = False  # no rule may decide it (its values came from outside content)
     result: str | None = None
     backup_json: str | None = None

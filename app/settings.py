@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from connectors.email import EmailAccount
+
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
 
 DEFAULT_MODEL = "claude-sonnet-5"
@@ -31,6 +34,16 @@ class Settings(BaseModel):
         api_max_retries: How often the SDK retries an overloaded or unreachable API.
         api_timeout: Seconds before one model call is given up.
         workspaces: Folders the agents may touch when a mission names none.
+        accounts: Email accounts (see :mod:`app.accounts`); their passwords are in the keyring.
+        browser_allowed_domains: Sites the browser agent may open (a domain allows its
+            subdomains; ``host:port`` pins a port). Empty: any site, every submission still
+            held for approval.
+        browser_headless: Run the browser without a window (set false to watch it).
+        browser_executable_path: A Chrome or Chromium binary to use first; by default
+            Playwright's own browser, then the system's (``/usr/bin/chromium``).
+        browser_profile_dir: A persistent browser profile folder, for sites the person is
+            logged into; by default each mission gets a fresh, isolated browser context.
+        browser_nav_timeout: Seconds a web page may take to load.
     """
 
     model: str = DEFAULT_MODEL
@@ -41,6 +54,12 @@ class Settings(BaseModel):
     api_max_retries: int = Field(default=2, ge=0, le=10)
     api_timeout: float = Field(default=600.0, gt=0)
     workspaces: list[str] = Field(default_factory=list)
+    accounts: list[EmailAccount] = Field(default_factory=list)
+    browser_allowed_domains: list[str] = Field(default_factory=list)
+    browser_headless: bool = True
+    browser_executable_path: str | None = None
+    browser_profile_dir: str | None = None
+    browser_nav_timeout: float = Field(default=20.0, gt=0, le=600)
 
     @classmethod
     def load(cls, path: Path) -> Settings:
@@ -64,6 +83,21 @@ class Settings(BaseModel):
         if model:
             settings = settings.model_copy(update={"model": model})
         return settings
+
+    def browser_options(self, allow_domains: Sequence[str] = ()) -> dict[str, Any]:
+        """The browser connector's options for one mission (``ToolContext.extra["browser"]``).
+
+        Args:
+            allow_domains: Sites allowed for this mission on top of the settings' list.
+        """
+        domains = list(dict.fromkeys([*self.browser_allowed_domains, *allow_domains]))
+        return {
+            "allowed_domains": domains,
+            "headless": self.browser_headless,
+            "executable_path": self.browser_executable_path,
+            "profile_dir": self.browser_profile_dir,
+            "nav_timeout": self.browser_nav_timeout,
+        }
 
     def save(self, path: Path) -> None:
         """Writes the settings file atomically."""

@@ -16,6 +16,7 @@ what is out of scope, such as a path outside the workspace.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import shutil
@@ -149,6 +150,11 @@ class ToolContext:
         mission_id: The mission the call belongs to (for per-mission state such as a
             browser context); empty outside a mission.
         call_id: The model's id of the tool call being run (its ``tool_use`` id).
+        checkpoint: Set while an approved action runs. A tool with a
+            :attr:`Tool.fingerprint` calls it with the fingerprint of what it is about to
+            change, right before the change and while nothing else can change it; the gate
+            journals it, so that after a crash the fingerprint tells whether the change
+            happened. May be called from a worker thread.
         approve: For tools whose side effects are only known while they run (a browser
             click that submits a form): asks the gate about each one. Set by the gate for
             every call; None outside the engine.
@@ -161,6 +167,7 @@ class ToolContext:
     mission_id: str = ""
     call_id: str = ""
     approve: ApprovalHook | None = None
+    checkpoint: Callable[[str], None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def resolve(self, path: str, *, must_exist: bool = True) -> Path:
@@ -256,6 +263,7 @@ def restore(backup: Backup, *, force: bool = False) -> str:
 RunFn = Callable[[ToolContext, ArgsT], Awaitable[ToolOutput]]
 PrepareFn = Callable[[ToolContext, ArgsT], Awaitable[ArgsT]]
 ConfirmFn = Callable[[ToolContext, ArgsT], Awaitable["bool | None"]]
+FingerprintFn = Callable[[ToolContext, ArgsT], Awaitable[str]]
 PreviewFn = Callable[[ToolContext, ArgsT], Awaitable[Preview]]
 
 
@@ -280,6 +288,11 @@ class Tool(Generic[ArgsT]):
         confirm_outcome: After a crash, tells whether an action that had started really
             happened: True if it did, False if it surely did not (so it may run again), None
             if it cannot tell. Without it, or on None, the person is asked.
+        fingerprint: The state of what the action changes (for a file, its SHA-256). The tool
+            reports it through :attr:`ToolContext.checkpoint` right before changing anything;
+            after a crash, no checkpoint means nothing changed, an equal fingerprint that the
+            change did not happen, a different one that it did. Used when
+            ``confirm_outcome`` is unset.
     """
 
     name: str
@@ -290,6 +303,7 @@ class Tool(Generic[ArgsT]):
     preview: PreviewFn[ArgsT] | None = None
     prepare: PrepareFn[ArgsT] | None = None
     confirm_outcome: ConfirmFn[ArgsT] | None = None
+    fingerprint: FingerprintFn[ArgsT] | None = None
 
     def __post_init__(self) -> None:
         if self.effect != "read" and self.preview is None:
@@ -352,3 +366,15 @@ def untrusted(text: str, source: str) -> str:
     )
     label = source.replace('"', "'")
     return f'<external_content source="{label}">\n{safe}\n</external_content>'
+
+
+async def file_fingerprint(ctx: ToolContext, path: str) -> str:
+    """A file's state for :attr:`Tool.fingerprint`: its SHA-256, or ``"absent"``.
+
+    Raises:
+        ToolError: The path is outside the workspace.
+    """
+    resolved = ctx.resolve(path, must_exist=False)
+    if not resolved.exists():
+        return "absent"
+    return await asyncio.to_thread(sha256_file, resolved)

@@ -24,6 +24,7 @@ import asyncio
 import codecs
 import csv
 import datetime as dt
+import hashlib
 import io
 import json
 import math
@@ -52,7 +53,16 @@ from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 from openpyxl.worksheet.worksheet import Worksheet
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, StrictBool, StrictInt, StrictStr
 
-from connectors.base import Backup, Preview, Tool, ToolContext, ToolError, ToolOutput, sha256_file
+from connectors.base import (
+    Backup,
+    Preview,
+    Tool,
+    ToolContext,
+    ToolError,
+    ToolOutput,
+    file_fingerprint,
+    sha256_file,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -1833,6 +1843,10 @@ def _commit(ctx: ToolContext, shown: str, make_plan: Callable[[], _Plan], *, cre
                 backup_path = ctx.back_up(plan.path)
                 _check_backup(plan.path, backup_path, plan.original)
                 os.chmod(temp, plan.path.stat().st_mode & 0o7777)
+            if ctx.checkpoint is not None:
+                # Journaled before the replace, under the file's lock: after a crash, the file
+                # still matching this fingerprint means the write did not happen.
+                ctx.checkpoint("absent" if creating else hashlib.sha256(plan.original).hexdigest())
             os.replace(temp, plan.path)
         except BaseException:
             # Cleans up whatever the failure was (KeyboardInterrupt included), then goes on.
@@ -1904,6 +1918,12 @@ async def _sheet_create_preview(ctx: ToolContext, args: SheetCreateArgs) -> Prev
 # The tools
 # ---------------------------------------------------------------------------------------------
 
+
+async def _fingerprint(ctx: ToolContext, args: Any) -> str:
+    """The workbook's bytes before a write, so a restart can tell whether the write happened."""
+    return await file_fingerprint(ctx, str(args.path))
+
+
 TOOLS: list[Tool[Any]] = [
     Tool(
         name="sheet_list",
@@ -1948,6 +1968,7 @@ TOOLS: list[Tool[Any]] = [
         args_model=SheetWriteArgs,
         run=_sheet_write,
         preview=_sheet_write_preview,
+        fingerprint=_fingerprint,
     ),
     Tool(
         name="sheet_append_rows",
@@ -1961,6 +1982,7 @@ TOOLS: list[Tool[Any]] = [
         args_model=SheetAppendRowsArgs,
         run=_sheet_append_rows,
         preview=_sheet_append_rows_preview,
+        fingerprint=_fingerprint,
     ),
     Tool(
         name="sheet_create",
@@ -1974,6 +1996,7 @@ TOOLS: list[Tool[Any]] = [
         args_model=SheetCreateArgs,
         run=_sheet_create,
         preview=_sheet_create_preview,
+        fingerprint=_fingerprint,
     ),
 ]
 """The spreadsheet tools, for the engine's tool registry."""

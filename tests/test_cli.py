@@ -6,15 +6,13 @@ import json
 import os
 import subprocess
 import sys
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
 
 from app.scripted_model import ScriptedModel, text, tool_call
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 MISSION = "Mark INV-1 and INV-4 overdue"
 
@@ -173,3 +171,20 @@ def test_bad_input_gets_a_clear_error(args: list[str], message: str) -> None:
     assert done.returncode == 1
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_demo_runs_headless_through_all_three_agents(tmp_path: Path) -> None:
+    done = ensemble("demo", "--headless", "--approve", "all", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = last_json(done.stdout)
+    assert result["status"] == "done"
+    assert "3 invoices are overdue" in result["result"]
+    for agent in ("(spreadsheet)", "(browser)", "(email)"):
+        assert agent in done.stdout
+    home = Path(os.environ["ENSEMBLE_HOME"])
+    drafts = list((home / "demo-workspace" / "mail" / ".Drafts" / "new").iterdir()) + list(
+        (home / "demo-workspace" / "mail" / ".Drafts" / "cur").iterdir()
+    )
+    assert len(drafts) == 3
+    marks = openpyxl.load_workbook(home / "demo-workspace" / "invoices.xlsx")["Invoices"]
+    assert [marks[f"F{r}"].value is not None for r in range(3, 8)] == [True, False, True, False, True]

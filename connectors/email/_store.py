@@ -1,0 +1,138 @@
+"""What the email tools need from a mailbox, whatever holds it: an IMAP server or local files.
+
+Every method blocks; the tools call them with :func:`asyncio.to_thread`. Every failure is a
+:class:`~connectors.base.ToolError` with a message a person can act on.
+
+Message ids are stable and self-describing text:
+
+- IMAP: ``"FOLDER:UIDVALIDITY:UID"``, e.g. ``"INBOX:1795321753:42"``. The folder's
+  UIDVALIDITY is checked on every use, so an id never silently points at another message
+  after the server renumbered the folder.
+- Local (Maildir, mbox): ``"FOLDER:local:KEY"``, the key being the Maildir file's unique
+  name or the message's position in the mbox file.
+
+A folder name may itself contain ``:``; ids are split from the right.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import re
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from connectors.base import ToolError
+
+Role = Literal["drafts", "sent"]
+"""A special folder the tools write into."""
+
+MAX_MESSAGE_BYTES = 50 * 1024 * 1024
+"""email_read refuses bigger messages (a mailbox export, a video) with a clear error."""
+
+
+@dataclass(frozen=True)
+class Criteria:
+    """What email_search looks for; every field that is set must match."""
+
+    from_: str | None = None
+    to: str | None = None
+    subject: str | None = None
+    text: str | None = None
+    since: dt.date | None = None
+    before: dt.date | None = None
+    unseen: bool | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of search results, newest first."""
+
+    total: int
+    messages: list[dict[str, Any]]
+
+
+class Store(Protocol):
+    """A mailbox the tools can read and write."""
+
+    def folders(self) -> list[dict[str, Any]]:
+        """``[{"name", "role"}]``; role is ``inbox``, ``drafts``, ``sent``, ``trash`` or None."""
+        ...
+
+    def search(self, folder: str, criteria: Criteria, offset: int, limit: int) -> Page:
+        """Matching messages' summaries: id, folder, from, to, cc, subject, date, snippet..."""
+        ...
+
+    def fetch(self, message_id: str) -> bytes:
+        """A message's bytes."""
+        ...
+
+    def append(self, role: Role, raw: bytes) -> str:
+        """Stores a message in the Drafts or Sent folder; returns the folder's name."""
+        ...
+
+    def contains(self, role: Role, rfc_message_id: str) -> bool:
+        """Whether the Drafts or Sent folder holds a message with this ``Message-ID``."""
+        ...
+
+    def move(self, message_id: str, folder: str) -> None:
+        """Moves a message to another folder."""
+        ...
+
+    def mark(self, message_id: str, seen: bool | None, flagged: bool | None) -> None:
+        """Sets or clears the seen and flagged flags."""
+        ...
+
+    def close(self) -> None:
+        """Releases the connection or files."""
+        ...
+
+
+def split_id(message_id: str) -> tuple[str, str, str]:
+    """``"FOLDER:VALIDITY:KEY"`` as its three parts.
+
+    Raises:
+        ToolError: The text is not an id from email_search or email_read.
+    """
+    folder, sep1, rest = message_id.rpartition(":")
+    folder2, sep2, validity = folder.rpartition(":")
+    if not (sep1 and sep2 and folder2 and rest and validity):
+        raise ToolError(
+            f"'{message_id}' is not a message id. Use an id exactly as email_search or email_read "
+            "returned it, such as 'INBOX:1795321753:42'."
+        )
+    return folder2, validity, rest
+
+
+_MONTHS = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), start=1)}
+_RFC_DATE = re.compile(
+    r"^\s*(?:[A-Za-z]{3},\s*)?(\d{1,2})\s+([A-Za-z]{3})\s+(\d{4})\s+(\d{2}):(\d{2})(?::(\d{2}))?\s+([+-])(\d{2})(\d{2})"
+)
+
+
+def iso_date(value: str) -> str:
+    """A Date header as ISO 8601 when it can be read, else as it was.
+
+    The usual form (``Mon, 02 Nov 2026 10:00:00 +0000``) is converted directly, because a
+    search converts the dates of every result; anything else goes through :mod:`email.utils`.
+    """
+    found = _RFC_DATE.match(value)
+    if found is not None:
+        day, month, year, hour, minute, second, sign, tz_hour, tz_minute = found.groups()
+        number = _MONTHS.get(month.lower())
+        try:
+            valid = number is not None and bool(
+                dt.datetime(int(year), number, int(day), int(hour), int(minute))
+            )
+        except ValueError:
+            valid = False
+        if valid:
+            return (
+                f"{year}-{number:02d}-{int(day):02d}T{hour}:{minute}:{second or '00'}"
+                f"{sign}{tz_hour}:{tz_minute}"
+            )
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return value
+    return parsed.isoformat() if parsed is not None else value

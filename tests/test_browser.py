@@ -1,0 +1,390 @@
+"""The browser tools on real Chromium against pages served from 127.0.0.1.
+
+Tool calls are made directly here, with an approval hook that records each proposal and
+answers it as the test says; the engine end to end is in ``test_browser_mission.py``. The
+web app's own request log proves what reached the server.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from connectors import browser
+from connectors.base import Approval, Preview, ToolContext, ToolError, ToolOutput
+from tests._webapp import WebApp, miniwob_root
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+    from pathlib import Path
+
+    from connectors.base import Effect
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def webapp() -> Iterator[WebApp]:
+    with WebApp() as app:
+        yield app
+
+
+@pytest.fixture
+async def _browser_session() -> AsyncIterator[None]:
+    yield
+    await browser.shutdown()
+
+
+class Person:
+    """An approval hook that answers each proposal from a list, and keeps what it was shown."""
+
+    def __init__(self, *answers: bool | str | dict[str, Any]) -> None:
+        self.answers = list(answers)
+        self.proposals: list[tuple[str, Effect, dict[str, Any], Preview]] = []
+
+    async def __call__(
+        self, kind: str, effect: Effect, arguments: dict[str, Any], preview: Preview
+    ) -> Approval:
+        self.proposals.append((kind, effect, arguments, preview))
+        answer = self.answers.pop(0) if self.answers else False
+        if isinstance(answer, dict):
+            return Approval(f"a{len(self.proposals)}", True, answer)
+        if answer is True:
+            return Approval(f"a{len(self.proposals)}", True, arguments)
+        return Approval(f"a{len(self.proposals)}", False, arguments, answer or "no")
+
+
+def context(tmp_path: Path, person: Person | None = None, mission: str = "m1", **options: Any) -> ToolContext:
+    workspace = tmp_path / "workspace"
+    workspace.mkdir(exist_ok=True)
+    return ToolContext(
+        workspaces=[workspace],
+        backup_dir=tmp_path / "backups",
+        mission_id=mission,
+        approve=person,
+        extra={"browser": {"executable_path": "/usr/bin/chromium", **options}},
+    )
+
+
+async def call(ctx: ToolContext, name: str, **arguments: Any) -> ToolOutput:
+    tool = next(t for t in browser.TOOLS if t.name == name)
+    return await tool.run(ctx, tool.parse(arguments))
+
+
+def ref(snapshot: str, role: str, name: str) -> str:
+    """The ref of the element with this role and accessible name in a snapshot."""
+    match = re.search(rf'- {role} "{re.escape(name)}"[^\n]*\[ref=((?:f\d+)?e\d+)\]', snapshot)
+    assert match, f"no {role} {name!r} in:\n{snapshot}"
+    return match.group(1)
+
+
+async def fill_order(ctx: ToolContext, webapp: WebApp, code: str = "T-200") -> str:
+    page = (await call(ctx, "browser_open", url=webapp.url("/order"))).text
+    await call(ctx, "browser_type", ref=ref(page, "textbox", "Item code"), text=code)
+    await call(ctx, "browser_type", ref=ref(page, "spinbutton", "Quantity"), text="3")
+    await call(ctx, "browser_type", ref=ref(page, "textbox", "Unit price"), text="59.90")
+    await call(ctx, "browser_select", ref=ref(page, "combobox", "Delivery"), values=["Express"])
+    return page
+
+
+@pytest.mark.usefixtures("_browser_session")
+async def test_read_a_table_then_an_approved_form_post_arrives_once(tmp_path: Path, webapp: WebApp) -> None:
+    person = Person(True)
+    ctx = context(tmp_path, person, allowed_domains=["127.0.0.1"])
+
+    page = (await call(ctx, "browser_open", url=webapp.url("/prices"))).text
+    assert "URL: " + webapp.url("/prices") in page
+    assert '<external_content source="' + webapp.url("/prices") in page
+    tables = (await call(ctx, "browser_extract_table", ref=ref(page, "table", "Price list"))).text
+    data = json.loads(tables.split("\n", 1)[1].rsplit("\n", 1)[0])
+    assert data["tables"][0]["header"] == ["Item", "Code", "Price"]
+    assert data["tables"][0]["rows"][1] == ["Toner black", "T-200", "59.90"]
+
+    page = await fill_order(ctx, webapp)
+    assert webapp.posts("/order") == []
+    result = await call(ctx, "browser_click", ref=ref(page, "button", "Place order"))
+
+    assert "approved" in result.text
+    assert "Order received" in result.text
+    [hit] = webapp.posts("/order")
+    assert hit.fields == {"code": "T-200", "quantity": "3", "price": "59.90", "delivery": "express"}
+    [(kind, effect, arguments, preview)] = person.proposals
+    assert (kind, effect, arguments["method"]) == ("browser_request", "external", "POST")
+    assert arguments["url"] == webapp.url("/order")
+    assert ["code", "T-200"] in arguments["fields"]
+    assert arguments["page_url"] == webapp.url("/order")
+    assert "Place order" in arguments["element"]
+    assert preview.kind == "http_request"
+    assert preview.detail["screenshot_png_base64"].startswith("iVBOR")
+
+
+@pytest.mark.usefixtures("_browser_session")
+async def test_a_rejected_form_post_never_reaches_the_server_and_the_form_stays(
+    tmp_path: Path, webapp: WebApp
+) -> None:
+    person = Person("wrong supplier")
+    ctx = context(tmp_path, person)
+    page = await fill_order(ctx, webapp)
+
+    result = await call(ctx, "browser_click", ref=ref(page, "button", "Place order"))
+
+    assert "REJECTED (wrong supplier)" in result.text
+    assert "never reached the server" in result.text
+    assert webapp.posts("/order") == []
+    assert "URL: " + webapp.url("/order") in result.text  # still on the filled form
+    assert len(person.proposals) == 1
+
+
+@pytest.mark.usefixtures("_browser_session")
+async def test_an_edited_approval_sends_the_edited_fields(tmp_path: Path, webapp: WebApp) -> None:
+    def edit(arguments: dict[str, Any]) -> dict[str, Any]:
+        fields = [[k, "1" if k == "quantity" else v] for k, v in arguments["fields"]]
+        return {**arguments, "fields": fields}
+
+    class Editor(Person):
+        async def __call__(
+            self, kind: str, effect: Effect, arguments: dict[str, Any], preview: Preview
+        ) -> Approval:
+            self.proposals.append((kind, effect, arguments, preview))
+            return Approval("a1", True, edit(arguments))
+
+    ctx = context(tmp_path, Editor())
+    page = await fill_order(ctx, webapp)
+    result = await call(ctx, "browser_click", ref=ref(page, "button", "Place order"))
+    assert "edited" in result.text
+    [hit] = webapp.posts("/order")
+    assert hit.fields["quantity"] == "1"
+
+
+@pytest.mark.usefixtures("_browser_session")
+async def test_login_password_is_masked_in_the_proposal(tmp_path: Path, webapp: WebApp) -> None:
+    person = Person(True)
+    ctx = context(tmp_path, person)
+    page = (await call(ctx, "browser_open", url=webapp.url("/login"))).text
+    await call(ctx, "browser_type", ref=ref(page, "textbox", "User name"), text="ada")
+    await call(ctx, "browser_type", ref=ref(page, "textbox", "Password"), text="s3cret-Pa55")
+    result = await call(ctx, "browser_click", ref=ref(page, "button", "Sign in"))
+
+    assert "Welcome ada" in result.text
+    [hit] = webapp.posts("/login")
+    assert hit.fields == {"user": "ada", "secret": "s3cret-Pa55"}
+    [(_kind, _effect, arguments, preview)] = person.proposals
+    assert arguments["fields"] == [["user", "ada"], ["secret", "••••••"]]
+    everything = json.dumps(arguments) + preview.text + json.dumps({k: v for k, v in preview.detail.items()})
+    assert "s3cret" not in everything
+
+
+@pytest.mark.usefixtures("_browser_session")
+async def test_spa_fetch_post_is_held_approved_then_rejected(tmp_path: Path, webapp: WebApp) -> None:
+    person = Person(True, "not now")
+    ctx = context(tmp_path, person)
+    page = (await call(ctx, "browser_open", url=webapp.url("/spa"))).text
+    await call(ctx, "browser_type", ref=ref(page, "textbox", "Note"), text="call Bob")
+
+    first = await call(ctx, "browser_click", ref=ref(page, "button", "Save note"))
+    assert "Saved: 1" in first.text
+    assert [h.body for h in webapp.posts("/api/notes")] == ['{"note":"call Bob"}']
+    assert person.proposals[0][2]["fields"] == [["note", "call Bob"]]
+
+    second = await call(ctx, "browser_click", ref=ref(first.text, "button", "Save note"))
+    assert "REJECTED (not now)" in second.text
+    assert "Save failed" in second.text  # the script saw its request fail
+    assert len(webapp.posts("/api/notes")) == 1
+
+
+@pytest.mark.usefixtures("_browser_session")
+async def test_a_post_sent_when_no_call_runs_is_blocked_and_reported(tmp_path: Path, webapp: WebApp) -> None:
+    person = Person(*([False] * 100))
+    ctx = context(tmp_path, person, settle_timeout=1)
+    await call(ctx, "browser_open", url=webapp.url("/ticker"))
+    state = browser.SESSION.states()["m1"]
+    # Wait for the page's own timer to fire while no tool call runs.
+    await state.noted.wait()
+    result = await call(ctx, "browser_snapshot")
+    assert "while none of your browser actions was running; it was blocked" in result.text
+    assert webapp.posts("/api/tick") == []
+
+
+@pytest.mark.usefixtures("_browser_session")
+async def test_allowlist_refuses_other_sites(tmp_path: Path, webapp: WebApp) -> None:
+    ctx = context(tmp_path, Person(), allowed_domains=["127.0.0.1"])
+    with pytest.raises(ToolError, match="localhost is not among the sites this mission may visit"):
+        await call(ctx, "browser_open", url=webapp.url("/prices").replace("127.0.0.1", "localhost"))
+    page = (await call(ctx, "browser_open", url=webapp.url("/offsite"))).text
+    result = await call(ctx, "browser_click", ref=ref(page, "link", "Elsewhere"))
+    assert "not among this mission's allowed sites (127.0.0.1)" in result.text
+    assert "URL: " + webapp.url("/offsite") in result.text
+    assert not [h for h in webapp.hits if h.path == "/prices"]
+    with pytest.raises(ToolError, match="not a web address"):
+        await call(ctx, "browser_open", url="file:///etc/passwd")
+
+
+@pytest.mark.usefixtures("_browser_session")
+async def test_dialogs_are_answered_and_reported(tmp_path: Path, webapp: WebApp) -> None:
+    ctx = context(tmp_path, Person())
+    page = (await call(ctx, "browser_open", url=webapp.url("/dialogs"))).text
+    alert = await call(ctx, "browser_click", ref=ref(page, "button", "Alert"))
+    assert "alert dialog saying 'Hello from the page'; it was accepted" in alert.text
+    confirm = await call(ctx, "browser_click", ref=ref(page, "button", "Delete"))
+    assert "confirm dialog saying 'Delete the record?'" in confirm.text
+    assert "deleted" in confirm.text
+    ask = await call(ctx, "browser_click", ref=ref(page, "button", "Ask"))
+    assert "it was dismissed" in ask.text
+    assert "no name" in ask.text
+
+
+@pytest.mark.usefixtures("_browser_session")
+async def test_popups_become_the_current_tab_and_back_closes_them(tmp_path: Path, webapp: WebApp) -> None:
+    ctx = context(tmp_path, Person())
+    page = (await call(ctx, "browser_open", url=webapp.url("/popup"))).text
+    opened = await call(ctx, "browser_click", ref=ref(page, "link", "Prices in a new tab"))
+    assert "opened a new tab" in opened.text
+    assert "URL: " + webapp.url("/prices") in opened.text
+    assert "Price list" in opened.text
+    back = await call(ctx, "browser_back")
+    assert "Closed the tab" in back.text
+    assert "URL: " + webapp.url("/popup") in back.text
+    window = await call(ctx, "browser_click", ref=ref(back.text, "button", "Open order window"))
+    assert "URL: " + webapp.url("/order") in window.text
+
+
+@pytest.mark.usefixtures("_browser_session")
+async def test_pages_that_never_load_and_redirect_loops_fail_clearly(tmp_path: Path, webapp: WebApp) -> None:
+    ctx = context(tmp_path, Person(), nav_timeout=2)
+    with pytest.raises(ToolError, match="did not load within 2 seconds"):
+        await call(ctx, "browser_open", url=webapp.url("/never"))
+    with pytest.raises(ToolError, match="redirects in a loop"):
+        await call(ctx, "browser_open", url=webapp.url("/loop"))
+    with pytest.raises(ToolError, match="cannot be reached"):
+        await call(ctx, "browser_open", url="http://127.0.0.1:1/")
+    page = await call(ctx, "browser_open", url=webapp.url("/prices"))
+    assert "Supplier prices" in page.text
+
+
+@pytest.mark.usefixtures("_browser_session")
+async def test_a_huge_page_snapshot_is_capped(tmp_path: Path, webapp: WebApp) -> None:
+    ctx = context(tmp_path, Person())
+    page = (await call(ctx, "browser_open", url=webapp.url("/huge"))).text
+    assert len(page) < 30_000
+    assert "[snapshot cut:" in page
+    first_link = ref(page, "link", "open")
+    result = await call(ctx, "browser_click", ref=first_link)
+    assert "URL: " + webapp.url("/item/0") in result.text
+
+
+@pytest.mark.usefixtures("_browser_session")
+async def test_stale_refs_and_bad_keys_are_clear_errors(tmp_path: Path, webapp: WebApp) -> None:
+    ctx = context(tmp_path, Person())
+    await call(ctx, "browser_open", url=webapp.url("/prices"))
+    with pytest.raises(ToolError, match="There is no element e999"):
+        await call(ctx, "browser_click", ref="e999")
+    with pytest.raises(ToolError, match="not a key name"):
+        await call(ctx, "browser_press", key="NoSuchKey")
+
+
+@pytest.mark.usefixtures("_browser_session")
+async def test_screenshot_is_an_image(tmp_path: Path, webapp: WebApp) -> None:
+    ctx = context(tmp_path, Person())
+    await call(ctx, "browser_open", url=webapp.url("/prices"))
+    result = await call(ctx, "browser_screenshot")
+    [(media, data)] = result.images
+    assert media == "image/png"
+    assert data.startswith(b"\x89PNG")
+    saved = json.loads(result.text)["saved_to"]
+    assert saved
+    assert (tmp_path / "backups").as_posix() in saved
+
+
+@pytest.mark.usefixtures("_browser_session")
+async def test_download_saves_into_the_workspace_and_a_stray_download_is_refused(
+    tmp_path: Path, webapp: WebApp
+) -> None:
+    ctx = context(tmp_path, Person())
+    page = (await call(ctx, "browser_open", url=webapp.url("/downloads"))).text
+    link = ref(page, "link", "Monthly report")
+    stray = await call(ctx, "browser_click", ref=link)
+    assert "started a download of 'report.csv'; it was not saved" in stray.text
+    assert not (tmp_path / "workspace" / "report.csv").exists()
+    tool = next(t for t in browser.TOOLS if t.name == "browser_download")
+    args = tool.parse({"ref": link})
+    preview = await tool.render_preview(ctx, args)
+    assert "Monthly report" in preview.text
+    result = await tool.run(ctx, args)
+    assert (tmp_path / "workspace" / "report.csv").read_text() == "month,total\njan,10\n"
+    assert result.backup is not None
+    assert result.backup.backup_path is None
+    again = await tool.run(ctx, args)
+    assert json.loads(again.text)["saved"].endswith("report (2).csv")
+
+
+@pytest.mark.usefixtures("_browser_session")
+async def test_a_crashed_browser_is_restarted_and_the_model_told(tmp_path: Path, webapp: WebApp) -> None:
+    ctx = context(tmp_path, Person())
+    await call(ctx, "browser_open", url=webapp.url("/prices"))
+    state = browser.SESSION.states()["m1"]
+    assert state.context.browser is not None
+    await state.context.browser.close()  # as if it had crashed
+    result = await call(ctx, "browser_open", url=webapp.url("/order"))
+    assert "The browser stopped unexpectedly" in result.text
+    assert "Order" in result.text
+
+
+@pytest.mark.usefixtures("_browser_session")
+async def test_missions_have_separate_contexts_closed_at_their_end(tmp_path: Path, webapp: WebApp) -> None:
+    one, two = context(tmp_path, Person(), mission="m1"), context(tmp_path, Person(), mission="m2")
+    await call(one, "browser_open", url=webapp.url("/prices"))
+    await call(two, "browser_open", url=webapp.url("/order"))
+    states = browser.SESSION.states()
+    assert states["m1"].context is not states["m2"].context
+    await browser.close_mission("m1")
+    assert "m1" not in browser.SESSION.states()
+    assert "Order" in (await call(two, "browser_snapshot")).text
+
+
+MINIWOB = miniwob_root()
+
+
+@pytest.mark.skipif(MINIWOB is None, reason="the miniwob package (MiniWoB++ tasks) is not installed")
+@pytest.mark.usefixtures("_browser_session")
+@pytest.mark.parametrize("task", ["login-user", "enter-text"])
+async def test_miniwob_form_tasks(tmp_path: Path, webapp: WebApp, task: str) -> None:
+    ctx = context(tmp_path, Person())
+    page = (await call(ctx, "browser_open", url=webapp.url(f"/miniwob/miniwob/{task}.html"))).text
+    start = re.search(r"- generic \[ref=((?:f\d+)?e\d+)\]: START", page)
+    assert start, page
+    page = (await call(ctx, "browser_click", ref=start.group(1))).text
+    if task == "login-user":
+        match = re.search(r'username "?([^" ]+)"? and the password "?([^" ]+)"', page)
+        assert match, page
+        user, password = match.groups()
+        boxes = re.findall(r"- textbox[^\n]*\[ref=((?:f\d+)?e\d+)\]", page)
+        await call(ctx, "browser_type", ref=boxes[0], text=user)
+        await call(ctx, "browser_type", ref=boxes[1], text=password)
+        await call(ctx, "browser_click", ref=ref(page, "button", "Login"))
+    else:
+        match = re.search(r'Enter "?([^"]+?)"? into the text field', page)
+        assert match, page
+        [box] = re.findall(r"- textbox[^\n]*\[ref=((?:f\d+)?e\d+)\]", page)
+        await call(ctx, "browser_type", ref=box, text=match.group(1))
+        await call(ctx, "browser_click", ref=ref(page, "button", "Submit"))
+    state = browser.SESSION.states()["m1"]
+    reward = await state.page.evaluate("() => WOB_RAW_REWARD_GLOBAL")
+    assert reward == 1
+
+
+@pytest.mark.usefixtures("_browser_session")
+async def test_a_persistent_profile_keeps_its_folder_and_serves_one_mission_at_a_time(
+    tmp_path: Path, webapp: WebApp
+) -> None:
+    profile = tmp_path / "profile"
+    one = context(tmp_path, Person(), mission="m1", profile_dir=str(profile))
+    two = context(tmp_path, Person(), mission="m2", profile_dir=str(profile))
+    await call(one, "browser_open", url=webapp.url("/prices"))
+    assert (profile / "Default").is_dir()
+    with pytest.raises(ToolError, match="profile is in use by another mission"):
+        await call(two, "browser_open", url=webapp.url("/prices"))
+    await browser.close_mission("m1")
+    assert "Order" in (await call(two, "browser_open", url=webapp.url("/order"))).text
