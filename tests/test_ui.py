@@ -585,3 +585,37 @@ def test_previews_of_every_kind_render_and_the_generic_form_edits_the_arguments(
     count.setText("three")
     with pytest.raises(ValueError, match="whole number"):
         editor.arguments()
+
+
+def test_a_card_says_why_the_person_is_asked(qtbot: QtBot) -> None:
+    from ui.approval import ApprovalCard as Card
+
+    why = "thief@evil.example appears only in content from outside (an email or a web page)."
+    card = Card(
+        action_id="a1",
+        mission_id="m1",
+        mission_title="Reply",
+        agent="email",
+        tool="email_send",
+        effect="external",
+        arguments={"to": ["thief@evil.example"]},
+        preview={"summary": "Send to thief@evil.example", "kind": "text", "detail": {}, "text": "hi"},
+        notice=why,
+    )
+    qtbot.addWidget(card)
+    card.show()
+    assert card.notice_label.isVisible()
+    assert card.notice_label.text() == why
+    plain = Card(
+        action_id="a2",
+        mission_id="m1",
+        mission_title="Reply",
+        agent="email",
+        tool="email_send",
+        effect="external",
+        arguments={},
+        preview={"summary": "Send", "kind": "text", "detail": {}, "text": ""},
+    )
+    qtbot.addWidget(plain)
+    plain.show()
+    assert not plain.notice_label.isVisible()

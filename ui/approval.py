@@ -47,6 +47,7 @@ class ApprovalCard(QFrame):
         effect: ``local`` or ``external``.
         arguments: The arguments as proposed.
         preview: ``{summary, kind, detail, text}``.
+        notice: Why the person is asked, or a warning (shown above the preview), if any.
 
     Signals:
         approved(str): Approve as proposed.
@@ -71,6 +72,7 @@ class ApprovalCard(QFrame):
         effect: str,
         arguments: dict[str, Any],
         preview: dict[str, Any],
+        notice: str | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -114,6 +116,19 @@ class ApprovalCard(QFrame):
         who.setProperty("muted", True)
         who.setWordWrap(True)
         layout.addWidget(who)
+
+        # Why the person is asked although a rule might have decided, or a warning after a
+        # restart: the card must say it before anything else about the effect.
+        self.notice_label = QLabel(notice or "")
+        self.notice_label.setObjectName("cardNotice")
+        self.notice_label.setAccessibleName("Why you are asked")
+        self.notice_label.setWordWrap(True)
+        self.notice_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.notice_label.setStyleSheet(
+            "QLabel#cardNotice { background: #fff3cd; color: #5c3c00; border-radius: 4px; padding: 6px; }"
+        )
+        self.notice_label.setVisible(bool(notice))
+        layout.addWidget(self.notice_label)
 
         self.preview_view = preview_widget(preview)
         layout.addWidget(self.preview_view)
@@ -358,6 +373,7 @@ class ApprovalPane(QWidget):
         effect: str,
         arguments: dict[str, Any],
         preview: dict[str, Any],
+        notice: str | None = None,
     ) -> ApprovalCard | None:
         """Adds a card for a pending action (once); returns it."""
         if action_id in self._cards:
@@ -371,6 +387,7 @@ class ApprovalPane(QWidget):
             effect=effect,
             arguments=arguments,
             preview=preview,
+            notice=notice,
         )
         self._cards[action_id] = card
         self._list.insertWidget(self._list.count() - 1, card)
@@ -388,6 +405,7 @@ class ApprovalPane(QWidget):
             effect=str(data.get("effect", "")),
             arguments=dict(data.get("arguments") or {}),
             preview=dict(data.get("preview") or {}),
+            notice=data.get("warning"),
         )
 
     def remove_action(self, action_id: str) -> None:

@@ -598,6 +598,7 @@ class MainWindow(QMainWindow):
                 effect=action.effect,
                 arguments=json.loads(action.arguments_json),
                 preview=json.loads(action.preview_json),
+                notice=action.notice,
             )
 
     # Missions list ---------------------------------------------------------------------------
