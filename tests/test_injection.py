@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -89,8 +90,15 @@ def script(model: ScriptedModel, attacker: str) -> None:
     ("body", "attacker"), [(INJECTIONS[0], "thief@evil.test"), (INJECTIONS[1], "audit@evil.test")]
 )
 async def test_an_injected_recipient_reaches_the_person_despite_an_allow_all_rule(
-    scripted: ScriptedModel, mail: MailServer, workspace: Path, body: str, attacker: str
+    scripted: ScriptedModel,
+    mail: MailServer,
+    workspace: Path,
+    body: str,
+    attacker: str,
+    ensemble_home: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     mail.deliver("alice@example.test", injected(body))
     script(scripted, attacker)
     paths = Paths.default()
@@ -125,6 +133,16 @@ async def test_an_injected_recipient_reaches_the_person_despite_an_allow_all_rul
     assert [m["Subject"] for m in messages(mail, "carol")] == ["Re: Invoices"]
     assert mail.relay is not None
     assert all(attacker not in str(rcpt) for rcpt in mail.relay.received)
+
+    # Secrets never reach SQLite, the logs, or what was sent to the model.
+    secrets = [USERS["alice"].encode(), b"sk-ant-test"]
+    stored = b"".join(p.read_bytes() for p in ensemble_home.rglob("*") if p.is_file())
+    sent_to_model = json.dumps(scripted.requests).encode()
+    logged = caplog.text.encode()
+    for secret in secrets:
+        assert secret not in stored
+        assert secret not in sent_to_model
+        assert secret not in logged
 
 
 def _decide_if_pending(engine: Engine, action_id: str, decision: Decision) -> None:
