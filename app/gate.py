@@ -354,6 +354,22 @@ class ApprovalGate:
         started, arguments = time.perf_counter(), json.loads(record.arguments_json)
         action = self.journal.action(record.action_id) if record.action_id else None
         if action is None:
+            inline = self.journal.actions_of_call(record.id)
+            if any(a.status in ("approved", "executing", "executed") for a in inline):
+                # A request this call caused (a form post) was let through before the restart:
+                # running the call again could submit it twice, so it is never repeated.
+                for waiting in inline:
+                    if waiting.status == "pending":
+                        waiting.status, waiting.reason = "rejected", "interrupted by a restart"
+                        self.journal.add(waiting)
+                result = ToolResult(
+                    f"{tool.name} was interrupted by a restart after a request it caused had been "
+                    "allowed, so it was not repeated. Check the page's state (browser_snapshot), and "
+                    "ask the person with ask_user before doing it again.",
+                    is_error=True,
+                )
+                self._close_record(record, result, site, tool)
+                return result
             return await self._dispatch(tool, arguments, ctx, site, record, started, 0.0)
         if action.status in ("executed", "failed", "rejected", "undone"):
             result = ToolResult(

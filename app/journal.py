@@ -409,6 +409,17 @@ class Journal:
                 select(ToolCall).where(ToolCall.mission_id == mission_id, ToolCall.tool_use_id == tool_use_id)
             ).first()
 
+    def actions_of_call(self, tool_call_id: str) -> list[ProposedAction]:
+        """The proposed actions one tool call made, oldest first (several for a browser click)."""
+        with self.session() as session:
+            return list(
+                session.exec(
+                    select(ProposedAction)
+                    .where(ProposedAction.tool_call_id == tool_call_id)
+                    .order_by(col(ProposedAction.created_at))
+                ).all()
+            )
+
     def delegation(self, mission_id: str, delegation_id: str) -> list[Task]:
         """The tasks one ``delegate`` call created, in order."""
         with self.session() as session:

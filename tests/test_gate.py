@@ -151,3 +151,28 @@ async def test_an_address_learned_only_from_outside_content_goes_to_the_person_d
         "rule:r1 (Approve every action)",
     ]
     journal.close()
+
+
+async def test_a_click_whose_submission_was_let_through_is_not_repeated_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
+    journal.add(Mission(id="m", title="t", text="t"))
+    journal.add(Rule(id="r1", kind="approve_all", mission_id="m", description="Approve every action"))
+    sent: list[str] = []
+    ctx = ToolContext(workspaces=[tmp_path], backup_dir=tmp_path / "b")
+    site = CallSite("m", None, "browser")
+    first = ApprovalGate(journal)
+    await first.call(submitting_tool(sent), "tu1", {"url": "http://x/pay"}, ctx, site)
+    assert sent == ["http://x/pay"]
+    # Make the journal look as if the process died right after the request was let through.
+    [record] = journal.tool_calls("m")
+    journal.update(record, status="running", result=None)
+
+    after_restart = ApprovalGate(journal)
+    result = await after_restart.call(submitting_tool(sent), "tu1", {"url": "http://x/pay"}, ctx, site)
+
+    assert sent == ["http://x/pay"], "the submission is not sent a second time"
+    assert result.is_error
+    assert "not repeated" in result.text
+    journal.close()
