@@ -619,3 +619,120 @@ def test_a_card_says_why_the_person_is_asked(qtbot: QtBot) -> None:
     qtbot.addWidget(plain)
     plain.show()
     assert not plain.notice_label.isVisible()
+
+
+# Resuming and rules ---------------------------------------------------------------------------
+
+
+def engine_result(qtbot: QtBot, window: MainWindow, fn: Any) -> Any:
+    """Runs ``fn(engine)`` on the engine's loop (as the window does) and waits for its result."""
+    results: list[Any] = []
+    window.bridge.call(fn, results.append, what="test")
+    qtbot.waitUntil(lambda: results != [], timeout=WAIT)
+    return results[0]
+
+
+def active_rules(qtbot: QtBot, window: MainWindow) -> list[Any]:
+    return list(engine_result(qtbot, window, lambda e: e.journal.all_rules()))
+
+
+def test_an_interrupted_mission_shows_resume_and_resuming_runs_it_to_done(
+    qtbot: QtBot, scripted: ScriptedModel, workspace: Path
+) -> None:
+    from app.scripted_model import error
+    from app.settings import Settings
+
+    lead = scripted.add("Summarise the invoices", error(529, "overloaded_error", "x"))
+    create_application()
+    win = MainWindow(Bridge(settings=Settings(api_max_retries=0)), workspaces=[workspace], check_key=False)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win._engine_ready, timeout=WAIT)
+    resume = win.findChild(QPushButton, "resumeButton")
+    assert resume is win.resume_button
+    assert resume.accessibleName() == "Resume mission"
+    assert not resume.isVisible()
+
+    send(qtbot, win, "Summarise the invoices")
+    mission_id = wait_status(qtbot, win, "interrupted")
+    qtbot.waitUntil(resume.isVisible, timeout=WAIT)
+    assert "Interrupted" in win.mission_info(mission_id).line()  # type: ignore[union-attr]
+
+    lead.replies[:] = [text("The invoices are **summarised**.")]
+    click(qtbot, resume)
+    wait_status(qtbot, win, "done")
+    assert not resume.isVisible()
+    qtbot.waitUntil(lambda: any("**summarised**" in m for m in win.chat_view.messages), timeout=WAIT)
+    kinds = [e.kind for e in engine_result(qtbot, win, lambda e: e.journal.events(mission_id))]
+    assert "mission_resumed" in kinds
+    win.close()
+
+
+def open_rules(qtbot: QtBot, window: MainWindow) -> Any:
+    rules_button = window.findChild(QPushButton, "rulesButton")
+    assert rules_button is not None
+    with qtbot.waitSignal(window.rules_opened, timeout=WAIT) as opened:
+        click(qtbot, rules_button)
+    dialog = opened.args[0]
+    assert dialog.objectName() == "rulesDialog"
+    return dialog
+
+
+def test_the_rules_dialog_lists_a_rule_and_remove_deactivates_it(qtbot: QtBot, window: MainWindow) -> None:
+    sentence = "Approve every sheet_write without asking."
+    rule = engine_result(
+        qtbot,
+        window,
+        lambda e: e.add_rule("approve_all", mission_id=None, tool="sheet_write", description=sentence),
+    )
+    dialog = open_rules(qtbot, window)
+    table = dialog.findChild(QTableWidget, "rulesTable")
+    assert table is not None
+    qtbot.waitUntil(lambda: table.rowCount() == 1, timeout=WAIT)
+    assert table.item(0, 0).text() == sentence
+    assert table.item(0, 1).text() == "All missions"
+    assert not dialog.empty_label.isVisible()
+
+    remove = table.cellWidget(0, 2)
+    assert isinstance(remove, QPushButton)
+    click(qtbot, remove)
+    qtbot.waitUntil(lambda: table.rowCount() == 0, timeout=WAIT)
+    assert dialog.empty_label.isVisible()
+    assert [r.id for r in active_rules(qtbot, window)] == []
+    assert rule.id
+    dialog.close()
+
+
+def test_adding_a_rule_in_the_dialog_creates_it(qtbot: QtBot, window: MainWindow) -> None:
+    from PySide6.QtWidgets import QComboBox
+
+    dialog = open_rules(qtbot, window)
+    kind = dialog.findChild(QComboBox, "ruleKindCombo")
+    tool = dialog.findChild(QComboBox, "ruleToolCombo")
+    condition = dialog.findChild(QLineEdit, "ruleConditionInput")
+    assert kind is not None
+    assert tool is not None
+    assert condition is not None
+    kind.setCurrentIndex(kind.findData("reject_all"))
+    tool.setCurrentIndex(tool.findText("email_send"))
+    assert tool.findText("any") >= 0
+
+    keys(qtbot, condition, "to")  # no "=": refused, nothing added
+    click(qtbot, button(dialog, "addRuleButton"))
+    assert dialog.add_error.isVisible()
+
+    condition.clear()
+    keys(qtbot, condition, "to=*@evil.example")
+    click(qtbot, button(dialog, "addRuleButton"))
+    table = dialog.findChild(QTableWidget, "rulesTable")
+    assert table is not None
+    qtbot.waitUntil(lambda: table.rowCount() == 1, timeout=WAIT)
+    assert not dialog.add_error.isVisible()
+    assert table.item(0, 1).text() == "All missions"
+    [rule] = active_rules(qtbot, window)
+    assert rule.kind == "reject_all"
+    assert rule.tool == "email_send"
+    assert rule.mission_id is None
+    assert json.loads(rule.conditions_json) == {"to": "*@evil.example"}
+    assert table.item(0, 0).text() == rule.description
+    dialog.close()

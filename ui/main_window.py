@@ -59,11 +59,12 @@ from ui.plan import PlanView
 from ui.widgets import app_icon, is_dark
 
 if TYPE_CHECKING:
-    from app.engine import Engine
+    from app.engine import Engine, RuleKind
     from app.gate import Decision
-    from app.journal import Event, Journal, ProposedAction
+    from app.journal import Event, Journal, ProposedAction, Rule
     from app.settings import Settings
     from ui.bridge import Bridge
+    from ui.rules_dialog import RulesDialog
     from ui.settings_dialog import SettingsDialog
 
 log = logging.getLogger(__name__)
@@ -228,12 +229,14 @@ class MainWindow(QMainWindow):
         card_shown(str): An action's card was added to the approval pane.
         notified(str): A desktop notification was shown (or would have been, with no tray).
         settings_opened(object): The settings dialog was opened.
+        rules_opened(object): The rules dialog was opened.
     """
 
     mission_shown = Signal(str)
     card_shown = Signal(str)
     notified = Signal(str)
     settings_opened = Signal(object)
+    rules_opened = Signal(object)
 
     def __init__(
         self,
@@ -259,6 +262,8 @@ class MainWindow(QMainWindow):
         self._loaded_upto: int | None = None  # None while the shown mission is loading
         self._buffer: list[Event] = []
         self.settings_dialog: SettingsDialog | None = None
+        self.rules_dialog: RulesDialog | None = None
+        self._resuming: str | None = None
         self.notifications: list[str] = []
         self._engine_ready = False
 
@@ -319,6 +324,12 @@ class MainWindow(QMainWindow):
         self.settings_button.setToolTip("API key, model, folders and limits (Ctrl+,)")
         self.settings_button.clicked.connect(self.on_settings_clicked)
         bar.addWidget(self.settings_button)
+        self.rules_button = QPushButton("Rules")
+        self.rules_button.setObjectName("rulesButton")
+        self.rules_button.setAccessibleName("Rules")
+        self.rules_button.setToolTip("The standing decisions that approve or reject actions for you")
+        self.rules_button.clicked.connect(self.on_rules_clicked)
+        bar.addWidget(self.rules_button)
         self.stop_button = QPushButton("■ Stop all")
         self.stop_button.setObjectName("stopAllButton")
         self.stop_button.setAccessibleName("Stop all agents")
@@ -383,7 +394,20 @@ class MainWindow(QMainWindow):
         self.mission_header.setObjectName("missionHeader")
         self.mission_header.setAccessibleName("Mission")
         self.mission_header.setWordWrap(True)
-        hl.addWidget(self.mission_header)
+        title_row = QHBoxLayout()
+        title_row.setSpacing(8)
+        title_row.addWidget(self.mission_header, 1)
+        self.resume_button = QPushButton("▶ Resume")
+        self.resume_button.setObjectName("resumeButton")
+        self.resume_button.setAccessibleName("Resume mission")
+        self.resume_button.setToolTip(
+            "Continue this interrupted mission where it stopped; nothing that finished runs again"
+        )
+        self.resume_button.setProperty("role", "accent")
+        self.resume_button.hide()
+        self.resume_button.clicked.connect(self.on_resume_clicked)
+        title_row.addWidget(self.resume_button, 0, Qt.AlignmentFlag.AlignTop)
+        hl.addLayout(title_row)
         self.mission_status = QLabel(
             "Say what you want done; the agents will plan it and ask before changing anything."
         )
@@ -757,9 +781,13 @@ class MainWindow(QMainWindow):
         if info is None:
             self.mission_header.setText("New mission")
             self.mission_status.setText(NEW_MISSION_TEXT)
+            self.resume_button.hide()
             return
         self.mission_header.setText(info.title)
         self.mission_status.setText(info.line())
+        interrupted = info.status == "interrupted"
+        self.resume_button.setVisible(interrupted)
+        self.resume_button.setEnabled(interrupted and self._resuming != info.id)
         self._update_composer()
 
     def _update_composer(self) -> None:
@@ -992,6 +1020,87 @@ class MainWindow(QMainWindow):
             self.audit_view.show_status,
             what="undo the change",
             on_error=lambda exc: self.audit_view.show_status(f"Could not undo: {exc}"),
+        )
+
+    def on_resume_clicked(self) -> None:
+        """Continues the shown mission, if it is interrupted (the engine resumes it)."""
+        info = self._missions.get(self._shown or "")
+        if info is None or info.status != "interrupted" or self._resuming is not None:
+            return
+        mission_id = info.id
+        self._resuming = mission_id
+        self.resume_button.setEnabled(False)
+        self.clear_error()
+
+        def done(_result: object) -> None:
+            self._resuming = None
+            self.statusBar().showMessage("Resumed the mission.", 4000)
+            self._update_header()
+
+        def failed(_error: BaseException) -> None:
+            self._resuming = None
+            self._update_header()
+
+        self.bridge.call(lambda e: e.resume(mission_id), done, what="resume the mission", on_error=failed)
+
+    # Rules -----------------------------------------------------------------------------------
+
+    def on_rules_clicked(self) -> None:
+        self.open_rules()
+
+    def open_rules(self) -> RulesDialog:
+        """Opens the rules (window-modal, without blocking); returns the dialog."""
+        if self.rules_dialog is not None and self.rules_dialog.isVisible():
+            return self.rules_dialog
+        from ui.rules_dialog import RulesDialog
+
+        info = self._missions.get(self._shown or "")
+        dialog = RulesDialog(
+            mission_id=info.id if info else None, mission_title=info.title if info else "", parent=self
+        )
+        dialog.remove_requested.connect(self.on_rule_remove_requested)
+        dialog.add_requested.connect(self.on_rule_add_requested)
+        self.rules_dialog = dialog
+        dialog.open()
+        self._reload_rules()
+        self.rules_opened.emit(dialog)
+        return dialog
+
+    def _reload_rules(self) -> None:
+        self.bridge.query(lambda journal: journal.all_rules(), self.on_rules_loaded, what="list the rules")
+
+    def on_rules_loaded(self, rules: list[Rule]) -> None:
+        if self.rules_dialog is not None:
+            self.rules_dialog.set_rules(rules)
+
+    def on_rule_remove_requested(self, rule_id: str) -> None:
+        self.bridge.call(
+            lambda e: e.remove_rule(rule_id),
+            lambda _rule: self._reload_rules(),
+            what="remove the rule",
+            on_error=lambda _exc: self._reload_rules(),
+        )
+
+    def on_rule_add_requested(
+        self, kind: str, tool: str | None, where: dict[str, str] | None, mission_id: str | None
+    ) -> None:
+        dialog = self.rules_dialog
+        rule_kind: RuleKind = "reject_all" if kind == "reject_all" else "approve_all"
+
+        def done(_rule: object) -> None:
+            if dialog is not None:
+                dialog.on_added()
+            self._reload_rules()
+
+        def failed(exc: BaseException) -> None:
+            if dialog is not None:
+                dialog.show_add_error(str(exc))
+
+        self.bridge.call(
+            lambda e: e.add_rule(rule_kind, mission_id=mission_id, tool=tool, where=where),
+            done,
+            what="add the rule",
+            on_error=failed,
         )
 
     def on_settings_clicked(self) -> None:
