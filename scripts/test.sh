@@ -22,4 +22,8 @@ status=0
 if [ "$status" = 5 ]; then
   echo "pytest collected no tests" >&2
 fi
+if [ "$status" = 0 ] && [ $# = 0 ]; then
+  say "desktop bundle smoke test"
+  bash packaging/smoke_test.sh
+fi
 exit "$status"
