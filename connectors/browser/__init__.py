@@ -332,13 +332,18 @@ async def _open(ctx: ToolContext, args: OpenArgs) -> ToolOutput:
         url = _check_url(state, args.url)
         page = state.page
         try:
-            try:
-                response = await page.goto(url, wait_until="domcontentloaded")
-            except PlaywrightError as exc:
-                # An error page from an earlier failed load may still be arriving: once more.
-                if "interrupted by another navigation" not in str(exc):
-                    raise
-                response = await page.goto(url, wait_until="domcontentloaded")
+            response = None
+            for attempt in range(3):
+                try:
+                    response = await page.goto(url, wait_until="domcontentloaded")
+                    break
+                except PlaywrightError as exc:
+                    # An error page from an earlier failed load may still be arriving and cut
+                    # this navigation off: let whatever is loading land, then go again.
+                    if "interrupted by another navigation" not in str(exc) or attempt == 2:
+                        raise
+                    with contextlib.suppress(PlaywrightError):
+                        await page.wait_for_load_state("load", timeout=3000)
         except PlaywrightTimeoutError as exc:
             with contextlib.suppress(PlaywrightError):
                 await page.goto("about:blank", timeout=5000)
