@@ -257,38 +257,15 @@ class ApprovalGate:
         else:
             if resumed is not None:
                 # The same proposal again after a restart: same id, shown to the person again,
-                # with the warning (if any) that _resume put in its reason.
+                # with the warning (if any) that _resume put in its notice.
                 action = resumed
                 action.status, action.arguments_json = "pending", dumps(arguments)
                 action.preview_json = dumps(_preview_json(preview))
                 action.decision = action.decided_by = action.decided_at = None
             else:
-                action = ProposedAction(
-                    id=new_id("a"),
-                    mission_id=site.mission_id,
-                    task_id=site.task_id,
-                    tool_call_id=record.id,
-                    agent=site.agent,
-                    tool=tool.name,
-                    effect=tool.effect,
-                    arguments_json=dumps(arguments),
-                    preview_json=dumps(_preview_json(preview)),
-                )
+                action = _new_action(site, record, tool.name, tool.effect, arguments, preview)
             record.action_id = action.id
-            self._screen(action, arguments)
-            self.journal.audit(
-                site.mission_id,
-                "action_proposed",
-                f"{site.agent} proposes: {preview.summary}",
-                task_id=site.task_id,
-                save=[action, record],
-                action_id=action.id,
-                tool=tool.name,
-                effect=tool.effect,
-                arguments=arguments,
-                preview=_preview_json(preview),
-                warning=action.notice,
-            )
+            self._announce(action, site, arguments, preview, also=[record])
             waited_from = time.perf_counter()
             decision, decided_by = await self._decision_for(action)
             waited = time.perf_counter() - waited_from
@@ -448,35 +425,36 @@ class ApprovalGate:
             result=result.text[:4000],
         )
 
+    def _announce(
+        self,
+        action: ProposedAction,
+        site: CallSite,
+        arguments: dict[str, Any],
+        preview: Preview,
+        also: list[ToolCall] | None = None,
+    ) -> None:
+        """Screens a proposal, stores it (with ``also``) and tells the listeners, in one step."""
+        self._screen(action, arguments)
+        self.journal.audit(
+            site.mission_id,
+            "action_proposed",
+            f"{site.agent} proposes: {preview.summary}",
+            task_id=site.task_id,
+            save=[action, *(also or [])],
+            action_id=action.id,
+            tool=action.tool,
+            effect=action.effect,
+            arguments=arguments,
+            preview=_preview_json(preview),
+            warning=action.notice,
+        )
+
     def _inline_hook(self, site: CallSite, record: ToolCall) -> ApprovalHook:
         """The :attr:`ToolContext.approve` hook for one tool call."""
 
         async def approve(kind: str, effect: Effect, arguments: dict[str, Any], preview: Preview) -> Approval:
-            action = ProposedAction(
-                id=new_id("a"),
-                mission_id=site.mission_id,
-                task_id=site.task_id,
-                tool_call_id=record.id,
-                agent=site.agent,
-                tool=kind,
-                effect=effect,
-                arguments_json=dumps(arguments),
-                preview_json=dumps(_preview_json(preview)),
-            )
-            self._screen(action, arguments)
-            self.journal.audit(
-                site.mission_id,
-                "action_proposed",
-                f"{site.agent} proposes: {preview.summary}",
-                task_id=site.task_id,
-                save=[action],
-                action_id=action.id,
-                tool=kind,
-                effect=effect,
-                arguments=arguments,
-                preview=_preview_json(preview),
-                warning=action.notice,
-            )
+            action = _new_action(site, record, kind, effect, arguments, preview)
+            self._announce(action, site, arguments, preview)
             decision, _by = await self._decision_for(action)
             if decision.kind == "reject":
                 return Approval(action.id, False, arguments, decision.reason or "no reason given")
@@ -649,6 +627,22 @@ class ApprovalGate:
             future.set_result(Decision.reject(reason))
             count += 1
         return count
+
+
+def _new_action(
+    site: CallSite, record: ToolCall, tool: str, effect: str, arguments: dict[str, Any], preview: Preview
+) -> ProposedAction:
+    return ProposedAction(
+        id=new_id("a"),
+        mission_id=site.mission_id,
+        task_id=site.task_id,
+        tool_call_id=record.id,
+        agent=site.agent,
+        tool=tool,
+        effect=effect,
+        arguments_json=dumps(arguments),
+        preview_json=dumps(_preview_json(preview)),
+    )
 
 
 def _preview_json(preview: Preview) -> dict[str, Any]:
