@@ -224,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CANCELLED
 
 
-def _window(workspaces: list[Path]) -> int:
+def _window(workspaces: list[Path], *, demo: bool = False) -> int:
     """Opens the desktop window. The engine and this module stay free of Qt: the window's
     package is imported by name, only here."""
     try:
@@ -236,7 +236,7 @@ def _window(workspaces: list[Path]) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILED
-    result: int = window.run(workspaces)
+    result: int = window.run(workspaces, demo=demo)
     return result
 
 
@@ -406,11 +406,13 @@ async def _run(args: argparse.Namespace) -> int:
             # A resumed mission keeps the account and sites it started with (in the journal).
             mission_id = engine.resume(args.mission_id, approve=args.approve)
         elif args.command == "demo":
-            mission_id = engine.start_mission(
-                args.demo.mission,
-                workspaces=[args.demo.folder],
-                approve=args.approve,
-                options=args.demo.options(),
+            mission_id = engine.start_demo(approve=args.approve)
+            demo = engine.demo
+            assert demo is not None
+            print(
+                f"Ensemble demo: a scripted model plays the agents; the supplier portal is "
+                f"{demo.portal.url}; the workspace is {demo.folder}. Nothing leaves this computer.",
+                file=sys.stderr,
             )
         else:
             options = accounts.mission_options(accounts.choose(settings, args.account))
@@ -435,21 +437,9 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from app.demo import Demo
-
-    paths = Paths.default()
-    paths.ensure()
-    with Demo(paths.data_dir / "demo-workspace") as demo:
-        print(
-            f"Ensemble demo: a scripted model plays the agents; the supplier portal is {demo.portal.url}; "
-            f"the workspace is {demo.folder}. Nothing leaves this computer.",
-            file=sys.stderr,
-        )
-        if args.headless:
-            args.demo = demo
-            return asyncio.run(_run(args))
-        print(f"Type this mission in the window:\n  {demo.mission}", file=sys.stderr)
-        return _window([demo.folder])
+    if args.headless:
+        return asyncio.run(_run(args))
+    return _window([], demo=True)
 
 
 def _rules(args: argparse.Namespace) -> int:

@@ -10,23 +10,28 @@ drafts, the portal note and the workbook update are real proposed actions.
 from __future__ import annotations
 
 import datetime as dt
+import email
+import email.policy
 import html
+import json
 import mailbox
-import os
 import shutil
+import string
 import threading
 import urllib.parse
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from dataclasses import dataclass
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import openpyxl
-from openpyxl.styles import Font, PatternFill
+from openpyxl.utils import get_column_letter
 
 from app.scripted_model import Reply, ScriptedModel, text, tool_call
 
 if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
     from pathlib import Path
     from types import TracebackType
 
@@ -35,95 +40,126 @@ MISSION = (
     "supplier portal, draft a reminder email to them, and note in the workbook that a reminder "
     "was drafted."
 )
-ADDRESS = "accounts@demo.example"
+ADDRESS = "accounts@northwind.demo.example"
+MODEL = "ensemble-demo"
+"""The model name the demo's missions record: the scripted model, at no cost."""
 
-CUSTOMERS = [
-    # customer, contact, email, phone, invoice, days overdue (negative: not due yet), amount
-    ("Acme Tools", "Ana Ruiz", "ana.ruiz@acme.demo.example", "+1 555 0101", "INV-1041", 34, 1240.00),
-    ("Globex Foods", "Ben Okafor", "ben.okafor@globex.demo.example", "+1 555 0102", "INV-1042", -12, 310.50),
-    (
-        "Initech Office",
-        "Carla Jensen",
-        "c.jensen@initech.demo.example",
-        "+1 555 0103",
-        "INV-1043",
-        12,
-        780.25,
-    ),
-    ("Umbrella Labs", "Dev Patel", "dev.patel@umbrella.demo.example", "+1 555 0104", "INV-1044", 0, 95.00),
-    ("Stark Parts", "Eve Larsen", "eve.larsen@stark.demo.example", "+1 555 0105", "INV-1045", 61, 2015.75),
-]
+TEMPLATE_DATE = dt.date(2026, 11, 22)
+"""The day ``resources/demo/invoices.xlsx`` was written as of; dates shift from it to today."""
+
+SHEET = "Invoices"
+COLUMNS = {
+    "invoice": 1,
+    "customer": 2,
+    "issued": 3,
+    "due": 4,
+    "amount": 5,
+    "status": 6,
+    "paid": 7,
+    "reminder": 8,
+}
+"""The invoices sheet's columns (1-based), as in the template."""
 
 
-def overdue(today: dt.date) -> list[tuple[str, str, str, str, dt.date, float, int]]:
-    """The demo's overdue invoices: (invoice, customer, contact, email, due, amount, row)."""
-    rows = []
-    for row, (customer, contact, email, _phone, invoice, late, amount) in enumerate(CUSTOMERS, start=3):
-        if late > 0:
-            rows.append((invoice, customer, contact, email, today - dt.timedelta(days=late), amount, row))
-    return rows
+@dataclass(frozen=True)
+class Invoice:
+    """One row of the demo's invoices sheet."""
+
+    row: int
+    invoice: str
+    customer: str
+    due: dt.date
+    amount: float
+    status: str
+
+
+@dataclass(frozen=True)
+class Contact:
+    """One customer contact on the demo's supplier portal."""
+
+    customer: str
+    contact: str
+    email: str
+    phone: str
+
+
+def _demo_file(*parts: str) -> Traversable:
+    return resources.files("resources").joinpath("demo", *parts)
+
+
+def contacts() -> list[Contact]:
+    """The supplier portal's customer contacts, from ``resources/demo/portal/contacts.json``."""
+    entries = json.loads(_demo_file("portal", "contacts.json").read_text("utf-8"))
+    return [Contact(**entry) for entry in entries]
+
+
+def invoices(workbook: Path) -> list[Invoice]:
+    """The invoices in a demo workbook (the template or a built workspace's copy)."""
+    book = openpyxl.load_workbook(workbook, read_only=True)
+    try:
+        found = []
+        for index, row in enumerate(book[SHEET].iter_rows(min_row=3, values_only=True), start=3):
+            number = row[COLUMNS["invoice"] - 1]
+            if not isinstance(number, str) or not number.startswith("INV-"):
+                continue
+            due, amount = row[COLUMNS["due"] - 1], row[COLUMNS["amount"] - 1]
+            if not isinstance(due, dt.datetime | dt.date) or not isinstance(amount, int | float):
+                raise TypeError(f"Row {index} of the demo workbook has no due date or amount.")
+            found.append(
+                Invoice(
+                    row=index,
+                    invoice=number,
+                    customer=str(row[COLUMNS["customer"] - 1]),
+                    due=due.date() if isinstance(due, dt.datetime) else due,
+                    amount=float(amount),
+                    status=str(row[COLUMNS["status"] - 1]),
+                )
+            )
+        return found
+    finally:
+        book.close()
+
+
+def overdue(workbook: Path, today: dt.date) -> list[Invoice]:
+    """The open invoices of a demo workbook whose due date is before ``today``."""
+    return [i for i in invoices(workbook) if i.status == "Open" and i.due < today]
 
 
 def build_workspace(folder: Path, today: dt.date) -> None:
-    """Writes the demo workspace: ``invoices.xlsx`` and the Maildir ``mail/``.
+    """Lays out the demo workspace from ``resources/demo``: ``invoices.xlsx`` and a Maildir ``mail/``.
+
+    The workbook's dates move by the days between :data:`TEMPLATE_DATE` and ``today``, so
+    the same invoices are overdue by the same number of days whatever day the demo runs; the
+    emails' dates move to the last few days.
 
     Args:
-        folder: An empty or missing folder; it is replaced.
-        today: The date the demo's due dates are counted from.
+        folder: Where the workspace goes; anything there is replaced.
+        today: The date the workbook's dates are counted from.
     """
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    book = openpyxl.Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = "Invoices"
-    sheet["A1"] = "DEMO DATA: invoices of a made-up company"
-    sheet["A1"].font = Font(bold=True, color="9C2A00")
-    sheet.append(["Invoice", "Customer", "Due", "Amount", "Status", "Reminder"])
-    for cell in sheet[2]:
-        cell.font = Font(bold=True)
-        cell.fill = PatternFill("solid", fgColor="DDE6F0")
-    for customer, _contact, _email, _phone, invoice, late, amount in CUSTOMERS:
-        sheet.append([invoice, customer, today - dt.timedelta(days=late), amount, "open", None])
-    for row in sheet.iter_rows(min_row=3, min_col=3, max_col=4):
-        row[0].number_format = "yyyy-mm-dd"
-        row[1].number_format = "#,##0.00"
-    for column, width in zip("ABCDEF", (12, 18, 12, 12, 10, 22), strict=True):
-        sheet.column_dimensions[column].width = width
+    shift = today - TEMPLATE_DATE
+    with resources.as_file(_demo_file("invoices.xlsx")) as template:
+        book = openpyxl.load_workbook(template)
+    sheet = book[SHEET]
+    for column in ("issued", "due", "paid"):
+        for (cell,) in sheet.iter_rows(min_row=3, min_col=COLUMNS[column], max_col=COLUMNS[column]):
+            if isinstance(cell.value, dt.datetime | dt.date):
+                cell.value = cell.value + shift
     book.save(folder / "invoices.xlsx")
 
     box = mailbox.Maildir(folder / "mail", create=True)
     for name in ("Drafts", "Sent"):
         box.add_folder(name)
-    notes = [
-        (
-            "Ana Ruiz",
-            "ana.ruiz@acme.demo.example",
-            "Question about INV-1041",
-            "Hello,\n\nCould you send INV-1041 again? We cannot find it.\n\nAna (DEMO message)",
-        ),
-        (
-            "Ben Okafor",
-            "ben.okafor@globex.demo.example",
-            "New delivery address",
-            "Hi,\n\nPlease note our new delivery address from next month.\n\nBen (DEMO message)",
-        ),
-        (
-            "Portal robot",
-            "noreply@portal.demo.example",
-            "Your supplier portal digest",
-            "3 customers updated their contact details this week. (DEMO message)",
-        ),
-    ]
-    for days, (name, sender, subject, body) in enumerate(notes):
-        message = EmailMessage()
-        message["From"] = f"{name} <{sender}>"
-        message["To"] = ADDRESS
-        message["Subject"] = subject
-        message["Date"] = format_datetime(dt.datetime.now(dt.UTC) - dt.timedelta(days=days + 1))
-        message["Message-ID"] = make_msgid(domain="demo.example")
-        message.set_content(body)
+    emails = sorted(
+        (f for f in _demo_file("mail").iterdir() if f.name.endswith(".eml")), key=lambda f: f.name
+    )
+    now = dt.datetime.now(dt.UTC)
+    for age, source in enumerate(reversed(emails), start=1):
+        message = email.message_from_bytes(source.read_bytes(), policy=email.policy.default)
+        del message["Date"]
+        message["Date"] = format_datetime(now - dt.timedelta(days=age, hours=age * 3))
         box.add(mailbox.MaildirMessage(message))
     box.close()
 
@@ -135,12 +171,7 @@ class _PortalHandler(BaseHTTPRequestHandler):
         """Quiet: the portal's visits are in its own log, not on the terminal."""
 
     def _page(self, title: str, body: str, status: int = 200) -> None:
-        page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:50em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #bbb;padding:.3em .6em}}.demo{{background:#fff3cd;padding:.5em}}</style>
-</head><body><p class="demo">DEMO: a made-up supplier portal served by Ensemble on this computer.</p>
-<h1>{html.escape(title)}</h1>{body}</body></html>"""
+        page = self.server.template.substitute(title=html.escape(title), body=body)
         data = page.encode()
         self.send_response(status)
         self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -154,9 +185,10 @@ td,th{{border:1px solid #bbb;padding:.3em .6em}}.demo{{background:#fff3cd;paddin
             self._page("Northwind Supplier Portal", '<p><a href="/contacts">Customer contacts</a></p>')
         elif path == "/contacts":
             rows = "".join(
-                f"<tr><td>{html.escape(c)}</td><td>{html.escape(n)}</td><td>{html.escape(e)}</td>"
-                f"<td>{html.escape(p)}</td></tr>"
-                for c, n, e, p, *_ in CUSTOMERS
+                "<tr>"
+                + "".join(f"<td>{html.escape(v)}</td>" for v in (c.customer, c.contact, c.email, c.phone))
+                + "</tr>"
+                for c in self.server.contacts
             )
             form = """<h2>Log a reminder</h2><form method="post" action="/notes">
 <label>Customer <input name="customer"></label> <label>Note <input name="note"></label>
@@ -186,6 +218,8 @@ class SupplierPortal(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _PortalHandler)
         self.lock = threading.Lock()
         self.notes: list[dict[str, str]] = []
+        self.contacts = contacts()
+        self.template = string.Template(_demo_file("portal", "page.html").read_text("utf-8"))
         self._thread = threading.Thread(target=self.serve_forever, name="demo-portal", daemon=True)
 
     @property
@@ -199,14 +233,23 @@ class SupplierPortal(ThreadingHTTPServer):
 
     def stop(self) -> None:
         """Stops serving and closes the socket."""
-        self.shutdown()
+        if self._thread.is_alive():
+            self.shutdown()
+            self._thread.join(timeout=5)
         self.server_close()
-        self._thread.join(timeout=5)
 
 
-def demo_model(portal: str, today: dt.date) -> ScriptedModel:
-    """The scripted model that plays the lead and the agents in the demo mission."""
-    late = overdue(today)
+def demo_model(portal: str, workbook: Path, today: dt.date) -> ScriptedModel:
+    """The scripted model that plays the lead and the agents in the demo mission.
+
+    Args:
+        portal: The supplier portal's address.
+        workbook: The demo workspace's ``invoices.xlsx``, whose overdue invoices the script
+            names.
+        today: The demo's today.
+    """
+    late = overdue(workbook, today)
+    people = {c.customer: c for c in contacts()}
     model = ScriptedModel(delay=0.4)
     model.add(
         "[Demo] Chase every overdue invoice",
@@ -244,69 +287,67 @@ def demo_model(portal: str, today: dt.date) -> ScriptedModel:
         ),
         text(
             f"Done (demo). {len(late)} invoices are overdue: "
-            + ", ".join(f"{inv} ({cust})" for inv, cust, *_ in late)
+            + ", ".join(f"{i.invoice} ({i.customer})" for i in late)
             + ". A reminder to each customer's contact is in your Drafts folder, and the workbook "
             "notes it. Nothing was sent: you can review the drafts before sending them."
         ),
     )
     model.add(
         "DEMO-SHEET",
-        tool_call("sheet_read", {"path": "invoices.xlsx", "sheet": "Invoices"}),
+        tool_call("sheet_read", {"path": "invoices.xlsx", "sheet": SHEET}),
         text(
             "Overdue and open: "
-            + "; ".join(
-                f"{inv} {cust}, due {due.isoformat()}, {amount:,.2f}"
-                for inv, cust, _c, _e, due, amount, _r in late
-            )
+            + "; ".join(f"{i.invoice} {i.customer}, due {i.due.isoformat()}, {i.amount:,.2f}" for i in late)
         ),
     )
     model.add(
         "DEMO-PORTAL",
         tool_call("browser_open", {"url": f"{portal}/contacts"}),
         tool_call("browser_extract_table", {}),
-        text("Contacts: " + "; ".join(f"{c}: {n} <{e}>" for c, n, e, *_ in CUSTOMERS)),
+        text("Contacts: " + "; ".join(f"{c.customer}: {c.contact} <{c.email}>" for c in people.values())),
     )
     drafts: list[Reply] = [
         tool_call(
             "email_draft",
             {
-                "to": [email],
-                "subject": f"Reminder: invoice {invoice} is overdue",
+                "to": [people[i.customer].email],
+                "subject": f"Reminder: invoice {i.invoice} is overdue",
                 "body": (
-                    f"Dear {contact},\n\nOur records show that invoice {invoice} of {amount:,.2f}, due on "
-                    f"{due.isoformat()}, is still open. Could you let us know when we can expect "
-                    "payment?\n\nKind regards,\nAccounts (Ensemble demo)"
+                    f"Dear {people[i.customer].contact},\n\nOur records show that invoice {i.invoice} of "
+                    f"EUR {i.amount:,.2f}, due on {i.due.isoformat()}, is still open. Could you let us "
+                    "know when we can expect payment?\n\nKind regards,\nNorthwind Accounts (Ensemble demo)"
                 ),
             },
         )
-        for invoice, _customer, contact, email, due, amount, _row in late
+        for i in late
     ]
     model.add("DEMO-EMAIL", *drafts, text(f"Drafted {len(drafts)} reminders."))
+    reminder = get_column_letter(COLUMNS["reminder"])
     marks = [
         tool_call(
             "sheet_write",
             {
                 "path": "invoices.xlsx",
-                "sheet": "Invoices",
-                "range": f"F{row}",
+                "sheet": SHEET,
+                "range": f"{reminder}{i.row}",
                 "values": [[f"Reminder drafted {today.isoformat()}"]],
             },
         )
-        for *_rest, row in late
+        for i in late
     ]
-    model.add("DEMO-MARK", *marks, text("Noted the reminders in column F."))
+    model.add("DEMO-MARK", *marks, text(f"Noted the reminders in column {reminder}."))
     return model
 
 
 class Demo:
-    """The demo's moving parts, started together and stopped together.
+    """The demo's moving parts: its workspace, its supplier portal and its scripted model.
 
-    Use as a context manager. While it runs, ``ANTHROPIC_BASE_URL`` and ``ANTHROPIC_API_KEY``
-    in this process point at the scripted model (they are put back afterwards), so the engine
-    runs unchanged.
+    Start it with :meth:`start` (or as a context manager) and stop it with :meth:`stop`. The
+    demo mission talks to the scripted model because its options say so (``options()["demo"]``),
+    not through the environment, so other missions in the same process still use the API.
 
     Args:
-        folder: Where the demo workspace is laid out (replaced each time).
+        folder: Where the demo workspace is laid out (replaced on each start and reset).
         today: The date the due dates are counted from (default: today).
     """
 
@@ -314,8 +355,7 @@ class Demo:
         self.folder = folder
         self.today = today or dt.date.today()
         self.portal = SupplierPortal()
-        self.model = demo_model(self.portal.url, self.today)
-        self._saved_env: dict[str, str | None] = {}
+        self.model = ScriptedModel()
 
     @property
     def mission(self) -> str:
@@ -323,26 +363,36 @@ class Demo:
         return MISSION
 
     def options(self) -> dict[str, Any]:
-        """The mission options: the demo's local mailbox, and the portal as the only site."""
+        """The mission options: the demo's local mailbox, the portal as the only site, and the
+        scripted model as the model."""
         account = {"name": "demo", "kind": "maildir", "address": ADDRESS, "path": str(self.folder / "mail")}
-        return {"email": {"account": account}, "browser": {"allowed_domains": ["127.0.0.1"]}}
+        return {
+            "email": {"account": account},
+            "browser": {"allowed_domains": [f"127.0.0.1:{self.portal.server_address[1]}"]},
+            "demo": {"model_url": self.model.base_url, "model": MODEL},
+        }
 
-    def __enter__(self) -> Demo:
+    def start(self) -> None:
+        """Lays out the workspace and starts the portal and the scripted model."""
         build_workspace(self.folder, self.today)
+        self.model = demo_model(self.portal.url, self.folder / "invoices.xlsx", self.today)
         self.portal.start()
         self.model.start()
-        for name, value in (("ANTHROPIC_BASE_URL", self.model.base_url), ("ANTHROPIC_API_KEY", "demo")):
-            self._saved_env[name] = os.environ.get(name)
-            os.environ[name] = value
+
+    def reset(self) -> None:
+        """Lays out a fresh workspace for another run (the servers keep running)."""
+        build_workspace(self.folder, self.today)
+
+    def stop(self) -> None:
+        """Stops the portal and the scripted model."""
+        self.model.stop()
+        self.portal.stop()
+
+    def __enter__(self) -> Demo:
+        self.start()
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        for name, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        self.model.stop()
-        self.portal.stop()
+        self.stop()

@@ -14,7 +14,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from app import accounts, rules
 from app.agents import find_tool, registry
@@ -35,6 +35,9 @@ from app.orchestrator import LimitReached, MissionPaused, MissionRuntime, add_us
 from app.paths import Paths
 from app.settings import Settings
 from connectors.base import Backup, ToolContext, ToolError, restore
+
+if TYPE_CHECKING:
+    from app.demo import Demo
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,8 @@ class Engine:
         self._options: dict[str, dict[str, Any]] = {}
         self._inbox: dict[str, list[str]] = {}
         self._live: dict[str, Mission] = {}
+        self._demo: Demo | None = None
+        self._demo_mission: str | None = None
 
     def subscribe(self, listener: Listener) -> None:
         """Calls ``listener`` on the engine's thread with every event from now on."""
@@ -152,6 +157,42 @@ class Engine:
         self._options[mission.id] = options or {}
         self._launch(mission, folders, [{"role": "user", "content": text}])
         return mission.id
+
+    def start_demo(self, *, approve: ApproveMode = "ask") -> str:
+        """Starts the demo mission in a fresh demo workspace; call on the engine's loop.
+
+        The demo's supplier portal and scripted model (see :mod:`app.demo`) start with the
+        first demo and stop when the engine closes. Only this mission talks to the scripted
+        model; other missions keep using the real API.
+
+        Args:
+            approve: As for :meth:`start_mission`; the window asks the person (``ask``).
+
+        Returns:
+            The demo mission's id.
+
+        Raises:
+            EngineError: The demo mission is already running (its workspace is in use).
+        """
+        from app.demo import Demo
+
+        if self._demo_mission in self._running:
+            raise EngineError("The demo mission is already running: see it in the missions list.")
+        if self._demo is None:
+            self._demo = Demo(self.paths.data_dir / "demo-workspace")
+            self._demo.start()
+        else:
+            self._demo.reset()
+        demo = self._demo
+        self._demo_mission = self.start_mission(
+            demo.mission, workspaces=[demo.folder], approve=approve, options=demo.options()
+        )
+        return self._demo_mission
+
+    @property
+    def demo(self) -> Demo | None:
+        """The demo's servers and workspace, once :meth:`start_demo` has run."""
+        return self._demo
 
     def _launch(self, mission: Mission, folders: list[Path], messages: list[dict[str, Any]]) -> None:
         task = asyncio.get_running_loop().create_task(
@@ -332,12 +373,24 @@ class Engine:
         model: ModelClient | None = None
         self._live[mission.id] = mission
         try:
-            model = ModelClient(
-                self.settings.model,
-                max_tokens=self.settings.max_tokens,
-                max_retries=self.settings.api_max_retries,
-                timeout=self.settings.api_timeout,
-            )
+            demo = options.get("demo")
+            if isinstance(demo, dict):
+                # The demo mission talks to the demo's scripted model, never to the API.
+                model = ModelClient(
+                    str(demo.get("model", "demo")),
+                    max_tokens=self.settings.max_tokens,
+                    max_retries=0,
+                    timeout=30.0,
+                    api_key="demo",
+                    base_url=str(demo["model_url"]),
+                )
+            else:
+                model = ModelClient(
+                    self.settings.model,
+                    max_tokens=self.settings.max_tokens,
+                    max_retries=self.settings.api_max_retries,
+                    timeout=self.settings.api_timeout,
+                )
             rt = MissionRuntime(
                 mission=mission,
                 journal=self.journal,
@@ -491,6 +544,9 @@ class Engine:
     async def close(self) -> None:
         """Stops every mission and closes the journal."""
         await self.cancel_all()
+        if self._demo is not None:
+            await asyncio.to_thread(self._demo.stop)
+            self._demo = None
         self.journal.close()
 
 

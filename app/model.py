@@ -122,6 +122,8 @@ class ModelClient:
         max_retries: How often the SDK retries overloaded or unreachable API calls.
         timeout: Seconds before one call is given up.
         api_key: The key; by default from ``ANTHROPIC_API_KEY`` or the keyring.
+        base_url: The API's address; by default ``ANTHROPIC_BASE_URL`` or Anthropic's. The
+            demo points it at its scripted model on 127.0.0.1.
 
     Raises:
         ModelError: No API key is set anywhere (kind ``no_key``).
@@ -135,6 +137,7 @@ class ModelClient:
         max_retries: int = 2,
         timeout: float = 600.0,
         api_key: str | None = None,
+        base_url: str | None = None,
     ) -> None:
         key = api_key or secrets.api_key()
         if not key:
@@ -146,7 +149,9 @@ class ModelClient:
         self.model = model
         self.max_tokens = max_tokens
         self.max_retries = max_retries
-        self._client = anthropic.AsyncAnthropic(api_key=key, max_retries=max_retries, timeout=timeout)
+        self._client = anthropic.AsyncAnthropic(
+            api_key=key, base_url=base_url, max_retries=max_retries, timeout=timeout
+        )
 
     @property
     def base_url(self) -> str:

@@ -437,8 +437,10 @@ def test_first_run_without_a_key_opens_the_settings_with_an_explanation(
     qtbot: QtBot, workspace: Path, memory_keyring: Any
 ) -> None:
     win = open_window(qtbot, [workspace], check_key=True)
-    with qtbot.waitSignal(win.settings_opened, timeout=WAIT) as opened:
+    with qtbot.waitSignal(win.welcome_opened, timeout=WAIT) as welcomed:
         pass
+    with qtbot.waitSignal(win.settings_opened, timeout=WAIT) as opened:
+        click(qtbot, welcomed.args[0].findChild(QPushButton, "addKeyButton"))
     dialog = opened.args[0]
     assert dialog.objectName() == "settingsDialog"
     assert dialog.first_run_note.isVisible()
@@ -736,3 +738,64 @@ def test_adding_a_rule_in_the_dialog_creates_it(qtbot: QtBot, window: MainWindow
     assert json.loads(rule.conditions_json) == {"to": "*@evil.example"}
     assert table.item(0, 0).text() == rule.description
     dialog.close()
+
+
+def _approve_cards_until_done(qtbot: QtBot, window: MainWindow, mission_id: str) -> int:
+    """Clicks Approve on each card as it appears, until the mission is done; returns how many."""
+    approved = 0
+
+    def settled() -> None:
+        nonlocal approved
+        for card in list(window.approval_pane.cards):
+            if card.isVisible() and card.approve_button.isEnabled():
+                click(qtbot, card.approve_button)
+                approved += 1
+        info = window.mission_info(mission_id)
+        assert info is not None
+        assert info.status == "done"
+
+    qtbot.waitUntil(settled, timeout=60_000)
+    return approved
+
+
+def test_a_newcomer_without_a_key_is_offered_the_demo_and_it_runs_with_approvals(
+    qtbot: QtBot, memory_keyring: Any, ensemble_home: Path
+) -> None:
+    win = open_window(qtbot, [], check_key=True)
+    with qtbot.waitSignal(win.welcome_opened, timeout=WAIT) as welcomed:
+        pass
+    welcome = welcomed.args[0]
+    assert "demo" in welcome.findChild(QPushButton, "tryDemoButton").text().lower()
+    with qtbot.waitSignal(win.mission_shown, timeout=WAIT) as shown:
+        click(qtbot, welcome.findChild(QPushButton, "tryDemoButton"))
+    mission_id = shown.args[0]
+    qtbot.waitUntil(lambda: win.demo_banner.isVisible(), timeout=WAIT)
+    assert "scripted model" in win.demo_banner.text()
+    assert win.mission_header.text().startswith("[Demo]")
+    assert not win.chat_input.isEnabled(), "the scripted model takes no follow-ups"
+
+    assert _approve_cards_until_done(qtbot, win, mission_id) == 6
+    book = openpyxl.load_workbook(ensemble_home / "demo-workspace" / "invoices.xlsx")["Invoices"]
+    assert sum(1 for row in book.iter_rows(min_row=3, values_only=True) if row[7]) == 3
+
+    # A new mission of one's own hides the demo's banner and opens the composer again.
+    click(qtbot, win.new_button)
+    assert not win.demo_banner.isVisible()
+    assert win.chat_input.isEnabled()
+    win.close()
+
+
+def test_ensemble_demo_opens_the_window_on_the_running_demo(qtbot: QtBot, memory_keyring: Any) -> None:
+    from ui.app import create_window
+
+    create_application()
+    win = create_window(demo=True)
+    qtbot.addWidget(win)
+    with qtbot.waitSignal(win.mission_shown, timeout=WAIT) as shown:
+        win.show()
+    card = wait_card(qtbot, win)
+    assert win.welcome_dialog is None, "no welcome: the person asked for the demo"
+    assert win.demo_banner.isVisible()
+    assert card.isVisible()
+    assert win.mission_info(shown.args[0]) is not None
+    win.close()

@@ -50,12 +50,15 @@ def create_application(argv: Sequence[str] | None = None) -> QApplication:
     return app
 
 
-def create_window(workspaces: Sequence[Path] = (), *, check_key: bool = True) -> MainWindow:
-    """A main window with its own engine (started in the background)."""
+def create_window(
+    workspaces: Sequence[Path] = (), *, check_key: bool = True, demo: bool = False
+) -> MainWindow:
+    """A main window with its own engine (started in the background); ``demo`` starts the
+    demo mission once the engine is up."""
     from ui.bridge import Bridge
     from ui.main_window import MainWindow
 
-    return MainWindow(Bridge(), workspaces=list(workspaces), check_key=check_key)
+    return MainWindow(Bridge(), workspaces=list(workspaces), check_key=check_key and not demo, demo=demo)
 
 
 def _excepthook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
@@ -74,10 +77,11 @@ def _excepthook(kind: type[BaseException], value: BaseException, tb: TracebackTy
         traceback.print_exception(kind, value, tb)
 
 
-def run(workspaces: Sequence[Path] = ()) -> int:
+def run(workspaces: Sequence[Path] = (), *, demo: bool = False) -> int:
     """Opens the window, with ``workspaces`` granted for this session; returns the exit code.
 
-    This is the command line's entry: ``ensemble`` and ``ensemble --workspace DIR``.
+    This is the command line's entry: ``ensemble``, ``ensemble --workspace DIR`` and, with
+    ``demo``, ``ensemble demo`` (the window opens on the running demo mission).
     ``ANTHROPIC_API_KEY`` and ``ANTHROPIC_BASE_URL`` are honoured as by the command line.
     """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -87,7 +91,7 @@ def run(workspaces: Sequence[Path] = ()) -> int:
         return 1
     app = create_application()
     sys.excepthook = _excepthook
-    window = create_window(workspaces)
+    window = create_window(workspaces, demo=demo)
     window.show()
     return app.exec()
 

@@ -66,6 +66,7 @@ if TYPE_CHECKING:
     from ui.bridge import Bridge
     from ui.rules_dialog import RulesDialog
     from ui.settings_dialog import SettingsDialog
+    from ui.welcome import WelcomeDialog
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,12 @@ STATUS_WORDS = {
     "interrupted": "‖ Interrupted",
 }
 NEW_MISSION_TEXT = "Say what you want done; the agents plan it and ask you before changing anything."
+DEMO_TITLE = "[Demo]"
+DEMO_TEXT = (
+    "Demo: a scripted model plays the agents on made-up invoices, emails and a supplier portal "
+    "served on this computer. Approve, edit or reject the cards on the right as you would for "
+    "real; nothing leaves this computer. Add your API key in Settings for your own missions."
+)
 ROLE_MISSION = Qt.ItemDataRole.UserRole + 10
 ROLE_LINE = Qt.ItemDataRole.UserRole + 11
 ROLE_STATUS = Qt.ItemDataRole.UserRole + 12
@@ -222,13 +229,15 @@ class MainWindow(QMainWindow):
         workspaces: Folders granted for this session (``ensemble --workspace DIR``), on top
             of the settings' folders.
         paths: Where the window keeps its geometry; by default :meth:`Paths.default`.
-        check_key: Open the settings with an explanation when no API key is set.
+        check_key: Welcome a newcomer with no API key: offer the demo or the settings.
+        demo: Start the demo mission as soon as the engine is up (``ensemble demo``).
 
     Signals:
         mission_shown(str): The mission shown was loaded from the journal and is live.
         card_shown(str): An action's card was added to the approval pane.
         notified(str): A desktop notification was shown (or would have been, with no tray).
         settings_opened(object): The settings dialog was opened.
+        welcome_opened(object): The welcome (no API key yet) was opened.
         rules_opened(object): The rules dialog was opened.
     """
 
@@ -236,6 +245,7 @@ class MainWindow(QMainWindow):
     card_shown = Signal(str)
     notified = Signal(str)
     settings_opened = Signal(object)
+    welcome_opened = Signal(object)
     rules_opened = Signal(object)
 
     def __init__(
@@ -245,6 +255,7 @@ class MainWindow(QMainWindow):
         workspaces: list[Path] | None = None,
         paths: Paths | None = None,
         check_key: bool = True,
+        demo: bool = False,
     ) -> None:
         super().__init__()
         self.bridge = bridge
@@ -255,6 +266,8 @@ class MainWindow(QMainWindow):
         self._paths = paths or Paths.default()
         self._session_workspaces = [Path(w).expanduser().resolve() for w in workspaces or []]
         self._check_key = check_key
+        self._demo_on_start = demo
+        self.welcome_dialog: WelcomeDialog | None = None
         self._settings: Settings | None = None
         self._missions: dict[str, MissionInfo] = {}
         self._items: dict[str, QListWidgetItem] = {}
@@ -324,6 +337,14 @@ class MainWindow(QMainWindow):
         self.settings_button.setToolTip("API key, model, folders and limits (Ctrl+,)")
         self.settings_button.clicked.connect(self.on_settings_clicked)
         bar.addWidget(self.settings_button)
+        self.demo_button = QPushButton("Demo")
+        self.demo_button.setObjectName("demoButton")
+        self.demo_button.setAccessibleName("Run the demo mission")
+        self.demo_button.setToolTip(
+            "Run a demo mission on made-up data with a scripted model: no API key needed"
+        )
+        self.demo_button.clicked.connect(self.start_demo)
+        bar.addWidget(self.demo_button)
         self.rules_button = QPushButton("Rules")
         self.rules_button.setObjectName("rulesButton")
         self.rules_button.setAccessibleName("Rules")
@@ -347,6 +368,12 @@ class MainWindow(QMainWindow):
         self.error_banner.setWordWrap(True)
         self.error_banner.hide()
         outer.addWidget(self.error_banner)
+        self.demo_banner = QLabel(DEMO_TEXT)
+        self.demo_banner.setObjectName("demoBanner")
+        self.demo_banner.setAccessibleName("This is a demo")
+        self.demo_banner.setWordWrap(True)
+        self.demo_banner.hide()
+        outer.addWidget(self.demo_banner)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("mainSplitter")
@@ -560,7 +587,10 @@ class MainWindow(QMainWindow):
         self.bridge.call(lambda e: e.settings, self.on_settings_loaded, what="read the settings")
         self.bridge.query(_load_missions, self.on_missions_loaded, what="list the missions")
         self.bridge.call(_pending_actions, self.on_pending_loaded, what="list the waiting actions")
-        if self._check_key:
+        if self._demo_on_start:
+            self._demo_on_start = False
+            self.start_demo()
+        elif self._check_key:
             self.bridge.call(lambda _e: asyncio.to_thread(_api_key), self.on_key_checked, what="read the key")
 
     def on_engine_failed(self, message: str) -> None:
@@ -591,7 +621,27 @@ class MainWindow(QMainWindow):
 
     def on_key_checked(self, key: str | None) -> None:
         if not key:
-            self.open_settings(first_run=True, key=None)
+            self.open_welcome()
+
+    def open_welcome(self) -> WelcomeDialog:
+        """Welcomes a newcomer who has no API key: the demo, or the settings (window-modal)."""
+        from ui.welcome import WelcomeDialog
+
+        if self.welcome_dialog is not None and self.welcome_dialog.isVisible():
+            return self.welcome_dialog
+        dialog = WelcomeDialog(self)
+        dialog.demo_requested.connect(self.start_demo)
+        dialog.key_requested.connect(lambda: self.open_settings(first_run=True, key=None))
+        self.welcome_dialog = dialog
+        dialog.open()
+        self.welcome_opened.emit(dialog)
+        return dialog
+
+    def start_demo(self) -> None:
+        """Starts the demo mission (scripted model, made-up data) and shows it."""
+        self.clear_error()
+        self.statusBar().showMessage("Starting the demo…", 4000)
+        self.bridge.call(lambda e: e.start_demo(), self.on_mission_started, what="start the demo")
 
     def on_missions_loaded(self, rows: list[tuple[Any, float | None, str]]) -> None:
         for mission, cost, model in reversed(rows):
@@ -778,6 +828,7 @@ class MainWindow(QMainWindow):
 
     def _update_header(self) -> None:
         info = self._missions.get(self._shown or "")
+        self.demo_banner.setVisible(info is not None and info.title.startswith(DEMO_TITLE))
         if info is None:
             self.mission_header.setText("New mission")
             self.mission_status.setText(NEW_MISSION_TEXT)
@@ -792,8 +843,13 @@ class MainWindow(QMainWindow):
 
     def _update_composer(self) -> None:
         info = self._missions.get(self._shown or "")
+        demo = info is not None and info.title.startswith(DEMO_TITLE)
+        self.chat_input.setEnabled(not demo)
+        self.send_button.setEnabled(not demo)
         if info is None:
             text = "Describe a new mission, e.g. “Mark every overdue invoice in invoices.xlsx as overdue”"
+        elif demo:
+            text = "The demo's scripted model takes no follow-ups: start a new mission for your own work."
         elif info.waiting_question:
             text = "Answer the lead agent's question…"
         elif info.status == "running":

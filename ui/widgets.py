@@ -115,6 +115,7 @@ QPushButton[role="link"]:hover {{ text-decoration: underline; }}
 #streamingLabel {{ color: {muted}; font-style: italic; background: palette(base); }}
 #errorBanner {{ background: {ext_bg}; color: {ext_fg}; padding: 8px 12px; }}
 #firstRunNote {{ background: {warn_bg}; color: {warn_fg}; padding: 10px; border-radius: 8px; }}
+#demoBanner {{ background: {warn_bg}; color: {warn_fg}; padding: 8px 12px; }}
 QTabWidget::pane {{ border: none; }}
 QTreeWidget, QTableView, QTableWidget {{ border: 1px solid {border}; border-radius: 6px; }}
 #planTree::item {{ padding: 3px 0; }}

@@ -27,6 +27,7 @@ from playwright.async_api import Browser, BrowserContext, Download, Page, Playwr
 from playwright.async_api import Error as PlaywrightError
 
 from connectors.base import ToolContext, ToolError
+from connectors.browser._driver import ensure_node
 
 if TYPE_CHECKING:
     from playwright.async_api import Dialog, Request, Route
@@ -260,6 +261,7 @@ class Session:
     async def _ensure_playwright(self) -> Playwright:
         if self._playwright is None:
             try:
+                await asyncio.to_thread(ensure_node)
                 self._playwright = await async_playwright().start()
             except PlaywrightError as exc:
                 raise ToolError(f"The browser driver could not start: {exc}") from exc

@@ -1,0 +1,106 @@
+"""The demo: its workspace from resources/demo, its portal, and its mission through the engine."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import mailbox
+import urllib.request
+from typing import TYPE_CHECKING
+
+import openpyxl
+import pytest
+
+from app import demo as demo_module
+from app.demo import SupplierPortal, build_workspace, contacts, overdue
+from app.engine import Engine, EngineError
+from app.gate import Decision
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from app.journal import Event
+    from app.scripted_model import ScriptedModel
+
+
+@pytest.mark.parametrize("today", [dt.date(2026, 11, 22), dt.date(2027, 3, 1), dt.date(2031, 1, 1)])
+def test_the_same_invoices_are_overdue_by_the_same_days_whatever_the_day(
+    tmp_path: Path, today: dt.date
+) -> None:
+    build_workspace(tmp_path / "ws", today)
+
+    late = {i.invoice: (today - i.due).days for i in overdue(tmp_path / "ws" / "invoices.xlsx", today)}
+
+    # INV-1044 is due today and INV-1046 was late but is paid: neither is chased.
+    assert late == {"INV-1041": 34, "INV-1043": 12, "INV-1045": 61}
+
+
+def test_everything_in_the_demo_workspace_says_it_is_a_demo(tmp_path: Path) -> None:
+    build_workspace(tmp_path / "ws", dt.date.today())
+
+    book = openpyxl.load_workbook(tmp_path / "ws" / "invoices.xlsx")
+    assert all("DEMO" in str(sheet["A1"].value) for sheet in book.worksheets)
+    box = mailbox.Maildir(tmp_path / "ws" / "mail", create=False)
+    bodies = [m.get_payload(decode=True).decode() for m in box]
+    assert len(bodies) == 4
+    assert all("DEMO" in body for body in bodies)
+    assert sorted(box.list_folders()) == ["Drafts", "Sent"]
+    assert all(c.email.endswith(".demo.example") for c in contacts())
+
+    portal = SupplierPortal()
+    portal.start()
+    try:
+        with urllib.request.urlopen(f"{portal.url}/contacts", timeout=5) as page:
+            text = page.read().decode()
+    finally:
+        portal.stop()
+    assert "DEMO: a made-up supplier portal" in text
+    assert all(c.email in text for c in contacts())
+
+
+def test_a_portal_never_started_stops_at_once() -> None:
+    SupplierPortal().stop()
+
+
+async def test_the_demo_mission_uses_only_its_scripted_model(
+    scripted: ScriptedModel, ensemble_home: Path
+) -> None:
+    """With a real key and endpoint set (the scripted fixture), the demo still never calls it,
+    and other missions keep calling it."""
+    engine = Engine()
+    proposals: list[Event] = []
+    engine.subscribe(lambda e: proposals.append(e) if e.kind == "action_proposed" else None)
+    try:
+        mission_id = engine.start_demo()
+        assert engine.demo is not None
+        with pytest.raises(EngineError, match="already running"):
+            engine.start_demo()
+
+        # Approve each card as it comes, as a person would.
+        decided: set[str] = set()
+        waiter = asyncio.ensure_future(engine.wait(mission_id))
+        while not waiter.done():
+            for action in engine.pending_actions():
+                if action.id not in decided:
+                    decided.add(action.id)
+                    engine.decide(action.id, Decision.approve())
+            await asyncio.wait([waiter], timeout=0.05)
+        outcome = waiter.result()
+
+        assert outcome.status == "done", outcome.result
+        assert "3 invoices are overdue" in (outcome.result or "")
+        tools = sorted(e.data["tool"] for e in proposals)
+        assert tools == ["email_draft"] * 3 + ["sheet_write"] * 3
+        assert scripted.requests == []
+        calls = engine.journal.model_calls(mission_id)
+        assert calls
+        assert {c.model for c in calls} == {demo_module.MODEL}
+
+        # A second run gets a fresh workspace.
+        again = await engine.wait(engine.start_demo(approve="all"))
+        assert again.status == "done"
+        book = openpyxl.load_workbook(engine.demo.folder / "invoices.xlsx")
+        assert sum(1 for row in book["Invoices"].iter_rows(min_row=3, values_only=True) if row[7]) == 3
+    finally:
+        await engine.close()
+    assert engine.demo is None
