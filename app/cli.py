@@ -16,32 +16,15 @@ Commands:
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import importlib
-import json
 import logging
 import os
 import sys
-import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
-
-from app import accounts, secrets
-from app.errors import EngineError
-from app.gate import Decision, GateError
-from app.journal import AuditEvent, Event, Journal
-from app.paths import Paths
-from app.settings import Settings, SettingsError
-from connectors.base import ToolError
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-
-if TYPE_CHECKING:
-    # The engine pulls in the anthropic SDK, which takes seconds to import: only the
-    # commands that run missions load it.
-    from app.engine import Engine, MissionOutcome
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
 
@@ -188,45 +171,34 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Runs the command line; returns the exit code (0 when the command succeeded)."""
+    """Runs the command line; returns the exit code (0 when the command succeeded).
+
+    The window's commands (``ensemble``, ``ensemble demo``) go straight to the window, so
+    that nothing the window does not need (SQLAlchemy, the SDK) delays its first paint; the
+    others are in :mod:`app.commands`.
+    """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
     if args.command is None:
         return _window(args.window_workspaces)
-    try:
-        if args.command in ("run", "resume"):
-            return asyncio.run(_run(args))
-        if args.command == "demo":
-            return _demo(args)
-        if args.command == "rules":
-            return _rules(args)
-        if args.command == "missions":
-            return _missions(args)
-        if args.command == "audit":
-            return _audit(args)
-        if args.command == "undo":
-            return _undo(args)
-        if args.command == "account":
-            return _account(args)
-        return _key(args)
-    except (
-        EngineError,
-        GateError,
-        ToolError,
-        SettingsError,
-        secrets.SecretError,
-        accounts.AccountError,
-    ) as exc:
-        print(f"ensemble: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except KeyboardInterrupt:
-        print("ensemble: stopped.", file=sys.stderr)
-        return EXIT_CANCELLED
+    if args.command == "demo" and not args.headless:
+        return _window([], demo=True)
+    from app import commands
+
+    return commands.dispatch(args)
 
 
 def _window(workspaces: list[Path], *, demo: bool = False) -> int:
     """Opens the desktop window. The engine and this module stay free of Qt: the window's
     package is imported by name, only here."""
+    if not _has_display():
+        hint = "ensemble demo --headless" if demo else "ensemble run --help"
+        print(
+            "ensemble: there is no display to open the window on (DISPLAY and WAYLAND_DISPLAY "
+            f"are not set). Use the command line instead: {hint}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     try:
         window = importlib.import_module("ui.app")
     except ImportError as exc:
@@ -240,455 +212,12 @@ def _window(workspaces: list[Path], *, demo: bool = False) -> int:
     return result
 
 
-# ensemble run ----------------------------------------------------------------------------
-
-
-class _Lines:
-    """Lines of standard input, read by a daemon thread so that the loop never blocks on it."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
-        self._ended = False
-        loop = asyncio.get_running_loop()
-
-        def pump() -> None:
-            for line in stream:
-                loop.call_soon_threadsafe(self._queue.put_nowait, line.rstrip("\n"))
-            loop.call_soon_threadsafe(self._queue.put_nowait, None)
-
-        threading.Thread(target=pump, name="stdin", daemon=True).start()
-
-    async def read(self) -> str | None:
-        """The next line, or None at the end of input (and ever after)."""
-        if self._ended:
-            return None
-        line = await self._queue.get()
-        self._ended = line is None
-        return line
-
-
-class _Console:
-    """Prints a mission's progress and asks the person for decisions and answers."""
-
-    def __init__(self, engine: Engine, mission_id: str | None = None) -> None:
-        self.engine = engine
-        self.mission_id = mission_id
-        self.prompts: asyncio.Queue[Event] = asyncio.Queue()
-        self._lines: _Lines | None = None
-
-    def on_event(self, event: Event) -> None:
-        if self.mission_id is not None and event.mission_id != self.mission_id:
-            return
-        line = _progress_line(event)
-        if line:
-            print(line, flush=True)
-        if event.kind in ("question_asked", "action_proposed"):
-            self.prompts.put_nowait(event)
-
-    async def serve_prompts(self) -> None:
-        """Asks the person, one prompt at a time, for as long as the mission runs."""
-        while True:
-            event = await self.prompts.get()
-            if event.kind == "question_asked":
-                await self._answer(event)
-            elif self.engine.journal.action(event.data["action_id"]) is not None:
-                await self._decide(event)
-
-    async def _read(self, prompt: str) -> str | None:
-        print(prompt, end="", flush=True)
-        if self._lines is None:
-            self._lines = _Lines(sys.stdin)
-        return await self._lines.read()
-
-    async def _answer(self, event: Event) -> None:
-        line = await self._read("Your answer> ")
-        with contextlib.suppress(EngineError):
-            self.engine.answer(event.mission_id, line if line is not None else "(The person did not answer.)")
-
-    async def _decide(self, event: Event) -> None:
-        action_id = event.data["action_id"]
-        action = self.engine.journal.action(action_id)
-        if action is None or action.status != "pending":
-            return  # A rule decided it.
-        while True:
-            line = await self._read("Approve? [a]pprove, [r]eject REASON, [e]dit JSON> ")
-            if line is None:
-                decision = Decision.reject("no decision: standard input closed")
-            else:
-                decision_or_none = _parse_decision(line)
-                if decision_or_none is None:
-                    print(
-                        "  Type a to approve, r and a reason to reject, "
-                        "or e and the edited arguments as JSON."
-                    )
-                    continue
-                decision = decision_or_none
-            try:
-                self.engine.decide(action_id, decision)
-            except GateError as exc:
-                print(f"  {exc}")
-                if line is None:
-                    return
-                continue
-            return
-
-
-def _parse_decision(line: str) -> Decision | None:
-    text = line.strip()
-    word, _, rest = text.partition(" ")
-    word = word.lower()
-    if word in ("a", "approve", "y", "yes"):
-        return Decision.approve()
-    if word in ("r", "reject", "n", "no"):
-        return Decision.reject(rest.strip() or None)
-    if word in ("e", "edit") and rest.strip():
-        try:
-            arguments = json.loads(rest)
-        except json.JSONDecodeError:
-            return None
-        return Decision.edit(arguments) if isinstance(arguments, dict) else None
-    return None
-
-
-def _progress_line(event: Event) -> str | None:
-    data = event.data
-    kind = event.kind
-    if kind in ("text_delta", "model_call", "tool_result") and not (
-        kind == "tool_result" and data.get("is_error")
-    ):
-        return None
-    if kind == "action_proposed":
-        preview = data.get("preview", {})
-        body = "\n".join("    " + line for line in _preview_lines(preview))
-        return (
-            f"? Proposed action {data['action_id']} ({data['effect']}): {preview.get('summary', '')}\n{body}"
-        )
-    if kind == "task_started":
-        return f"▶ Task {data['key']} ({data['agent']}): {_clip(data['instructions'], 100)}"
-    if kind == "task_finished":
-        return f"■ {event.summary}" + (
-            f"\n    {_clip(str(data['result']), 300)}" if data.get("result") else ""
-        )
-    if kind == "tool_called":
-        return f"  · {data['tool']}({_clip(json.dumps(data.get('arguments'), ensure_ascii=False), 120)})"
-    if kind == "question_asked":
-        return f"? The lead asks: {event.summary}"
-    if kind == "chat_message":
-        return f"\n{event.summary}\n"
-    return f"  {event.summary}"
-
-
-def _preview_lines(preview: dict[str, Any]) -> list[str]:
-    """The preview's text, without its first line when that only repeats the summary."""
-    lines = str(preview.get("text", "")).splitlines()
-    if lines and lines[0].strip() == str(preview.get("summary", "")).strip():
-        lines = lines[1:]
-    return lines
-
-
-def _clip(text: str, size: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= size else text[: size - 1] + "…"
-
-
-async def _run(args: argparse.Namespace) -> int:
-    from app.engine import Engine
-
-    settings = Settings.load(Paths.default().settings)
-    if args.model:
-        settings = settings.model_copy(update={"model": args.model})
-    engine = Engine(settings=settings)
-    console = _Console(engine)
-    engine.subscribe(console.on_event)
-    prompter = asyncio.create_task(console.serve_prompts())
-    try:
-        if args.command == "resume":
-            # A resumed mission keeps the account and sites it started with (in the journal).
-            mission_id = engine.resume(args.mission_id, approve=args.approve)
-        elif args.command == "demo":
-            mission_id = engine.start_demo(approve=args.approve)
-            demo = engine.demo
-            assert demo is not None
-            print(
-                f"Ensemble demo: a scripted model plays the agents; the supplier portal is "
-                f"{demo.portal.url}; the workspace is {demo.folder}. Nothing leaves this computer.",
-                file=sys.stderr,
-            )
-        else:
-            options = accounts.mission_options(accounts.choose(settings, args.account))
-            options["browser"] = settings.browser_options(args.allow_domain or ())
-            mission_id = engine.start_mission(
-                args.mission, workspaces=args.workspace or None, approve=args.approve, options=options
-            )
-        console.mission_id = mission_id
-        try:
-            outcome = await engine.wait(mission_id)
-        except asyncio.CancelledError:
-            await engine.cancel(mission_id)
-            outcome = await engine.wait(mission_id)
-    finally:
-        prompter.cancel()
-        await asyncio.gather(prompter, return_exceptions=True)
-        await engine.close()
-    _print_outcome(outcome, args.json)
-    if outcome.status == "done":
-        return EXIT_OK
-    return EXIT_CANCELLED if outcome.status == "cancelled" else EXIT_FAILED
-
-
-def _demo(args: argparse.Namespace) -> int:
-    if args.headless:
-        return asyncio.run(_run(args))
-    return _window([], demo=True)
-
-
-def _rules(args: argparse.Namespace) -> int:
-    from app.engine import Engine
-
-    engine = Engine()
-    try:
-        if args.rules_command == "add":
-            where: dict[str, str] = {}
-            for item in args.where:
-                name, sep, pattern = item.partition("=")
-                if not sep or not name or not pattern:
-                    raise EngineError(f"--where takes ARG=GLOB, e.g. to=*@example.com; got '{item}'.")
-                where[name] = pattern
-            mission = engine.journal.mission(args.mission) if args.mission else None
-            if args.mission and mission is None:
-                raise EngineError(f"There is no mission {args.mission}.")
-            rule = engine.add_rule(
-                "approve_all" if args.allow else "reject_all",
-                mission_id=mission.id if mission else None,
-                tool=None if args.tool == "any" else args.tool,
-                where=where,
-            )
-            print(f"{rule.id}  {rule.description}")
-        elif args.rules_command == "remove":
-            rule = engine.remove_rule(args.rule_id)
-            print(f"Removed: {rule.description}")
-        else:
-            listed = engine.journal.all_rules()
-            if args.json:
-                print(
-                    json.dumps(
-                        [
-                            {
-                                "rule_id": r.id,
-                                "kind": r.kind,
-                                "tool": r.tool,
-                                "where": json.loads(r.conditions_json),
-                                "mission_id": r.mission_id,
-                                "description": r.description,
-                            }
-                            for r in listed
-                        ],
-                        ensure_ascii=False,
-                    )
-                )
-            elif not listed:
-                print("No rules: every action is asked about.")
-            for r in [] if args.json else listed:
-                print(f"{r.id}  {r.description}")
-    finally:
-        engine.journal.close()
-    return EXIT_OK
-
-
-def _print_outcome(outcome: MissionOutcome, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(outcome.to_json(), ensure_ascii=False), flush=True)
-    elif outcome.status != "done":
-        print(f"Mission {outcome.status}: {outcome.result}", flush=True)
-
-
-# ensemble missions / audit / undo / key ----------------------------------------------------
-
-
-def _journal() -> Journal:
-    paths = Paths.default()
-    paths.ensure()
-    return Journal(paths.journal)
-
-
-def _missions(args: argparse.Namespace) -> int:
-    journal = _journal()
-    try:
-        journal.interrupt_running()
-        rows = journal.missions()
-    finally:
-        journal.close()
-    if args.json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "mission_id": m.id,
-                        "status": m.status,
-                        "title": m.title,
-                        "started_at": m.started_at.isoformat(),
-                        "tokens": m.tokens,
-                    }
-                    for m in rows
-                ],
-                ensure_ascii=False,
-            )
-        )
-        return EXIT_OK
-    if not rows:
-        print('No missions yet. Start one with: ensemble run "MISSION" --workspace DIR')
-    for m in rows:
-        print(f"{m.id}  {m.started_at:%Y-%m-%d %H:%M}  {m.status:<11} {m.tokens:>9,} tokens  {m.title}")
-    return EXIT_OK
-
-
-def _event_json(event: AuditEvent) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "at": event.at.isoformat(),
-        "kind": event.kind,
-        "task_id": event.task_id,
-        "summary": event.summary,
-        "data": event.data,
-    }
-
-
-def _audit(args: argparse.Namespace) -> int:
-    journal = _journal()
-    try:
-        mission = journal.mission(args.mission_id)
-        if mission is None:
-            raise EngineError(f"There is no mission {args.mission_id}.")
-        events = journal.events(mission.id)
-    finally:
-        journal.close()
-    if args.json:
-        print(json.dumps([_event_json(e) for e in events], ensure_ascii=False, indent=1))
-        return EXIT_OK
-    print(f"Mission {mission.id} ({mission.status}): {mission.title}")
-    for e in events:
-        print(f"{e.at:%H:%M:%S}  {e.kind:<17} {e.summary}")
-        data = e.data
-        if e.kind == "tool_called":
-            print(f"{'':27}arguments: {json.dumps(data.get('arguments'), ensure_ascii=False)}")
-        elif e.kind == "action_proposed":
-            for line in _preview_lines(data.get("preview", {})):
-                print(f"{'':27}{line}")
-        elif e.kind == "tool_result":
-            print(f"{'':27}result: {_clip(str(data.get('result', '')), 200)}")
-    return EXIT_OK
-
-
-def _undo(args: argparse.Namespace) -> int:
-    from app.engine import Engine
-
-    engine = Engine()
-    try:
-        print(engine.undo(args.action_id, force=args.force))
-    finally:
-        engine.journal.close()
-    return EXIT_OK
-
-
-def _key(args: argparse.Namespace) -> int:
-    if args.action == "set":
-        if sys.stdin.isatty():
-            import getpass
-
-            value = getpass.getpass("Anthropic API key: ")
-        else:
-            value = sys.stdin.readline()
-        value = value.strip()
-        if not value:
-            print("ensemble: no key given; nothing stored.", file=sys.stderr)
-            return EXIT_FAILED
-        secrets.set_secret(secrets.API_KEY_ENTRY, value)
-        print(f"Stored the API key {secrets.redact(value)} in the system keyring.")
-    elif args.action == "delete":
-        secrets.delete_secret(secrets.API_KEY_ENTRY)
-        print("Removed the API key from the system keyring.")
-    else:
-        stored = secrets.get_secret(secrets.API_KEY_ENTRY)
-        env = os.environ.get("ANTHROPIC_API_KEY")
-        print(f"System keyring: {secrets.redact(stored) if stored else 'no key stored'}")
-        print(f"ANTHROPIC_API_KEY: {secrets.redact(env) + ' (used first)' if env else 'not set'}")
-    return EXIT_OK
-
-
-def _account(args: argparse.Namespace) -> int:
-    from connectors.email import EmailAccount
-
-    paths = Paths.default()
-    paths.ensure()
-    settings = Settings.load(paths.settings)
-    if args.account_command == "add":
-        password = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else None
-        local = args.maildir or args.mbox
-        fields: dict[str, Any] = {"name": args.name, "address": args.address, "default": args.default}
-        if local is not None:
-            if not local.expanduser().exists():
-                raise accounts.AccountError(f"{local} does not exist.")
-            fields |= {
-                "kind": "maildir" if args.maildir else "mbox",
-                "path": str(local.expanduser().resolve()),
-            }
-        else:
-            if not args.imap or not args.smtp:
-                raise accounts.AccountError(
-                    "Give --imap HOST:PORT and --smtp HOST:PORT, or --maildir/--mbox."
-                )
-            if not password:
-                raise accounts.AccountError(
-                    "No password was read from standard input; give it with --password-stdin."
-                    if args.password_stdin
-                    else "Give the password on standard input with --password-stdin."
-                )
-            imap_host, imap_port = accounts.parse_server(args.imap, "IMAP")
-            smtp_host, smtp_port = accounts.parse_server(args.smtp, "SMTP")
-            fields |= {
-                "imap_host": imap_host,
-                "imap_port": imap_port,
-                "smtp_host": smtp_host,
-                "smtp_port": smtp_port,
-                "security": args.security,
-                "user": args.user or args.address,
-            }
-        try:
-            account = EmailAccount.model_validate(fields)
-        except ValueError as exc:
-            raise accounts.AccountError(f"The account cannot be added: {exc}") from exc
-        accounts.add_account(paths.settings, account, password)
-        print(
-            f"Added the account '{account.name}' ({account.address})"
-            + (", with its password in the system keyring." if password else ".")
-        )
-    elif args.account_command == "list":
-        if args.json:
-            print(json.dumps([a.model_dump(mode="json") for a in settings.accounts], ensure_ascii=False))
-            return EXIT_OK
-        if not settings.accounts:
-            print("No email accounts yet. Add one with: ensemble account add NAME --imap HOST:PORT ...")
-        for a in settings.accounts:
-            where = (
-                f"{a.imap_host}:{a.imap_port} / {a.smtp_host}:{a.smtp_port} ({a.security})"
-                if a.kind == "imap"
-                else f"{a.kind} {a.path}"
-            )
-            stored = (
-                ""
-                if a.kind != "imap"
-                else "password stored"
-                if secrets.get_secret(accounts.secret_entry(a.name))
-                else "no password stored"
-            )
-            print(f"{a.name:<12} {a.address:<30} {where}  {stored}{'  (default)' if a.default else ''}")
-    elif args.account_command == "test":
-        for line in accounts.test_connection(accounts.find(settings, args.name)):
-            print(line)
-    else:
-        accounts.remove_account(paths.settings, args.name)
-        print(f"Removed the account '{args.name}' and its password.")
-    return EXIT_OK
+def _has_display() -> bool:
+    """Whether Qt has somewhere to draw: always on Windows and macOS; on Linux and the BSDs an
+    X or Wayland display, or a platform chosen with ``QT_QPA_PLATFORM`` (e.g. offscreen)."""
+    if sys.platform in ("win32", "darwin"):
+        return True
+    return any(os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
 
 
 if __name__ == "__main__":

@@ -1,12 +1,31 @@
 #!/usr/bin/env bash
-# Smoke test of the bundle: build it, then run the demo mission headless through the bundled
-# binary (offscreen Qt, a private ENSEMBLE_HOME); exit 0 only if the mission is done.
+# Smoke test of the desktop bundle: build it, install it for a throwaway user with its own
+# install.sh, check the menu entry, open the window once (offscreen, until its first paint),
+# then run the demo mission headless through the installed binary. Exit 0 only if the
+# mission is done.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 bash packaging/build.sh "$out/dist"
-result="$(ENSEMBLE_HOME="$out/home" QT_QPA_PLATFORM=offscreen "$out/dist/ensemble/ensemble" demo --headless --approve all --json | tail -n 1)"
+
+user="$out/user"
+HOME="$user" XDG_DATA_HOME="$user/.local/share" bash "$out/dist/ensemble/install.sh"
+ensemble="$user/.local/bin/ensemble"
+test -x "$ensemble"
+desktop="$user/.local/share/applications/ensemble.desktop"
+grep -q "^Exec=\"$user/.local/opt/ensemble/ensemble\"$" "$desktop"
+test -f "$user/.local/share/icons/hicolor/scalable/apps/ensemble.svg"
+if command -v desktop-file-validate >/dev/null; then desktop-file-validate "$desktop"; fi
+
+export QT_QPA_PLATFORM=offscreen
+ENSEMBLE_HOME="$out/home" ENSEMBLE_STARTUP_PROBE=1 ANTHROPIC_API_KEY=sk-ant-smoke "$ensemble" 2>"$out/window.log" \
+  || { cat "$out/window.log" >&2; exit 1; }
+grep -q '^ensemble-shown ' "$out/window.log" || { echo "the window did not show" >&2; cat "$out/window.log" >&2; exit 1; }
+
+result="$(ENSEMBLE_HOME="$out/home" "$ensemble" demo --headless --approve all --json | tail -n 1)"
 echo "$result"
 echo "$result" | .venv/bin/python -c 'import json, sys; sys.exit(json.load(sys.stdin)["status"] != "done")'
+HOME="$user" XDG_DATA_HOME="$user/.local/share" bash "$user/.local/opt/ensemble/install.sh" --uninstall
+test ! -e "$ensemble"
 echo "bundle smoke test: passed"

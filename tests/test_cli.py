@@ -189,3 +189,24 @@ def test_demo_runs_headless_through_all_three_agents(tmp_path: Path) -> None:
     marks = openpyxl.load_workbook(home / "demo-workspace" / "invoices.xlsx")["Invoices"]
     reminded = {marks[f"A{r}"].value for r in range(3, 15) if marks[f"H{r}"].value}
     assert reminded == {"INV-1041", "INV-1043", "INV-1045"}
+
+
+@pytest.mark.parametrize(
+    ("args", "hint"), [((), "ensemble run --help"), (("demo",), "ensemble demo --headless")]
+)
+def test_without_a_display_the_window_commands_point_to_the_command_line(
+    args: tuple[str, ...], hint: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "no display" in done.stderr
+    assert hint in done.stderr
+    assert "Traceback" not in done.stderr

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -92,8 +93,30 @@ def run(workspaces: Sequence[Path] = (), *, demo: bool = False) -> int:
     app = create_application()
     sys.excepthook = _excepthook
     window = create_window(workspaces, demo=demo)
+    if os.environ.get("ENSEMBLE_STARTUP_PROBE"):
+        _probe_first_paint(app, window)
     window.show()
     return app.exec()
+
+
+def _probe_first_paint(app: QApplication, window: MainWindow) -> None:
+    """For bench/bench_startup.py: on the window's first paint, print the wall-clock time to
+    standard error as ``ensemble-shown SECONDS`` and quit."""
+    import time
+
+    from PySide6.QtCore import QEvent, QObject, QTimer
+
+    class FirstPaint(QObject):
+        def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+            if event.type() == QEvent.Type.Paint:
+                print(f"ensemble-shown {time.time():.6f}", file=sys.stderr, flush=True)  # noqa: T201
+                watched.removeEventFilter(self)
+                QTimer.singleShot(0, window.close)
+                QTimer.singleShot(0, app.quit)
+            return False
+
+    probe = FirstPaint(window)
+    window.installEventFilter(probe)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

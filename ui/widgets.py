@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPalette, QPixmap
+from importlib import resources
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont, QIcon, QPalette
 from PySide6.QtWidgets import QApplication, QLabel, QVBoxLayout, QWidget
 
 
@@ -32,26 +34,11 @@ def empty_state(title: str, text: str, *, name: str) -> QWidget:
 
 
 def app_icon() -> QIcon:
-    """Ensemble's icon, drawn: three overlapping circles, for the window and the tray."""
+    """Ensemble's icon (``resources/icons``: three overlapping circles), for the window and the tray."""
+    icons = resources.files("resources").joinpath("icons")
     icon = QIcon()
-    for size in (16, 24, 32, 48, 64, 128, 256):
-        pixmap = QPixmap(size, size)
-        pixmap.fill(Qt.GlobalColor.transparent)
-        painter = QPainter(pixmap)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        r = size * 0.30
-        for (cx, cy), colour in (
-            ((0.36, 0.40), "#4f6bed"),
-            ((0.64, 0.40), "#15a37f"),
-            ((0.50, 0.64), "#f0a020"),
-        ):
-            c = QColor(colour)
-            c.setAlpha(215)
-            painter.setBrush(c)
-            painter.setPen(Qt.PenStyle.NoPen)
-            painter.drawEllipse(QRectF(cx * size - r, cy * size - r, 2 * r, 2 * r))
-        painter.end()
-        icon.addPixmap(pixmap)
+    icon.addFile(str(icons.joinpath("ensemble.svg")))
+    icon.addFile(str(icons.joinpath("ensemble-256.png")))
     return icon
 
 
