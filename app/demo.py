@@ -260,26 +260,26 @@ def demo_model(portal: str, workbook: Path, today: dt.date) -> ScriptedModel:
                     {
                         "id": "overdue",
                         "agent": "spreadsheet",
-                        "instructions": "DEMO-SHEET: list the overdue open invoices in invoices.xlsx.",
+                        "instructions": "Demo step 1: list the overdue open invoices in invoices.xlsx.",
                     },
                     {
                         "id": "contacts",
                         "agent": "browser",
-                        "instructions": f"DEMO-PORTAL: read the customer contacts at {portal}/contacts.",
+                        "instructions": f"Demo step 2: read the customer contacts at {portal}/contacts.",
                     },
                     {
                         "id": "drafts",
                         "agent": "email",
                         "depends_on": ["overdue", "contacts"],
                         "instructions": (
-                            "DEMO-EMAIL: draft a polite reminder to each overdue customer's contact."
+                            "Demo step 3: draft a polite reminder to each overdue customer's contact."
                         ),
                     },
                     {
                         "id": "mark",
                         "agent": "spreadsheet",
                         "depends_on": ["drafts"],
-                        "instructions": "DEMO-MARK: note in invoices.xlsx that a reminder was drafted.",
+                        "instructions": "Demo step 4: note in invoices.xlsx that a reminder was drafted.",
                     },
                 ]
             },
@@ -293,7 +293,7 @@ def demo_model(portal: str, workbook: Path, today: dt.date) -> ScriptedModel:
         ),
     )
     model.add(
-        "DEMO-SHEET",
+        "Demo step 1:",
         tool_call("sheet_read", {"path": "invoices.xlsx", "sheet": SHEET}),
         text(
             "Overdue and open: "
@@ -301,7 +301,7 @@ def demo_model(portal: str, workbook: Path, today: dt.date) -> ScriptedModel:
         ),
     )
     model.add(
-        "DEMO-PORTAL",
+        "Demo step 2:",
         tool_call("browser_open", {"url": f"{portal}/contacts"}),
         tool_call("browser_extract_table", {}),
         text("Contacts: " + "; ".join(f"{c.customer}: {c.contact} <{c.email}>" for c in people.values())),
@@ -321,7 +321,7 @@ def demo_model(portal: str, workbook: Path, today: dt.date) -> ScriptedModel:
         )
         for i in late
     ]
-    model.add("DEMO-EMAIL", *drafts, text(f"Drafted {len(drafts)} reminders."))
+    model.add("Demo step 3:", *drafts, text(f"Drafted {len(drafts)} reminders."))
     reminder = get_column_letter(COLUMNS["reminder"])
     marks = [
         tool_call(
@@ -335,7 +335,7 @@ def demo_model(portal: str, workbook: Path, today: dt.date) -> ScriptedModel:
         )
         for i in late
     ]
-    model.add("DEMO-MARK", *marks, text(f"Noted the reminders in column {reminder}."))
+    model.add("Demo step 4:", *marks, text(f"Noted the reminders in column {reminder}."))
     return model
 
 

@@ -223,7 +223,8 @@ class Engine:
             The mission's id.
 
         Raises:
-            EngineError: No such mission, or it is not interrupted.
+            EngineError: No such mission, it is not interrupted, or it is a demo mission whose
+                demo stopped with the app that ran it.
         """
         self.journal.interrupt_running()
         mission = self.journal.mission(mission_id)
@@ -232,6 +233,12 @@ class Engine:
         if mission.status != "interrupted":
             raise EngineError(
                 f"Mission {mission.id} is {mission.status}, not interrupted: nothing to resume."
+            )
+        options = json.loads(mission.options_json)
+        if "demo" in options and (self._demo is None or options["demo"] != self._demo.options()["demo"]):
+            raise EngineError(
+                "A demo mission cannot be resumed once the app that ran it has stopped: its scripted "
+                "model and supplier portal went with it. Start the demo again (it takes a minute)."
             )
         folders = [Path(w) for w in json.loads(mission.workspaces_json)]
         for folder in folders:
@@ -246,7 +253,7 @@ class Engine:
         messages: list[dict[str, Any]] = json.loads(mission.lead_messages_json) or [
             {"role": "user", "content": mission.text}
         ]
-        self._options[mission.id] = json.loads(mission.options_json)
+        self._options[mission.id] = options
         self.journal.update(mission, status="running", finished_at=None, owner_pid=os.getpid())
         self.journal.audit(mission.id, "mission_resumed", "Mission resumed after an interruption")
         self._launch(mission, folders, messages)

@@ -104,3 +104,21 @@ async def test_the_demo_mission_uses_only_its_scripted_model(
     finally:
         await engine.close()
     assert engine.demo is None
+
+
+async def test_a_demo_mission_interrupted_with_its_app_says_to_start_the_demo_again(
+    ensemble_home: Path,
+) -> None:
+    first = Engine()
+    mission_id = first.start_demo()
+    await first.close()
+
+    second = Engine()
+    try:
+        mission = second.journal.mission(mission_id)
+        assert mission is not None
+        second.journal.update(mission, status="interrupted")  # as a crash would leave it
+        with pytest.raises(EngineError, match="Start the demo again"):
+            second.resume(mission_id)
+    finally:
+        await second.close()

@@ -858,7 +858,11 @@ class MainWindow(QMainWindow):
             text = "Continue this mission with a new request…"
         self.chat_input.setPlaceholderText(text)
         folders = self.workspaces()
-        if folders:
+        self.folder_button.setVisible(not demo)
+        if demo and info is not None:
+            self.folders_label.setText("The demo works on its own made-up files (demo-workspace).")
+            self.folders_label.setToolTip(str(self._paths.data_dir / "demo-workspace"))
+        elif folders:
             names = ", ".join(f.name or str(f) for f in folders)
             self.folders_label.setText(f"Agents may use: {names}")
             self.folders_label.setToolTip("\n".join(str(f) for f in folders))

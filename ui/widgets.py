@@ -91,6 +91,7 @@ QPushButton[role="primary"] {{ background: {good}; border-color: {good}; color: 
 QPushButton[role="primary"]:disabled {{ background: {border}; border-color: {border}; }}
 QPushButton[role="danger"] {{ background: {danger}; border-color: {danger}; color: white; font-weight: 600; }}
 QPushButton[role="accent"] {{ background: {accent}; border-color: {accent}; color: white; font-weight: 600; }}
+QPushButton[role="accent"]:disabled {{ background: {border}; border-color: {border}; color: {muted}; }}
 QPushButton[role="link"] {{ border: none; background: transparent; color: {accent}; padding: 5px 4px; }}
 QPushButton[role="link"]:hover {{ text-decoration: underline; }}
 #stopAllButton {{ background: {danger}; border-color: {danger}; color: white; font-weight: 600; }}
