@@ -172,12 +172,24 @@ class Engine:
             The demo mission's id.
 
         Raises:
-            EngineError: The demo mission is already running (its workspace is in use).
+            EngineError: The demo mission is already running, here or in another process (its
+                workspace is in use).
         """
         from app.demo import Demo
 
         if self._demo_mission in self._running:
             raise EngineError("The demo mission is already running: see it in the missions list.")
+        self.journal.interrupt_running()  # missions of processes that are gone
+        elsewhere = [
+            m
+            for m in self.journal.missions(limit=50)
+            if m.status == "running" and "demo" in json.loads(m.options_json) and m.owner_pid != os.getpid()
+        ]
+        if elsewhere:
+            raise EngineError(
+                "The demo is already running in another Ensemble window or terminal (process "
+                f"{elsewhere[0].owner_pid}); it uses the same demo folder. Finish it there first."
+            )
         if self._demo is None:
             self._demo = Demo(self.paths.data_dir / "demo-workspace")
             self._demo.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import mailbox
+import os
 import urllib.request
 from typing import TYPE_CHECKING
 
@@ -122,3 +123,23 @@ async def test_a_demo_mission_interrupted_with_its_app_says_to_start_the_demo_ag
             second.resume(mission_id)
     finally:
         await second.close()
+
+
+async def test_the_demo_refuses_to_start_while_another_process_runs_it(ensemble_home: Path) -> None:
+    engine = Engine()
+    try:
+        mission_id = engine.start_demo()
+        await engine.cancel(mission_id)
+        await engine.wait(mission_id)
+        mission = engine.journal.mission(mission_id)
+        assert mission is not None
+        # As if another window (this test's parent process, alive) were running the demo.
+        engine.journal.update(mission, status="running", owner_pid=os.getppid())
+        assert engine.demo is not None
+        workbook = engine.demo.folder / "invoices.xlsx"
+        before = workbook.stat().st_mtime_ns
+        with pytest.raises(EngineError, match="another Ensemble window or terminal"):
+            engine.start_demo()
+        assert workbook.stat().st_mtime_ns == before, "the other process's demo folder is left alone"
+    finally:
+        await engine.close()
