@@ -59,12 +59,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="a folder the agents may use (repeatable)",
     )
-    run.add_argument(
-        "--approve",
-        choices=["ask", "all", "none"],
-        default="ask",
-        help="ask for each proposed action (default), or approve all, or approve none",
-    )
+    _approve_option(run, "ask for each proposed action (default), or approve all, or approve none")
     run.add_argument("--json", action="store_true", help="end with one JSON line: mission_id, status, result")
     run.add_argument("--model", help="the model to use for this mission")
     run.add_argument(
@@ -80,12 +75,7 @@ def _parser() -> argparse.ArgumentParser:
 
     resume = commands.add_parser("resume", help="continue a mission a crash or a kill interrupted")
     resume.add_argument("mission_id")
-    resume.add_argument(
-        "--approve",
-        choices=["ask", "all", "none"],
-        default="ask",
-        help="ask for each action still to decide (default), or approve all, or none",
-    )
+    _approve_option(resume, "ask for each action still to decide (default), or approve all, or none")
     resume.add_argument(
         "--json", action="store_true", help="end with one JSON line: mission_id, status, result"
     )
@@ -93,14 +83,8 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="a demo mission with a scripted model: no API key needed")
     demo.add_argument("--headless", action="store_true", help="run the demo mission here, without the window")
-    demo.add_argument(
-        "--approve",
-        choices=["ask", "all", "none"],
-        default="ask",
-        help="with --headless: ask for each action (default), or approve all, or none",
-    )
+    _approve_option(demo, "with --headless: ask for each action (default), or approve all, or none")
     demo.add_argument("--json", action="store_true", help="with --headless: end with one JSON line")
-    demo.add_argument("--model", help=argparse.SUPPRESS)
 
     rules_parser = commands.add_parser("rules", help="standing decisions: always allow, never allow")
     rule_commands = rules_parser.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
@@ -168,6 +152,10 @@ def _parser() -> argparse.ArgumentParser:
     account_commands.add_parser("test", help="log in to an account's servers").add_argument("name")
     account_commands.add_parser("remove", help="remove an account and its password").add_argument("name")
     return parser
+
+
+def _approve_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("--approve", choices=["ask", "all", "none"], default="ask", help=help_text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

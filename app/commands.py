@@ -216,7 +216,7 @@ async def _run(args: argparse.Namespace) -> int:
     from app.engine import Engine
 
     settings = Settings.load(Paths.default().settings)
-    if args.model:
+    if getattr(args, "model", None):  # run and resume have --model; the demo has its own
         settings = settings.model_copy(update={"model": args.model})
     engine = Engine(settings=settings)
     console = _Console(engine)

@@ -147,7 +147,8 @@ class Engine:
             text=text,
             workspaces=[str(f) for f in folders],
             approve=approve,
-            model=self.settings.model,
+            model=str(options["demo"]["model"]) if "demo" in options else self.settings.model,
+            demo="demo" in options,
         )
         if approve != "ask":
             kind: RuleKind = "approve_all" if approve == "all" else "reject_all"
@@ -392,24 +393,16 @@ class Engine:
         model: ModelClient | None = None
         self._live[mission.id] = mission
         try:
-            demo = options.get("demo")
-            if isinstance(demo, dict):
-                # The demo mission talks to the demo's scripted model, never to the API.
-                model = ModelClient(
-                    str(demo.get("model", "demo")),
-                    max_tokens=self.settings.max_tokens,
-                    max_retries=0,
-                    timeout=30.0,
-                    api_key="demo",
-                    base_url=str(demo["model_url"]),
-                )
-            else:
-                model = ModelClient(
-                    self.settings.model,
-                    max_tokens=self.settings.max_tokens,
-                    max_retries=self.settings.api_max_retries,
-                    timeout=self.settings.api_timeout,
-                )
+            # The demo mission talks to the demo's scripted model (app.demo), never to the API.
+            demo = options["demo"] if isinstance(options.get("demo"), dict) else None
+            model = ModelClient(
+                str(demo["model"]) if demo else self.settings.model,
+                max_tokens=self.settings.max_tokens,
+                max_retries=0 if demo else self.settings.api_max_retries,
+                timeout=30.0 if demo else self.settings.api_timeout,
+                api_key="demo" if demo else None,
+                base_url=str(demo["model_url"]) if demo else None,
+            )
             rt = MissionRuntime(
                 mission=mission,
                 journal=self.journal,

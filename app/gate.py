@@ -214,6 +214,8 @@ class ApprovalGate:
                 )
             raise
         except Exception as exc:
+            # The boundary of one tool call: a connector's bug becomes an error result the
+            # agent sees and the journal records, never a crashed mission; logged.
             log.exception("Tool %s failed unexpectedly", tool.name)
             result = ToolResult(
                 f"{tool.name} failed unexpectedly: {type(exc).__name__}: {exc}", is_error=True

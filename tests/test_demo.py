@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import mailbox
 import os
 import urllib.request
@@ -16,12 +17,12 @@ from app import demo as demo_module
 from app.demo import SupplierPortal, build_workspace, contacts, overdue
 from app.engine import Engine, EngineError
 from app.gate import Decision
+from app.scripted_model import ScriptedModel, text
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from app.journal import Event
-    from app.scripted_model import ScriptedModel
 
 
 @pytest.mark.parametrize("today", [dt.date(2026, 11, 22), dt.date(2027, 3, 1), dt.date(2031, 1, 1)])
@@ -64,35 +65,52 @@ def test_a_portal_never_started_stops_at_once() -> None:
 
 
 async def test_the_demo_mission_uses_only_its_scripted_model(
-    scripted: ScriptedModel, ensemble_home: Path
+    scripted: ScriptedModel, workspace: Path, ensemble_home: Path
 ) -> None:
-    """With a real key and endpoint set (the scripted fixture), the demo still never calls it,
-    and other missions keep calling it."""
+    """With a real key and endpoint set (the scripted fixture), the demo never calls it, and a
+    mission of the person's own, running at the same time, does."""
+    scripted.add("Count the invoices", text("There are four."))
     engine = Engine()
-    proposals: list[Event] = []
-    engine.subscribe(lambda e: proposals.append(e) if e.kind == "action_proposed" else None)
+    events: list[Event] = []
+    proposed: asyncio.Queue[str] = asyncio.Queue()
+
+    def listen(event: Event) -> None:
+        events.append(event)
+        if event.kind == "action_proposed":
+            proposed.put_nowait(str(event.data["action_id"]))
+
+    engine.subscribe(listen)
     try:
         mission_id = engine.start_demo()
         assert engine.demo is not None
         with pytest.raises(EngineError, match="already running"):
             engine.start_demo()
+        own = await engine.run_mission("Count the invoices", workspaces=[workspace])
+        assert own.status == "done"
+        assert own.result == "There are four."
 
-        # Approve each card as it comes, as a person would.
-        decided: set[str] = set()
+        # Approve each card as it arrives, as a person would.
         waiter = asyncio.ensure_future(engine.wait(mission_id))
-        while not waiter.done():
-            for action in engine.pending_actions():
-                if action.id not in decided:
-                    decided.add(action.id)
-                    engine.decide(action.id, Decision.approve())
-            await asyncio.wait([waiter], timeout=0.05)
+        while True:
+            card = asyncio.ensure_future(proposed.get())
+            await asyncio.wait([waiter, card], return_when=asyncio.FIRST_COMPLETED)
+            if not card.done():
+                card.cancel()
+                break
+            engine.decide(card.result(), Decision.approve())
         outcome = waiter.result()
 
         assert outcome.status == "done", outcome.result
         assert "3 invoices are overdue" in (outcome.result or "")
-        tools = sorted(e.data["tool"] for e in proposals)
+        tools = sorted(e.data["tool"] for e in events if e.kind == "action_proposed")
         assert tools == ["email_draft"] * 3 + ["sheet_write"] * 3
-        assert scripted.requests == []
+        started = {e.mission_id: e.data for e in events if e.kind == "mission_started"}
+        assert started[mission_id]["demo"] is True
+        assert started[mission_id]["model"] == demo_module.MODEL
+        assert started[own.mission_id]["demo"] is False
+        # Only the person's own mission reached the configured endpoint.
+        assert len(scripted.requests) == 1
+        assert "Count the invoices" in json.dumps(scripted.requests[0])
         calls = engine.journal.model_calls(mission_id)
         assert calls
         assert {c.model for c in calls} == {demo_module.MODEL}

@@ -8,6 +8,7 @@ thread never waits for the engine, the network or the disk.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -78,7 +79,6 @@ STATUS_WORDS = {
     "interrupted": "‖ Interrupted",
 }
 NEW_MISSION_TEXT = "Say what you want done; the agents plan it and ask you before changing anything."
-DEMO_TITLE = "[Demo]"
 DEMO_TEXT = (
     "Demo: a scripted model plays the agents on made-up invoices, emails and a supplier portal "
     "served on this computer. Approve, edit or reject the cards on the right as you would for "
@@ -132,6 +132,7 @@ class MissionInfo:
     cost: float | None = None
     model: str = ""
     waiting_question: bool = False
+    demo: bool = False  # the demo mission (app/demo.py): a scripted model, made-up files
 
     def line(self) -> str:
         """The second line of its list entry."""
@@ -655,6 +656,7 @@ class MainWindow(QMainWindow):
                 tokens=mission.tokens,
                 cost=cost,
                 model=model,
+                demo="demo" in json.loads(mission.options_json or "{}"),
             )
             self._missions[mission.id] = info
             self._add_item(info, at_top=False)
@@ -735,6 +737,7 @@ class MainWindow(QMainWindow):
                         status="running",
                         started_at=aware(event.at),
                         model=str(event.data.get("model", "")),
+                        demo=bool(event.data.get("demo")),
                     )
                     self._missions[info.id] = info
                     self._add_item(info, at_top=True)
@@ -828,7 +831,7 @@ class MainWindow(QMainWindow):
 
     def _update_header(self) -> None:
         info = self._missions.get(self._shown or "")
-        self.demo_banner.setVisible(info is not None and info.title.startswith(DEMO_TITLE))
+        self.demo_banner.setVisible(info is not None and info.demo)
         if info is None:
             self.mission_header.setText("New mission")
             self.mission_status.setText(NEW_MISSION_TEXT)
@@ -843,7 +846,7 @@ class MainWindow(QMainWindow):
 
     def _update_composer(self) -> None:
         info = self._missions.get(self._shown or "")
-        demo = info is not None and info.title.startswith(DEMO_TITLE)
+        demo = info is not None and info.demo
         self.chat_input.setEnabled(not demo)
         self.send_button.setEnabled(not demo)
         if info is None:
@@ -859,7 +862,7 @@ class MainWindow(QMainWindow):
         self.chat_input.setPlaceholderText(text)
         folders = self.workspaces()
         self.folder_button.setVisible(not demo)
-        if demo and info is not None:
+        if demo:
             self.folders_label.setText("The demo works on its own made-up files (demo-workspace).")
             self.folders_label.setToolTip(str(self._paths.data_dir / "demo-workspace"))
         elif folders:

@@ -72,16 +72,15 @@ def ensure_node(driver_dir: Path | None = None, cache: Path | None = None) -> Pa
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
+                    partial = Path(tmp.name)
                     try:
                         with lzma.open(packed) as src:
                             shutil.copyfileobj(src, tmp, 1 << 20)
                         tmp.close()
-                        os.chmod(tmp.name, 0o755)
-                        os.replace(tmp.name, target)
-                    except BaseException:
-                        tmp.close()
-                        Path(tmp.name).unlink(missing_ok=True)
-                        raise
+                        partial.chmod(0o755)
+                        partial.replace(target)
+                    finally:
+                        partial.unlink(missing_ok=True)  # gone already once it was moved into place
             except (OSError, lzma.LZMAError) as exc:
                 raise ToolError(
                     f"The browser driver could not be unpacked into {target.parent}: {exc}. "
