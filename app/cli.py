@@ -11,6 +11,7 @@ Commands:
         --user USER --address ADDRESS --password-stdin [--default]
     ensemble account add NAME --maildir DIR|--mbox PATH --address ADDRESS
     ensemble account list|test NAME|remove NAME
+    ensemble contacts add ENTRY|list|remove ENTRY
 """
 
 from __future__ import annotations
@@ -123,6 +124,18 @@ def _parser() -> argparse.ArgumentParser:
         choices=["set", "status", "delete"],
         help="set (reads the key from standard input), status, or delete",
     )
+
+    contacts = commands.add_parser(
+        "contacts", help="your address book: people and sites actions may reach by rule"
+    )
+    contact_commands = contacts.add_subparsers(dest="contacts_command", metavar="ACTION", required=True)
+    contact_commands.add_parser(
+        "add", help="add an address (bob@example.com), a whole domain (@example.com) or a site"
+    ).add_argument("entry")
+    contact_commands.add_parser("list", help="list the address book").add_argument(
+        "--json", action="store_true"
+    )
+    contact_commands.add_parser("remove", help="remove an entry").add_argument("entry")
 
     account = commands.add_parser("account", help="email accounts (passwords in the system keyring)")
     account_commands = account.add_subparsers(dest="account_command", metavar="ACTION", required=True)

@@ -17,22 +17,40 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from app import provenance, rules
-from app.journal import Journal, ProposedAction, Rule, ToolCall, dumps, new_id, utcnow
+from app import rules, vouch
+from app.journal import (
+    Journal,
+    ProposedAction,
+    Rule,
+    ToolCall,
+    VouchedDestination,
+    dumps,
+    new_id,
+    utcnow,
+)
 from connectors.base import (
     AnyTool,
     Approval,
     ApprovalHook,
+    Destination,
     Effect,
     Preview,
     ToolContext,
     ToolError,
     ToolOutput,
+    VouchHook,
+    addresses_in,
+    defuse,
+    link_hosts,
 )
 
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Sequence
+
 log = logging.getLogger(__name__)
+
 
 DecisionKind = Literal["approve", "edit", "reject"]
 
@@ -108,11 +126,16 @@ class ApprovalGate:
 
     Args:
         journal: Where calls, proposals, decisions and results are recorded first.
+        address_book: Returns the settings' address book (see :mod:`app.vouch`), read at
+            each decision so that a change in the settings applies at once.
     """
 
-    def __init__(self, journal: Journal) -> None:
+    def __init__(self, journal: Journal, address_book: Callable[[], Sequence[str]] | None = None) -> None:
         self.journal = journal
+        self._address_book: Callable[[], Sequence[str]] = address_book or (lambda: ())
         self._waiting: dict[str, tuple[asyncio.Future[Decision], ProposedAction]] = {}
+        self._new: dict[str, list[Destination]] = {}
+        """Per waiting action, its destinations nobody vouched for (vouched if the person approves)."""
         self.pausing: set[str] = set()
         """Missions being paused: their calls and proposals stay as they are, to resume."""
         self.timing = Timing()
@@ -185,6 +208,7 @@ class ApprovalGate:
             mission_id=site.mission_id,
             call_id=record.tool_use_id,
             approve=self._inline_hook(site, record),
+            vouches=self._vouch_hook(site),
         )
         try:
             args = tool.parse(arguments)
@@ -200,13 +224,24 @@ class ApprovalGate:
                 if tool.prepare is not None:
                     args = await tool.prepare(ctx, args)
                 preview = await tool.render_preview(ctx, args)
+                destinations = _destinations(tool, args)
+                known = _known_check(tool, ctx, args)
                 excluded += time.perf_counter() - t0
                 result, waited = await self._propose(
-                    tool, args.model_dump(mode="json"), preview, ctx, site, record, resumed
+                    tool,
+                    args.model_dump(mode="json"),
+                    preview,
+                    ctx,
+                    site,
+                    record,
+                    resumed,
+                    destinations,
+                    known,
                 )
                 excluded += waited
         except ToolError as exc:
-            result = ToolResult(str(exc), is_error=True)
+            # An error may echo what a page or a file said: it must not open or close a marker.
+            result = ToolResult(defuse(str(exc)), is_error=True)
         except asyncio.CancelledError:
             if site.mission_id not in self.pausing:
                 self.journal.update(
@@ -249,6 +284,8 @@ class ApprovalGate:
         site: CallSite,
         record: ToolCall,
         resumed: ProposedAction | None = None,
+        destinations: Sequence[Destination] = (),
+        known: Callable[[list[Destination]], Awaitable[dict[str, str]]] | None = None,
     ) -> tuple[ToolResult, float]:
         if resumed is not None and resumed.status == "approved":
             # Approved before a restart and surely not carried out yet: run it as approved.
@@ -267,7 +304,8 @@ class ApprovalGate:
             else:
                 action = _new_action(site, record, tool.name, tool.effect, arguments, preview)
             record.action_id = action.id
-            self._announce(action, site, arguments, preview, also=[record])
+            new = await self._screen(action, destinations, known)
+            self._announce(action, site, arguments, preview, also=[record], new_destinations=new)
             waited_from = time.perf_counter()
             decision, decided_by = await self._decision_for(action)
             waited = time.perf_counter() - waited_from
@@ -434,9 +472,9 @@ class ApprovalGate:
         arguments: dict[str, Any],
         preview: Preview,
         also: list[ToolCall] | None = None,
+        new_destinations: list[dict[str, str]] | None = None,
     ) -> None:
-        """Screens a proposal, stores it (with ``also``) and tells the listeners, in one step."""
-        self._screen(action, arguments)
+        """Stores a screened proposal (with ``also``) and tells the listeners, in one step."""
         self.journal.audit(
             site.mission_id,
             "action_proposed",
@@ -449,14 +487,23 @@ class ApprovalGate:
             arguments=arguments,
             preview=_preview_json(preview),
             warning=action.notice,
+            ask_person=action.ask_person,
+            new_destinations=new_destinations or [],
         )
 
     def _inline_hook(self, site: CallSite, record: ToolCall) -> ApprovalHook:
         """The :attr:`ToolContext.approve` hook for one tool call."""
 
-        async def approve(kind: str, effect: Effect, arguments: dict[str, Any], preview: Preview) -> Approval:
+        async def approve(
+            kind: str,
+            effect: Effect,
+            arguments: dict[str, Any],
+            preview: Preview,
+            destinations: Sequence[Destination] = (),
+        ) -> Approval:
             action = _new_action(site, record, kind, effect, arguments, preview)
-            self._announce(action, site, arguments, preview)
+            new = await self._screen(action, destinations, None)
+            self._announce(action, site, arguments, preview, new_destinations=new)
             decision, _by = await self._decision_for(action)
             if decision.kind == "reject":
                 return Approval(action.id, False, arguments, decision.reason or "no reason given")
@@ -495,6 +542,8 @@ class ApprovalGate:
         output = execution.result()
         action.status, action.result, action.executed_at = "executed", output.text, utcnow()
         action.backup_json = dumps(output.backup.to_json()) if output.backup else None
+        if output.undo is not None:
+            action.backup_json = dumps({"tool_undo": output.undo})
         self.journal.audit(
             site.mission_id,
             "action_executed",
@@ -502,18 +551,50 @@ class ApprovalGate:
             task_id=site.task_id,
             save=[action],
             action_id=action.id,
-            undoable=output.backup is not None,
+            undoable=output.backup is not None or output.undo is not None,
         )
         return output
 
-    def _screen(self, action: ProposedAction, arguments: dict[str, Any]) -> None:
-        """Marks an external action whose addresses came only from outside content: the person decides."""
-        if action.effect != "external":
-            return
-        suspicion = provenance.check(self.journal, action.mission_id, arguments)
-        if suspicion is not None:
-            action.ask_person = True
-            action.notice = suspicion.reason if not action.notice else f"{action.notice} {suspicion.reason}"
+    def _vouch_hook(self, site: CallSite) -> VouchHook:
+        """The :attr:`ToolContext.vouches` hook for one tool call."""
+
+        def vouches(destination: Destination) -> bool:
+            vouchers = vouch.collect(self.journal, site.mission_id, self._address_book())
+            return vouchers.source_of(destination) is not None
+
+        return vouches
+
+    async def _screen(
+        self,
+        action: ProposedAction,
+        destinations: Sequence[Destination],
+        known: Callable[[list[Destination]], Awaitable[dict[str, str]]] | None,
+    ) -> list[dict[str, str]]:
+        """Checks where an action's destinations came from; one nobody vouched for needs the person.
+
+        Returns:
+            The new destinations as event data (empty when all are vouched for).
+        """
+        if not destinations:
+            return []
+        vouchers = vouch.collect(self.journal, action.mission_id, self._address_book())
+        new = vouch.unvouched(vouchers, destinations)
+        if new and known is not None:
+            try:
+                vouched_by_connector = await known(new)
+            except ToolError as exc:
+                # Cannot tell (the mail server is away): the person decides, which is safe.
+                log.warning("Could not look up known correspondents: %s", exc)
+                vouched_by_connector = {}
+            new = [d for d in new if d.value not in vouched_by_connector]
+        if not new:
+            return []
+        seen = vouch.seen_in(self.journal, action.mission_id, new)
+        text = vouch.notice(new, seen)
+        action.ask_person = True
+        action.notice = text if not action.notice else f"{action.notice} {text}"
+        self._new[action.id] = new
+        return vouch.as_json(new, seen)
 
     async def _decision_for(self, action: ProposedAction) -> tuple[Decision, str]:
         rule = None if action.ask_person else self._matching_rule(action)
@@ -532,6 +613,7 @@ class ApprovalGate:
             raise
         finally:
             self._waiting.pop(action.id, None)
+            self._new.pop(action.id, None)
         return decision, "person"
 
     def _matching_rule(self, action: ProposedAction) -> Rule | None:
@@ -593,8 +675,39 @@ class ApprovalGate:
                 except ToolError as exc:
                     raise GateError(str(exc)) from exc
         self._record_decision(action, decision, "person")
+        self._vouch_approved(action, decision)
         future.set_result(decision)
         return action
+
+    def _vouch_approved(self, action: ProposedAction, decision: Decision) -> None:
+        """The new destinations a person approved are vouched for, for the rest of the mission."""
+        new = self._new.get(action.id)
+        if not new or decision.kind == "reject":
+            return
+        if decision.kind == "edit":
+            # What the person left in (or typed) stays; what they removed is not vouched for.
+            final = json.dumps(decision.arguments, ensure_ascii=False).lower()
+            new = [d for d in new if d.value in final]
+        rows = [
+            VouchedDestination(
+                mission_id=action.mission_id,
+                kind=d.kind,
+                value=d.value,
+                source="you approved it earlier in this mission",
+                action_id=action.id,
+            )
+            for d in new
+        ]
+        if rows:
+            self.journal.audit(
+                action.mission_id,
+                "destination_vouched",
+                "Allowed for this mission: " + ", ".join(d.value for d in new),
+                task_id=action.task_id,
+                save=rows,
+                action_id=action.id,
+                destinations=[{"kind": d.kind, "value": d.value} for d in new],
+            )
 
     def _record_decision(self, action: ProposedAction, decision: Decision, by: str) -> None:
         status = "rejected" if decision.kind == "reject" else "approved"
@@ -629,6 +742,45 @@ class ApprovalGate:
             future.set_result(Decision.reject(reason))
             count += 1
         return count
+
+
+def _destinations(tool: AnyTool, args: Any) -> list[Destination]:
+    """Where a call's data goes: as its tool declares, or, for an external tool that declares
+    nothing, every address and link host written anywhere in its arguments (so a connector
+    that forgets to declare them is checked all the same)."""
+    if tool.destinations is not None:
+        return tool.destinations(args)
+    if tool.effect != "external":
+        return []
+    found: list[Destination] = []
+    for leaf in _leaves(args.model_dump(mode="json")):
+        found += [Destination("address", a, "recipient") for a in sorted(addresses_in(leaf))]
+        found += [Destination("host", h, "link") for h in sorted(link_hosts(leaf))]
+    return found
+
+
+def _leaves(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in _leaves(item)]
+    if isinstance(value, list):
+        return [leaf for item in value for leaf in _leaves(item)]
+    return []
+
+
+def _known_check(
+    tool: AnyTool, ctx: ToolContext, args: Any
+) -> Callable[[list[Destination]], Awaitable[dict[str, str]]] | None:
+    """The tool's own check of destinations the person deals with, bound to this call."""
+    known = tool.known
+    if known is None:
+        return None
+
+    async def check(new: list[Destination]) -> dict[str, str]:
+        return await known(ctx, args, new)
+
+    return check
 
 
 def _new_action(

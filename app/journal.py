@@ -175,6 +175,18 @@ class Rule(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class VouchedDestination(SQLModel, table=True):
+    """A destination the person vouched for by hand: a site allowed for a mission, say."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    mission_id: str | None = Field(default=None, index=True)  # None: every mission
+    kind: str  # "address" or "host"
+    value: str
+    source: str  # in words, for the card: "you approved it earlier in this mission"
+    action_id: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class AuditEvent(SQLModel, table=True):
     """One step of a mission, in order: what happened, to what, decided by whom."""
 
@@ -496,6 +508,15 @@ class Journal:
             rows = session.exec(query.order_by(col(Rule.created_at))).all()
             own = [r for r in rows if r.mission_id == mission_id and mission_id is not None]
             return own + [r for r in rows if r.mission_id is None]
+
+    def vouched(self, mission_id: str) -> list[VouchedDestination]:
+        """Destinations the person vouched for by hand, for this mission or for all."""
+        with self.session() as session:
+            query = select(VouchedDestination).where(
+                (col(VouchedDestination.mission_id) == mission_id)
+                | col(VouchedDestination.mission_id).is_(None)
+            )
+            return list(session.exec(query.order_by(col(VouchedDestination.id))).all())
 
     def interrupt_running(self) -> list[str]:
         """Marks missions left ``running`` by a process that died as ``interrupted``.

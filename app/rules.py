@@ -31,6 +31,7 @@ _WHAT = {
     "email_save_attachment": "saving email attachments",
     "browser_request": "submissions on web pages",
     "browser_download": "downloads from web pages",
+    "browser_visit": "visits to new web sites",
 }
 
 

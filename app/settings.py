@@ -44,6 +44,10 @@ class Settings(BaseModel):
         browser_profile_dir: A persistent browser profile folder, for sites the person is
             logged into; by default each mission gets a fresh, isolated browser context.
         browser_nav_timeout: Seconds a web page may take to load.
+        address_book: People and places the person deals with: email addresses
+            (``bob@example.com``), whole domains (``@example.com``) or sites
+            (``portal.example.com``). Actions may go there by rule; anywhere else the
+            person is asked (see :mod:`app.vouch`).
     """
 
     model: str = DEFAULT_MODEL
@@ -60,6 +64,7 @@ class Settings(BaseModel):
     browser_executable_path: str | None = None
     browser_profile_dir: str | None = None
     browser_nav_timeout: float = Field(default=20.0, gt=0, le=600)
+    address_book: list[str] = Field(default_factory=list)
 
     @classmethod
     def load(cls, path: Path) -> Settings:

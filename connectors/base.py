@@ -17,14 +17,18 @@ what is out of scope, such as a path outside the workspace.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import hashlib
+import ipaddress
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 
@@ -41,6 +45,130 @@ class ToolError(Exception):
     says what went wrong and, where it can, what to do instead. Raising it must leave
     nothing half-done.
     """
+
+
+DestinationKind = Literal["address", "host"]
+"""An email address, or a host name (or IP address) on the network."""
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Somewhere an action's data goes: a recipient, a site, or a link in outgoing content.
+
+    Before an action is decided the gate asks where each destination came from: only one the
+    person named (or already corresponds with) may be decided by a rule.
+
+    Attributes:
+        kind: ``address`` or ``host``.
+        value: Normalised: an address lower-cased without display name, quotes or brackets
+            (``bob@example.com``); a host lower-cased without port, user or trailing dot
+            (``portal.example.com``, ``127.0.0.2``).
+        role: What it is to the action, in words for the card: ``"recipient"``, ``"site"``
+            (a page opened or a request sent there), ``"link"`` (a link in the content).
+    """
+
+    kind: DestinationKind
+    value: str
+    role: str = "recipient"
+
+    @property
+    def label(self) -> str:
+        """How the card names it, e.g. ``"the address bob@example.com"``."""
+        what = {"address": "the address", "host": "the site"}[self.kind]
+        if self.role == "link":
+            what = "a link to"
+        return f"{what} {self.value}"
+
+
+def normalise_address(text: str) -> str | None:
+    """An email address as the gate compares it, or None if the text holds none.
+
+    Display names, angle brackets, quotes and case are stripped: ``"'Bob' <Bob@Example.com>"``
+    and ``"'bob@example.com'"`` both give ``bob@example.com``.
+    """
+    _name, address = email.utils.parseaddr(text.strip())
+    address = (address or text).strip().strip("'\"`<>()[]{} \t\r\n").rstrip(".,;:")
+    local, at, domain = address.rpartition("@")
+    local = local.strip("'\"` ")
+    domain = domain.strip("'\"` ").rstrip(".")
+    if not at or not local or not domain or any(c.isspace() for c in local + domain):
+        return None
+    return f"{local}@{domain}".lower()
+
+
+def normalise_host(text: str) -> str | None:
+    """A host as the gate compares it (lower-case, no port, user or trailing dot), or None.
+
+    Accepts a bare host (``Example.COM.``), ``host:port`` or a URL with or without a scheme.
+    """
+    value = text.strip().strip("'\"`<>()[] ")
+    if not value:
+        return None
+    if "://" not in value:
+        value = "//" + value
+    try:
+        host = urlsplit(value).hostname
+    except ValueError:
+        return None
+    if not host:
+        return None
+    host = host.lower().rstrip(".")
+    return host or None
+
+
+_FILE_SUFFIXES = frozenset(
+    "7z avi bak bmp csv doc docm docx eml exe gif gz htm html ics ini jpeg jpg js json log md "
+    "mbox mov mp3 mp4 msg odp ods odt pdf png ppt pptx py rar rtf svg tar tif tiff tmp txt vcf "
+    "wav webp xls xlsb xlsm xlsx xml yaml yml zip".split()
+)
+"""Name endings that make ``invoices.xlsx`` a file name, not a site."""
+_SCHEME_URL = re.compile(r"(?i)\b[a-z][a-z0-9+.-]{1,15}://[^\s<>\"'`]+")
+_BARE_HOST = re.compile(
+    r"(?i)(?<![\w@.-])((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{1,23}|"
+    r"\d{1,3}(?:\.\d{1,3}){3})(?::\d{1,5})?(?=[/?#:\s\"'<>),;]|\.(?:\s|$)|$)"
+)
+_ADDRESS = re.compile(r"[\w.+'%-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+
+
+def link_hosts(text: str) -> set[str]:
+    """The hosts of the links in a text, with or without a scheme (``evil.example/x?y``).
+
+    A bare name counts when it looks like a host: labels joined by dots ending in a
+    top-level name that is not a common file ending (``invoices.xlsx`` is a file), or an IPv4
+    address. Hosts of email addresses are not links.
+    """
+    found: set[str] = set()
+    for match in _SCHEME_URL.finditer(text):
+        host = normalise_host(match.group(0))
+        if host:
+            found.add(host)
+    without_addresses = _ADDRESS.sub(" ", _SCHEME_URL.sub(" ", text))
+    for match in _BARE_HOST.finditer(without_addresses):
+        name = match.group(1).lower().rstrip(".")
+        if name[0].isdigit() and name.replace(".", "").isdigit():
+            try:
+                ipaddress.ip_address(name)
+            except ValueError:
+                continue
+        elif name.rsplit(".", 1)[-1] in _FILE_SUFFIXES:
+            continue
+        found.add(name)
+    return found
+
+
+def addresses_in(text: str) -> set[str]:
+    """The email addresses written in a text, normalised."""
+    found = set()
+    for match in _ADDRESS.finditer(text):
+        address = normalise_address(match.group(0))
+        if address:
+            found.add(address)
+    return found
+
+
+def host_matches(host: str, vouched: str) -> bool:
+    """Whether ``host`` is ``vouched`` or one of its subdomains (``a.example.com`` of ``example.com``)."""
+    return host == vouched or host.endswith("." + vouched)
 
 
 @dataclass(frozen=True)
@@ -105,11 +233,15 @@ class ToolOutput:
         backup: For a ``local`` write, how to undo it; None otherwise.
         images: Images the model should see with the text, as ``(media_type, bytes)``
             pairs, e.g. ``("image/png", b"...")`` for a screenshot. Not journaled.
+        undo: For a ``local`` change that is not a file (a message moved to another
+            folder), what the tool's :attr:`Tool.undo` needs to take it back, as
+            JSON-serialisable data (journaled); None otherwise.
     """
 
     text: str
     backup: Backup | None = None
     images: tuple[tuple[str, bytes], ...] = ()
+    undo: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -129,13 +261,21 @@ class Approval:
     reason: str | None = None
 
 
-ApprovalHook = Callable[[str, Effect, dict[str, Any], Preview], Awaitable[Approval]]
+ApprovalHook = Callable[[str, Effect, dict[str, Any], Preview, Sequence[Destination]], Awaitable[Approval]]
 """Asks for approval of one side effect in the middle of a tool call.
 
-Called as ``await ctx.approve(kind, effect, arguments, preview)``, e.g.
-``("browser_request", "external", {"method": "POST", ...}, preview)``. The engine's gate
-records a proposed action, waits for a person or a rule, and returns the decision. The effect
+Called as ``await ctx.approve(kind, effect, arguments, preview, destinations)``, e.g.
+``("browser_request", "external", {"method": "POST", ...}, preview, [Destination("host",
+"portal.example")])``. The engine's gate records a proposed action, checks where each
+destination came from, waits for a person or a rule, and returns the decision. The effect
 must not happen unless ``approved`` is true.
+"""
+
+VouchHook = Callable[[Destination], bool]
+"""Tells whether the person vouched for a destination in this mission (see :class:`Destination`).
+
+Set by the gate on :attr:`ToolContext.vouches`. A connector uses it to hold only what goes
+somewhere new, such as a page navigation to a host nobody named.
 """
 
 
@@ -160,6 +300,8 @@ class ToolContext:
             every call; None outside the engine.
         extra: Per-mission settings for connectors, such as the email account or the
             browser's allowed domains, keyed by connector name.
+        vouches: Whether the person vouched for a destination in this mission; set by the
+            gate for every call. None outside the engine: nothing is vouched for.
     """
 
     workspaces: Sequence[Path]
@@ -169,6 +311,11 @@ class ToolContext:
     approve: ApprovalHook | None = None
     checkpoint: Callable[[str], None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    vouches: VouchHook | None = None
+
+    def is_vouched(self, destination: Destination) -> bool:
+        """Whether the person vouched for a destination (False outside the engine)."""
+        return self.vouches is not None and self.vouches(destination)
 
     def resolve(self, path: str, *, must_exist: bool = True) -> Path:
         """Resolves a path the model gave against the workspace folders.
@@ -265,6 +412,9 @@ PrepareFn = Callable[[ToolContext, ArgsT], Awaitable[ArgsT]]
 ConfirmFn = Callable[[ToolContext, ArgsT], Awaitable["bool | None"]]
 FingerprintFn = Callable[[ToolContext, ArgsT], Awaitable[str]]
 PreviewFn = Callable[[ToolContext, ArgsT], Awaitable[Preview]]
+DestinationsFn = Callable[[ArgsT], list[Destination]]
+UndoFn = Callable[[ToolContext, dict[str, Any]], Awaitable[str]]
+KnownFn = Callable[[ToolContext, ArgsT, list[Destination]], Awaitable[dict[str, str]]]
 
 
 @dataclass(frozen=True)
@@ -293,6 +443,16 @@ class Tool(Generic[ArgsT]):
             after a crash, no checkpoint means nothing changed, an equal fingerprint that the
             change did not happen, a different one that it did. Used when
             ``confirm_outcome`` is unset.
+        destinations: Where the call's data goes (recipients, and the hosts of links in
+            outgoing content), for the gate's check of where each came from. Declared by
+            every tool that reaches, or prepares to reach, someone else.
+        known: The connector's own evidence that the person already deals with some of
+            those destinations (a correspondent found in the account's Sent folder): given
+            the destinations the person has not named, returns ``{value: "why"}`` for those
+            it vouches for.
+        undo: Takes back a change the tool made that is not a file, from the data its
+            :attr:`ToolOutput.undo` returned; returns a sentence saying what was restored.
+            Raises :class:`ToolError` when it cannot (the message was moved again since).
     """
 
     name: str
@@ -304,6 +464,9 @@ class Tool(Generic[ArgsT]):
     prepare: PrepareFn[ArgsT] | None = None
     confirm_outcome: ConfirmFn[ArgsT] | None = None
     fingerprint: FingerprintFn[ArgsT] | None = None
+    destinations: DestinationsFn[ArgsT] | None = None
+    known: KnownFn[ArgsT] | None = None
+    undo: UndoFn | None = None
 
     def __post_init__(self) -> None:
         if self.effect != "read" and self.preview is None:
@@ -348,11 +511,25 @@ class Tool(Generic[ArgsT]):
 AnyTool = Tool[Any]
 
 
+_MARKER = re.compile(r"(?i)<(?=\s*/?\s*external_content)")
+
+
+def defuse(text: str) -> str:
+    """Makes a text unable to open or close an ``<external_content>`` marker.
+
+    Every ``<`` that would start such a tag (in any case, with any spacing) becomes ``&lt;``.
+    """
+    return _MARKER.sub("&lt;", text)
+
+
 def untrusted(text: str, source: str) -> str:
     """Marks text from outside (a web page, an email, a cell) as data for the model.
 
-    The model's prompts say that what is inside these markers is never an instruction. A
-    marker inside the text itself is defused, so the content cannot close the block early.
+    The model's prompts say that what is inside these markers is never an instruction.
+    Neither the text nor the label can close or forge the marker: tags are defused in both,
+    and the label loses quotes, angle brackets and line breaks. The gate's safety does not
+    depend on the marker (it checks where each destination came from); the marker tells the
+    model where the text came from.
 
     Args:
         text: The outside content.
@@ -361,11 +538,17 @@ def untrusted(text: str, source: str) -> str:
     Returns:
         The text inside ``<external_content source="...">`` markers.
     """
-    safe = text.replace("<external_content", "<\u200bexternal_content").replace(
-        "</external_content", "<\u200b/external_content"
-    )
-    label = source.replace('"', "'")
-    return f'<external_content source="{label}">\n{safe}\n</external_content>'
+    label = re.sub(r"[\x00-\x1f\x7f\"<>`]+", " ", source).strip()[:300]
+    return f'<external_content source="{label}">\n{defuse(text)}\n</external_content>'
+
+
+_BLOCK = re.compile(r'\A<external_content source="[^"]*">\n(.*)\n</external_content>\Z', re.DOTALL)
+
+
+def outside_text(text: str) -> str:
+    """The content of a result that :func:`untrusted` wrapped whole (for tests and tools)."""
+    match = _BLOCK.match(text)
+    return match.group(1) if match else text
 
 
 async def file_fingerprint(ctx: ToolContext, path: str) -> str:

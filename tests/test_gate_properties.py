@@ -5,6 +5,9 @@ that rules may or may not match), the person's answer to each card (approve, edi
 and a set of rules; the gate runs them against a real SQLite journal. Every run of a tool
 with a side effect must trace back to an ``approve``/``edit`` by the person or to an allow
 rule that matches what ran, and nothing rejected (by the person or a deny rule) ever runs.
+And a rule never sends anywhere the person did not vouch for: an external action decided by a
+rule only reaches the address the mission names, addresses of a domain an allow rule names,
+or an address the person approved by hand earlier in the mission.
 """
 
 from __future__ import annotations
@@ -85,7 +88,7 @@ async def _check(
     rule_specs: list[tuple[str, str | None, str | None, bool]],
 ) -> None:
     journal = Journal(folder / "journal.sqlite3")
-    journal.add(Mission(id="m", title="t", text="property"))
+    journal.add(Mission(id="m", title="t", text="property: write to a@ok.example"))
     for i, (kind, tool, pattern, scoped) in enumerate(rule_specs):
         where = {"target": pattern} if pattern else {}
         journal.add(
@@ -121,6 +124,22 @@ async def _check(
             else Decision.reject("no")
         ]
         await asyncio.wait_for(gate.call(tools[name], f"tu{i}", {"target": target}, ctx, site), timeout=10)
+
+    rule_domains = {
+        "ok.example"
+        for r in journal.all_rules()
+        if r.kind == "approve_all" and json.loads(r.conditions_json).get("target") == "*@ok.example"
+    }
+    vouched = {"a@ok.example"}
+    for action in journal.actions("m"):
+        if action.tool != "send" or action.status != "executed":
+            continue
+        target = json.loads(action.edited_arguments_json or action.arguments_json)["target"]
+        if action.decided_by == "person":
+            vouched.add(target)
+        elif "@" in target:
+            assert target in vouched or target.rpartition("@")[2] in rule_domains, (target, action.decided_by)
+            assert not action.ask_person
 
     side_effects = [(n, t) for n, t in ran if n != "look"]
     executed = [a for a in journal.actions("m") if a.status == "executed"]

@@ -166,11 +166,18 @@ class ApprovalCard(QFrame):
 
         buttons = QHBoxLayout()
         buttons.setSpacing(6)
-        self.approve_button = QPushButton("Approve")
+        # Approving a visit to a new site lets the agent use that site for the rest of the
+        # mission (the engine vouches for it), so the button says so.
+        self._approve_text = "Allow for this mission" if tool == "browser_visit" else "Approve"
+        self.approve_button = QPushButton(self._approve_text)
         self.approve_button.setObjectName("approveButton")
-        self.approve_button.setAccessibleName("Approve")
+        self.approve_button.setAccessibleName(self._approve_text)
         self.approve_button.setProperty("role", "primary")
-        self.approve_button.setToolTip("Let the agent do this (Ctrl+Shift+A approves the first card)")
+        self.approve_button.setToolTip(
+            "Open this site, and let the agent use it for the rest of this mission"
+            if tool == "browser_visit"
+            else "Let the agent do this (Ctrl+Shift+A approves the first card)"
+        )
         self.approve_button.clicked.connect(self.on_approve_clicked)
         self.edit_button = QPushButton("Edit")
         self.edit_button.setObjectName("editButton")
@@ -246,7 +253,7 @@ class ApprovalCard(QFrame):
             self._editor.deleteLater()
             self._editor = None
         self.preview_view.show()
-        self.approve_button.setText("Approve")
+        self.approve_button.setText(self._approve_text)
         self.edit_button.setText("Edit")
         self.approve_all_button.setEnabled(True)
         self.error_label.hide()

@@ -39,6 +39,7 @@ TOOLS = [
     "email_mark",
     "email_save_attachment",
     "browser_request",
+    "browser_visit",
     "browser_download",
 ]
 ANY_TOOL = "any"
