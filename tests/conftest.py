@@ -19,8 +19,8 @@ from app.scripted_model import ScriptedModel
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-TESTDATA = Path(__file__).resolve().parents[1].parent / "shared" / "testdata"
-"""The shared test data, read in place and never written."""
+TESTDATA = Path(__file__).resolve().parent / "data"
+"""Real files from other programs (with their licences), read in place and never written."""
 
 
 class MemoryKeyring(keyring.backend.KeyringBackend):
@@ -85,9 +85,9 @@ def ensemble_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def testdata() -> Path:
-    """The folder of real files from other programs (../shared/testdata)."""
+    """The folder of real files from other programs (tests/data)."""
     if not TESTDATA.is_dir():
-        pytest.fail(f"The shared test data is missing at {TESTDATA}.")
+        pytest.fail(f"The test data is missing at {TESTDATA}.")
     return TESTDATA
 
 
