@@ -5,23 +5,39 @@ endpoint from the SDK's own ``ANTHROPIC_BASE_URL``. Every call streams, marks th
 prompt, the tools and the growing conversation for prompt caching, and reports its usage.
 Every failure the person can do something about becomes a :class:`ModelError` with a plain
 message; no SDK exception leaves this module.
+
+A reply is used only if it arrived whole: a stream that was cut off, that ends without
+``message_stop`` or a stop reason, whose tool input is not valid JSON, or a 200 answer that
+is not the API's (an HTML page, garbage) is a broken reply. It is asked for again (with a
+short backoff), and if it stays broken the model counts as unavailable, so the mission
+pauses (``interrupted``) and nothing of the broken reply runs.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import json
+import logging
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import anthropic
+import httpx2
 
 from app import secrets
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+log = logging.getLogger(__name__)
+
 CACHE = {"type": "ephemeral"}
+
+
+class _BrokenReply(Exception):
+    """A reply that did not arrive whole or is not the API's; asked for again."""
 
 
 class ModelError(Exception):
@@ -194,14 +210,66 @@ class ModelClient:
         }
         if cached_tools:
             kwargs["tools"] = cached_tools
+        attempts = self.max_retries + 1
+        problem = ""
+        for attempt in range(attempts):
+            try:
+                return await self._reply_once(kwargs, on_text)
+            except _BrokenReply as exc:
+                problem = str(exc)
+                log.warning("Broken model reply (try %d of %d): %s", attempt + 1, attempts, problem)
+                if attempt + 1 < attempts:
+                    await asyncio.sleep(min(0.5 * 2**attempt, 8.0))
+        where = os.environ.get("ANTHROPIC_BASE_URL") or "The Anthropic API"
+        raise ModelError(
+            "unreachable",
+            f"{where} sent an incomplete or broken reply, {attempts} times ({problem}); nothing of it "
+            "was carried out. The connection may be unstable.",
+        )
+
+    async def _reply_once(self, kwargs: dict[str, Any], on_text: Callable[[str], None] | None) -> Reply:
+        """One request; raises :class:`_BrokenReply` unless the reply arrived whole."""
+        json_parts: dict[int, list[str]] = {}
+        started = stopped = False
         try:
             async with self._client.messages.stream(**kwargs) as stream:
-                if on_text is not None:
-                    async for text in stream.text_stream:
-                        on_text(text)
+                async for event in stream:
+                    started = True
+                    if event.type == "text":
+                        if on_text is not None:
+                            on_text(event.text)
+                    elif event.type == "content_block_delta" and event.delta.type == "input_json_delta":
+                        json_parts.setdefault(event.index, []).append(event.delta.partial_json)
+                    elif event.type == "message_stop":
+                        stopped = True
                 message = await stream.get_final_message()
+        except anthropic.APIResponseValidationError as exc:
+            raise _BrokenReply(f"an answer that is not the API's: {exc}") from exc
+        except anthropic.APIConnectionError as exc:
+            if started:
+                # The stream broke off after it began: the SDK does not retry that itself.
+                raise _BrokenReply(f"the stream was cut off ({type(exc).__name__})") from exc
+            raise self._explain(exc) from exc
         except anthropic.APIError as exc:
             raise self._explain(exc) from exc
+        except (
+            httpx2.HTTPError,
+            ValueError,
+            KeyError,
+            TypeError,
+            AttributeError,
+            IndexError,
+            AssertionError,
+        ) as exc:
+            # The SDK's parsing of what came back failed: whatever it was, it is no reply.
+            raise _BrokenReply(f"{type(exc).__name__}: {_clip(str(exc))}") from exc
+        if not started or not stopped or message.stop_reason is None:
+            raise _BrokenReply("the reply ended without a stop reason (message_stop)")
+        for index, parts in json_parts.items():
+            try:
+                json.loads("".join(parts) or "{}")
+            except ValueError as exc:
+                raise _BrokenReply(f"the input of tool call {index} is not valid JSON ({exc})") from exc
         usage = message.usage
         return Reply(
             content=[block.model_dump(mode="json", exclude_none=True) for block in message.content],
@@ -249,6 +317,11 @@ class ModelClient:
                 return ModelError("rejected", f"The Anthropic API refused the request: {_message(exc)}")
             return ModelError("api", f"The Anthropic API answered HTTP {exc.status_code}: {_message(exc)}")
         return ModelError("api", f"The Anthropic API failed: {exc}")
+
+
+def _clip(text: str, size: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= size else text[: size - 1] + "…"
 
 
 def _message(exc: anthropic.APIStatusError) -> str:

@@ -39,6 +39,8 @@ what was missing and tells the SDK not to retry, and it records the message in
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -63,6 +65,7 @@ __all__ = [
     "ScriptedModel",
     "StopReason",
     "error",
+    "fault",
     "text",
     "tool_call",
     "tool_calls",
@@ -94,6 +97,10 @@ ErrorType = Literal[
 ]
 """The ``error.type`` of a Messages API error response."""
 
+FaultKind = Literal["cut", "invalid_json", "no_stop", "html", "garbage"]
+"""How a faulty reply breaks: the stream cut off, a tool input that is not JSON, no stop
+reason, an HTML page or bytes that are no JSON, each with HTTP status 200."""
+
 _LOOKBACK_BLOCKS = 20
 """How many blocks before a cache breakpoint the API looks back for an earlier cache hit."""
 
@@ -117,6 +124,10 @@ class Reply:
         error_type: The error's ``type``; required when ``status`` is not 200.
         error_message: The error's ``message``.
         delay: Seconds to wait before answering; ``None`` uses the server's default.
+        fault: How the reply is broken on the wire (see :func:`fault`), or None.
+        fault_after: For a ``cut``: how many server-sent events arrive before the cut.
+        fault_times: How many requests get the broken reply before the same turn is answered
+            whole; None: every request.
 
     Raises:
         TypeError: If a content block is not a dict with a ``type``.
@@ -129,6 +140,9 @@ class Reply:
     error_type: ErrorType | None = None
     error_message: str = ""
     delay: float | None = None
+    fault: FaultKind | None = None
+    fault_after: int = 4
+    fault_times: int | None = None
 
     def __post_init__(self) -> None:
         if self.delay is not None and self.delay < 0:
@@ -275,6 +289,28 @@ def error(status: int, error_type: ErrorType, message: str, *, delay: float | No
     return Reply([], status=status, error_type=error_type, error_message=message, delay=delay)
 
 
+def fault(reply: Reply, kind: FaultKind, *, after: int = 4, times: int | None = None) -> Reply:
+    """The same turn, delivered broken: for tests of what the engine does with a bad reply.
+
+    - ``cut``: the stream stops after ``after`` events and the connection drops.
+    - ``invalid_json``: a ``tool_use`` block's input arrives as JSON cut short (the rest of
+      the stream is whole, ``message_stop`` included).
+    - ``no_stop``: the stream ends cleanly but without ``message_delta``/``message_stop``.
+    - ``html``: an HTML page with status 200, as a captive portal or proxy sends.
+    - ``garbage``: status 200 with bytes that are neither JSON nor server-sent events.
+
+    Args:
+        reply: The turn (text or tool calls) to break.
+        kind: How.
+        after: For ``cut``: events sent before the cut.
+        times: How many requests get it broken before the turn is served whole; None: all.
+
+    Returns:
+        The reply.
+    """
+    return dataclasses.replace(reply, fault=kind, fault_after=after, fault_times=times)
+
+
 ReplyFn = Callable[[dict[str, Any]], Reply]
 """A reply computed from the request body, for a test that checks what the model was sent."""
 
@@ -367,6 +403,7 @@ class ScriptedModel:
         self._held = False
         self._stopping = False
         self._cache: set[bytes] = set()
+        self._faults_served: dict[int, int] = {}
         self._connections: set[socket.socket] = set()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -555,6 +592,15 @@ class ScriptedModel:
         with self._cond:
             self._requests.append(body)
             self._request_headers.append(headers)
+
+    def _take_fault(self, reply: Reply) -> bool:
+        """Whether this request gets the reply broken (counts the broken ones served)."""
+        with self._cond:
+            served = self._faults_served.get(id(reply), 0)
+            if reply.fault_times is not None and served >= reply.fault_times:
+                return False
+            self._faults_served[id(reply)] = served + 1
+            return True
 
     def _fail(self, message: str) -> None:
         log.warning("Scripted model: %s", message)
@@ -789,6 +835,10 @@ def _validate(body: object) -> dict[str, Any]:
 class _Server(ThreadingHTTPServer):
     """The HTTP server; each connection gets its own daemon thread."""
 
+    # A burst of parallel agents must not overflow the listen queue (the default is 5), which
+    # would cost a connection retry of a second and distort what the benchmarks measure.
+    request_queue_size = 128
+
     model: ScriptedModel
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -883,7 +933,9 @@ class _Handler(BaseHTTPRequestHandler):
             "stop_sequence": None,
             "usage": usage,
         }
-        if request.get("stream"):
+        if reply.fault is not None and model._take_fault(reply):
+            self._send_fault(reply, message, stream=bool(request.get("stream")))
+        elif request.get("stream"):
             self._send_stream(message)
         else:
             self._send_json(200, message)
@@ -915,6 +967,44 @@ class _Handler(BaseHTTPRequestHandler):
         payload = {"type": "error", "error": {"type": error_type, "message": message}}
         self._send_json(status, payload, extra)
 
+    def _send_fault(self, reply: Reply, message: dict[str, Any], *, stream: bool) -> None:
+        if reply.fault == "html":
+            page = b"<html><head><title>502</title></head><body>Bad gateway</body></html>"
+            self._start(200, "text/html", {"content-length": str(len(page))})
+            self.wfile.write(page)
+            return
+        if reply.fault == "garbage":
+            data = b"\x00\x17{not json at all"
+            kind = "text/event-stream" if stream else "application/json"
+            self._start(200, kind, {"content-length": str(len(data))})
+            self.wfile.write(data)
+            return
+        if not stream:
+            self._send_json(200, message)
+            return
+        events = list(_stream_events(message, broken_json=reply.fault == "invalid_json"))
+        if reply.fault == "no_stop":
+            events = [e for e in events if e[0] not in ("message_delta", "message_stop")]
+        if reply.fault == "cut":
+            events = events[: reply.fault_after]
+        self._start(
+            200,
+            "text/event-stream; charset=utf-8",
+            {"cache-control": "no-cache", "transfer-encoding": "chunked"},
+        )
+        for event, fields in events:
+            payload = f"event: {event}\ndata: {json.dumps(fields)}\n\n".encode()
+            self.wfile.write(b"%X\r\n%s\r\n" % (len(payload), payload))
+            self.wfile.flush()
+        if reply.fault == "cut":
+            # No last chunk: the connection just drops, as when a network goes away.
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
     def _send_stream(self, message: dict[str, Any]) -> None:
         self._start(
             200,
@@ -936,7 +1026,9 @@ def _chunks(s: str) -> list[str]:
     return [s[i : i + size] for i in range(0, len(s), size)] or [s]
 
 
-def _stream_events(message: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+def _stream_events(
+    message: dict[str, Any], *, broken_json: bool = False
+) -> Iterator[tuple[str, dict[str, Any]]]:
     """The server-sent events that stream ``message``, as the Messages API sends them.
 
     Every event has an ``event:`` line: the SDK skips events without one.
@@ -953,7 +1045,10 @@ def _stream_events(message: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any
                 yield _block_delta(index, {"type": "text_delta", "text": piece})
         elif kind == "tool_use":
             yield _block_start(index, {**block, "input": {}})
-            for piece in _chunks(json.dumps(block["input"])):
+            encoded = json.dumps(block["input"])
+            if broken_json:
+                encoded = encoded[: max(len(encoded) // 2, 1)] + ","  # cut short: not JSON
+            for piece in _chunks(encoded):
                 yield _block_delta(index, {"type": "input_json_delta", "partial_json": piece})
         elif kind == "thinking":
             yield _block_start(index, {**block, "thinking": "", "signature": ""})
