@@ -79,7 +79,7 @@ class Engine:
         self.paths.ensure()
         self.settings = settings or Settings.load(self.paths.settings)
         self.journal = Journal(self.paths.journal)
-        self.gate = ApprovalGate(self.journal)
+        self.gate = ApprovalGate(self.journal, lambda: self.settings.address_book)
         self._running: dict[str, asyncio.Task[MissionOutcome]] = {}
         self._questions: dict[str, asyncio.Future[str]] = {}
         self._options: dict[str, dict[str, Any]] = {}
@@ -420,6 +420,11 @@ class Engine:
             )
             result = await run_lead(rt, messages)
             status = "done"
+            unfinished = self._unfinished(mission.id)
+            if unfinished:
+                # The lead's answer may not say it: the person must not read "done" and
+                # believe every step happened.
+                result = f"{result or ''}\n\n{unfinished}".strip()
         except (ModelError, LimitReached) as exc:
             error = str(exc)
         except (MissionPaused, BaseExceptionGroup) as exc:
@@ -460,6 +465,25 @@ class Engine:
             tokens=mission.tokens,
         )
         return MissionOutcome(mission.id, status, result if status == "done" else error)
+
+    def _unfinished(self, mission_id: str) -> str | None:
+        """What did not get done in a mission that otherwise ended, in words; None if all did."""
+        lines = []
+        for action in self.journal.actions(mission_id):
+            preview = json.loads(action.preview_json or "{}")
+            what = preview.get("summary") or action.tool
+            if action.status == "failed":
+                lines.append(f"- Failed: {what}: {action.result or 'no reason recorded'}")
+            elif action.status in ("executing", "approved", "pending"):
+                lines.append(f"- Not finished ({action.status}): {what}")
+        for task in self.journal.tasks(mission_id):
+            if task.status in ("failed", "running", "pending"):
+                lines.append(
+                    f"- Task {task.key} ({task.agent}) {task.status}: {task.reason or task.instructions[:80]}"
+                )
+        if not lines:
+            return None
+        return "Not everything was done:\n" + "\n".join(lines)
 
     # The person's answers ----------------------------------------------------------------
 
@@ -525,19 +549,26 @@ class Engine:
             await self.cancel(mission_id)
         return len(ids)
 
-    def undo(self, action_id: str, *, force: bool = False) -> str:
-        """Restores the file a local action wrote, byte for byte, from its backup.
+    async def undo(self, action_id: str, *, force: bool = False) -> str:
+        """Takes back a local action: a file from its backup, or another change through its tool.
+
+        A file is restored byte for byte from the backup the write left. A change that is not a
+        file (a message moved to another folder, its flags) is taken back by the tool's own
+        :attr:`~connectors.base.Tool.undo`, run in the action's mission (its workspaces and its
+        options, such as the email account); what the connector opened for it is closed
+        afterwards unless the mission is running.
 
         Args:
             action_id: The action (a unique prefix is enough).
-            force: Restore even if the file changed since.
+            force: Restore a file even if it changed since.
 
         Returns:
             A sentence saying what was restored.
 
         Raises:
             EngineError: No such action, it was not carried out, or it cannot be undone.
-            ToolError: The file changed since the write, or the backup is missing.
+            ToolError: The file changed since the write, the backup is missing, or the tool
+                cannot take its change back (the message was moved again since).
         """
         action = self.journal.action(action_id)
         if action is None:
@@ -546,7 +577,30 @@ class Engine:
             raise EngineError(f"Action {action.id} was already undone.")
         if action.status != "executed" or not action.backup_json:
             raise EngineError(f"Action {action.id} ({action.tool}, {action.status}) has no change to undo.")
-        message = restore(Backup.from_json(json.loads(action.backup_json)), force=force)
+        data = json.loads(action.backup_json)
+        if isinstance(data, dict) and "tool_undo" in data:
+            tool = find_tool(action.tool)
+            kind = next((k for k in registry().values() if k.tool(action.tool) is not None), None)
+            if tool is None or tool.undo is None or kind is None:
+                raise EngineError(
+                    f"Action {action.id} ({action.tool}) cannot be undone: its tool has no undo."
+                )
+            mission = self.journal.mission(action.mission_id)
+            if mission is None:
+                raise EngineError(f"The mission {action.mission_id} of action {action.id} is gone.")
+            ctx = ToolContext(
+                workspaces=[Path(w) for w in json.loads(mission.workspaces_json)],
+                backup_dir=self.paths.backups / mission.id,
+                mission_id=mission.id,
+                extra=json.loads(mission.options_json or "{}"),
+            )
+            try:
+                message = await tool.undo(ctx, dict(data["tool_undo"]))
+            finally:
+                if mission.id not in self._running and kind.on_mission_end is not None:
+                    await kind.on_mission_end(mission.id)
+        else:
+            message = await asyncio.to_thread(restore, Backup.from_json(data), force=force)
         self.journal.update(action, status="undone")
         self.journal.audit(
             action.mission_id, "action_undone", message, task_id=action.task_id, action_id=action.id

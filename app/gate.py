@@ -344,7 +344,10 @@ class ApprovalGate:
                 await asyncio.wait({execution})
             self._record_execution(action, execution, site)
             raise
-        except ToolError:
+        except Exception:  # noqa: BLE001
+            # Whatever the tool raised (a ToolError, or an OSError on a full disk), the action
+            # ends recorded as failed, never left "executing"; _record_execution raises it
+            # again as a ToolError for the agent.
             pass
         finally:
             waited += time.perf_counter() - t0
@@ -525,9 +528,12 @@ class ApprovalGate:
     def _record_execution(
         self, action: ProposedAction, execution: asyncio.Future[ToolOutput], site: CallSite
     ) -> ToolOutput:
-        """Journals how a started action ended; returns its output or raises its ToolError."""
+        """Journals how a started action ended; returns its output or raises its error as a ToolError."""
         error = execution.exception()
         if error is not None:
+            if not isinstance(error, ToolError):
+                log.error("Action %s (%s) failed unexpectedly", action.id, action.tool, exc_info=error)
+                error = ToolError(f"{action.tool} failed: {_in_words(error)}")
             action.status, action.result, action.executed_at = "failed", str(error), utcnow()
             self.journal.audit(
                 site.mission_id,
@@ -801,6 +807,14 @@ def _new_action(
 
 def _preview_json(preview: Preview) -> dict[str, Any]:
     return {"summary": preview.summary, "kind": preview.kind, "detail": preview.detail, "text": preview.text}
+
+
+def _in_words(error: BaseException) -> str:
+    """An unexpected error, said for a person: the system's message, not a traceback."""
+    if isinstance(error, OSError) and error.strerror:
+        where = f" ({error.filename})" if error.filename else ""
+        return f"{error.strerror}{where}"
+    return f"{type(error).__name__}: {error}"
 
 
 def _first_line(text: str) -> str:

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from sqlalchemy import Engine, event, insert
+from sqlalchemy import Engine, bindparam, event, insert
+from sqlalchemy import select as sql_select
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 if TYPE_CHECKING:
@@ -206,6 +207,25 @@ class AuditEvent(SQLModel, table=True):
 
 
 @dataclass(frozen=True)
+class VouchSources:
+    """What :meth:`Journal.vouch_sources` returns: the person's own words in one mission.
+
+    Attributes:
+        text: The mission's text, or None if there is no such mission.
+        options_json: Its options (allowed sites, the account), as JSON.
+        messages: The person's chat messages, ``(kind, text)``, in order.
+        rules: Active rules for the mission or all, ``(kind, conditions_json, description)``.
+        vouched: Destinations vouched by hand, ``(kind, value, source)``.
+    """
+
+    text: str | None
+    options_json: str
+    messages: list[tuple[str, str]]
+    rules: list[tuple[str, str, str]]
+    vouched: list[tuple[str, str, str]]
+
+
+@dataclass(frozen=True)
 class Event:
     """What listeners receive: an audit event, or a transient one (``audit_id`` None).
 
@@ -247,6 +267,34 @@ def _process_alive(pid: int | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _vouch_queries() -> dict[str, Any]:
+    """The gate's per-action queries, built once (building a statement costs more than running it)."""
+    mission_id: Any = bindparam("mission_id")
+    m = Mission.__table__.c  # type: ignore[attr-defined]
+    chat = ChatMessage.__table__.c  # type: ignore[attr-defined]
+    rule = Rule.__table__.c  # type: ignore[attr-defined]
+    hand = VouchedDestination.__table__.c  # type: ignore[attr-defined]
+    call = ToolCall.__table__.c  # type: ignore[attr-defined]
+    return {
+        "mission": sql_select(m.text, m.options_json).where(m.id == mission_id),
+        "chat": sql_select(chat.kind, chat.text)
+        .where(chat.mission_id == mission_id, chat.role == "user")
+        .order_by(chat.id),
+        "rules": sql_select(rule.kind, rule.conditions_json, rule.description)
+        .where(rule.active.is_(True), (rule.mission_id == mission_id) | rule.mission_id.is_(None))
+        .order_by(rule.created_at),
+        "vouched": sql_select(hand.kind, hand.value, hand.source)
+        .where((hand.mission_id == mission_id) | hand.mission_id.is_(None))
+        .order_by(hand.id),
+        "results": sql_select(call.tool, call.agent, call.is_error, call.result)
+        .where(call.mission_id == mission_id, call.result.is_not(None))
+        .order_by(call.started_at),
+    }
+
+
+_VOUCH_QUERIES = _vouch_queries()
 
 
 def dumps(value: object) -> str:
@@ -517,6 +565,32 @@ class Journal:
                 | col(VouchedDestination.mission_id).is_(None)
             )
             return list(session.exec(query.order_by(col(VouchedDestination.id))).all())
+
+    def vouch_sources(self, mission_id: str) -> VouchSources:
+        """Everything the person wrote that may vouch for a destination in a mission.
+
+        Prepared column-only queries on one connection: the gate asks this before every
+        external action, so it must cost little whatever the mission has read.
+        """
+        with self._lock, self.engine.connect() as connection:
+            bound = {"mission_id": mission_id}
+            row = connection.execute(_VOUCH_QUERIES["mission"], bound).first()
+            messages = connection.execute(_VOUCH_QUERIES["chat"], bound).all()
+            rules = connection.execute(_VOUCH_QUERIES["rules"], bound).all()
+            hand = connection.execute(_VOUCH_QUERIES["vouched"], bound).all()
+        return VouchSources(
+            text=row[0] if row else None,
+            options_json=row[1] if row else "{}",
+            messages=[(str(k), str(t)) for k, t in messages],
+            rules=[(str(k), str(c or "{}"), str(d)) for k, c, d in rules],
+            vouched=[(str(k), str(v), str(s)) for k, v, s in hand],
+        )
+
+    def tool_results(self, mission_id: str) -> list[tuple[str, str, bool, str]]:
+        """A mission's tool results as ``(tool, agent, is_error, result)``, in order."""
+        with self._lock, self.engine.connect() as connection:
+            rows = connection.execute(_VOUCH_QUERIES["results"], {"mission_id": mission_id}).all()
+        return [(str(t), str(a), bool(e), str(r)) for t, a, e, r in rows]
 
     def interrupt_running(self) -> list[str]:
         """Marks missions left ``running`` by a process that died as ``interrupted``.

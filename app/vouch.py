@@ -125,10 +125,10 @@ def collect(journal: Journal, mission_id: str, address_book: Sequence[str] = ())
         result, so its cost does not grow with what the agents read.
     """
     vouchers = Vouchers()
-    mission = journal.mission(mission_id)
-    if mission is not None:
-        vouchers.add_text(mission.text, "the mission")
-        options: dict[str, Any] = json.loads(mission.options_json or "{}")
+    sources = journal.vouch_sources(mission_id)
+    if sources.text is not None:
+        vouchers.add_text(sources.text, "the mission")
+        options: dict[str, Any] = json.loads(sources.options_json or "{}")
         browser = options.get("browser")
         if isinstance(browser, dict):
             for domain in browser.get("allowed_domains") or []:
@@ -138,20 +138,19 @@ def collect(journal: Journal, mission_id: str, address_book: Sequence[str] = ())
         account = mail.get("account") if isinstance(mail, dict) else None
         if isinstance(account, dict) and isinstance(account.get("address"), str):
             vouchers.add_entry(account["address"], "your own email address")
-    for message in journal.chat(mission_id):
-        if message.role == "user":
-            vouchers.add_text(message.text, "your message" if message.kind != "answer" else "your answer")
-    for rule in journal.rules(mission_id):
-        if rule.kind != "approve_all":
+    for kind, text in sources.messages:
+        vouchers.add_text(text, "your message" if kind != "answer" else "your answer")
+    for rule_kind, conditions, description in sources.rules:
+        if rule_kind != "approve_all":
             continue  # a deny names a place to avoid, not one to reach
-        for pattern in json.loads(rule.conditions_json or "{}").values():
+        for pattern in json.loads(conditions).values():
             if isinstance(pattern, str):
-                vouchers.add_entry(pattern, f"your rule “{rule.description}”")
+                vouchers.add_entry(pattern, f"your rule “{description}”")
     for entry in address_book:
         vouchers.add_entry(entry, "your address book")
-    for row in journal.vouched(mission_id):
-        target = vouchers.addresses if row.kind == "address" else vouchers.hosts
-        target.setdefault(row.value, row.source)
+    for kind, value, source in sources.vouched:
+        target = vouchers.addresses if kind == "address" else vouchers.hosts
+        target.setdefault(value, source)
     return vouchers
 
 
@@ -178,13 +177,11 @@ def seen_in(journal: Journal, mission_id: str, destinations: Sequence[Destinatio
     """
     wanted = {d.value: d for d in destinations}
     places: dict[str, list[str]] = {value: [] for value in wanted}
-    for call in journal.tool_calls(mission_id):
-        if not call.result:
-            continue
-        text = call.result.lower()
-        what = "a sub-agent's report" if call.agent == "lead" else f"what {call.tool} returned"
-        if call.is_error:
-            what = f"an error message of {call.tool}"
+    for tool, agent, is_error, result in journal.tool_results(mission_id):
+        text = result.lower()
+        what = "a sub-agent's report" if agent == "lead" else f"what {tool} returned"
+        if is_error:
+            what = f"an error message of {tool}"
         for value, found in places.items():
             if len(found) < 3 and what not in found and _mentions(text, wanted[value]):
                 found.append(what)

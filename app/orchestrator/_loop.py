@@ -15,7 +15,9 @@ if TYPE_CHECKING:
     from app.journal import Task
 
 LOOP_LIMIT = 3
-"""An agent that makes the same tool call (same arguments) this many times is stopped."""
+"""An agent that makes the same tool call (same arguments) this many times in a row, getting
+the same result each time with no other call in between, is stopped: it is going round in
+circles. The same call with another call between (a write, a navigation) is work, not a loop."""
 
 ToolHandler = Callable[[str, object], Awaitable[ToolResult]]
 """Runs one tool call: ``(tool_use_id, arguments) -> result``."""
@@ -65,7 +67,7 @@ async def run_agent(
             return "\n".join(b["text"] for b in last if b.get("type") == "text").strip()
         messages.append({"role": "user", "content": await _run_tools(uses, tools)})
         rt.save_conversation(task, messages)
-    repeats: dict[str, int] = {}
+    streak = _Streak()
     for _turn in range(max_turns):
         if task is None and rt.inbox:
             _deliver(rt.inbox, messages)
@@ -80,18 +82,32 @@ async def run_agent(
             if reply.stop_reason == "max_tokens" and not reply.text:
                 raise LimitReached("The model's reply was cut off at the maximum reply length.")
             return reply.text
-        for use in reply.tool_uses:
-            key = f"{use['name']} {json.dumps(use.get('input'), sort_keys=True)}"
-            repeats[key] = repeats.get(key, 0) + 1
-            if repeats[key] >= LOOP_LIMIT:
-                raise LimitReached(
-                    f"The agent called {use['name']} with the same arguments {LOOP_LIMIT} times; "
-                    "it was stopped so that it does not loop."
-                )
         results = await _run_tools(reply.tool_uses, tools)
         messages.append({"role": "user", "content": results})
         rt.save_conversation(task, messages)
+        for use, result in zip(reply.tool_uses, results, strict=True):
+            if streak.add(use, result) >= LOOP_LIMIT:
+                raise LimitReached(
+                    f"The agent called {use['name']} with the same arguments {LOOP_LIMIT} times in a row "
+                    "and got the same result each time; it was stopped so that it does not loop."
+                )
     raise LimitReached(f"The agent reached its limit of {max_turns} turns without finishing.")
+
+
+@dataclass
+class _Streak:
+    """The agent's latest run of identical calls with identical results."""
+
+    key: str = ""
+    count: int = 0
+
+    def add(self, use: dict[str, Any], result: dict[str, Any]) -> int:
+        """Counts one call and its result; returns how long the run of identical ones is."""
+        outcome = json.dumps(result.get("content"), sort_keys=True)
+        key = f"{use['name']} {json.dumps(use.get('input'), sort_keys=True)} {hash(outcome)}"
+        self.count = self.count + 1 if key == self.key else 1
+        self.key = key
+        return self.count
 
 
 async def _run_tools(uses: list[dict[str, Any]], tools: AgentTools) -> list[dict[str, Any]]:
