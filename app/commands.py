@@ -12,6 +12,7 @@ import threading
 from typing import TYPE_CHECKING, Any, TextIO
 
 from app import accounts, secrets
+from app._schema import SchemaError
 from app.cli import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK
 from app.errors import EngineError
 from app.gate import Decision, GateError
@@ -45,6 +46,8 @@ def dispatch(args: argparse.Namespace) -> int:
             return _undo(args)
         if args.command == "account":
             return _account(args)
+        if args.command == "contacts":
+            return _contacts(args)
         return _key(args)
     except (
         EngineError,
@@ -53,6 +56,7 @@ def dispatch(args: argparse.Namespace) -> int:
         SettingsError,
         secrets.SecretError,
         accounts.AccountError,
+        SchemaError,
     ) as exc:
         print(f"ensemble: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -181,9 +185,15 @@ def _progress_line(event: Event) -> str | None:
     if kind == "action_proposed":
         preview = data.get("preview", {})
         body = "\n".join("    " + line for line in _preview_lines(preview))
-        return (
+        line = (
             f"? Proposed action {data['action_id']} ({data['effect']}): {preview.get('summary', '')}\n{body}"
         )
+        if data.get("warning"):
+            # Why the person is asked although a rule or --approve might have decided.
+            line += f"\n  ! {data['warning']}"
+        if data.get("ask_person"):
+            line += "\n  ! Only you can decide this one: no rule and no --approve applies to it."
+        return line
     if kind == "task_started":
         return f"▶ Task {data['key']} ({data['agent']}): {_clip(data['instructions'], 100)}"
     if kind == "task_finished":
@@ -219,6 +229,7 @@ async def _run(args: argparse.Namespace) -> int:
     if getattr(args, "model", None):  # run and resume have --model; the demo has its own
         settings = settings.model_copy(update={"model": args.model})
     engine = Engine(settings=settings)
+    told(engine.journal)
     console = _Console(engine)
     engine.subscribe(console.on_event)
     prompter = asyncio.create_task(console.serve_prompts())
@@ -265,6 +276,7 @@ def _rules(args: argparse.Namespace) -> int:
     from app.engine import Engine
 
     engine = Engine()
+    told(engine.journal)
     try:
         if args.rules_command == "add":
             where: dict[str, str] = {}
@@ -327,7 +339,18 @@ def _print_outcome(outcome: MissionOutcome, as_json: bool) -> None:
 def _journal() -> Journal:
     paths = Paths.default()
     paths.ensure()
-    return Journal(paths.journal)
+    return told(Journal(paths.journal))
+
+
+def told(journal: Journal) -> Journal:
+    """Tells the person, once, that a damaged journal was moved aside; returns the journal."""
+    if journal.recovered is not None:
+        print(
+            f"ensemble: the journal {journal.path} was damaged and could not be read. It was moved to "
+            f"{journal.recovered} (nothing was deleted) and a new, empty journal was started.",
+            file=sys.stderr,
+        )
+    return journal
 
 
 def _missions(args: argparse.Namespace) -> int:
@@ -402,8 +425,9 @@ def _undo(args: argparse.Namespace) -> int:
     from app.engine import Engine
 
     engine = Engine()
+    told(engine.journal)
     try:
-        print(engine.undo(args.action_id, force=args.force))
+        print(asyncio.run(engine.undo(args.action_id, force=args.force)))
     finally:
         engine.journal.close()
     return EXIT_OK
@@ -431,6 +455,41 @@ def _key(args: argparse.Namespace) -> int:
         env = os.environ.get("ANTHROPIC_API_KEY")
         print(f"System keyring: {secrets.redact(stored) if stored else 'no key stored'}")
         print(f"ANTHROPIC_API_KEY: {secrets.redact(env) + ' (used first)' if env else 'not set'}")
+    return EXIT_OK
+
+
+def _contacts(args: argparse.Namespace) -> int:
+    paths = Paths.default()
+    paths.ensure()
+    settings = Settings.load(paths.settings)
+    book = list(settings.address_book)
+    if args.contacts_command == "list":
+        if args.json:
+            print(json.dumps(book, ensure_ascii=False))
+            return EXIT_OK
+        if not book:
+            print("The address book is empty. Add one with: ensemble contacts add bob@example.com")
+        for entry in book:
+            print(entry)
+        return EXIT_OK
+    entry = args.entry.strip()
+    if args.contacts_command == "add":
+        if not entry or any(c.isspace() for c in entry) or entry.strip("@.*") == "":
+            raise EngineError(
+                f"'{args.entry}' is not an address, a domain (@example.com) or a site (portal.example.com)."
+            )
+        if entry.lower() in (e.lower() for e in book):
+            print(f"{entry} is already in the address book.")
+            return EXIT_OK
+        book.append(entry)
+        print(f"Added {entry}: actions may now reach it by rule.")
+    else:
+        remaining = [e for e in book if e.lower() != entry.lower()]
+        if len(remaining) == len(book):
+            raise EngineError(f"{entry} is not in the address book.")
+        book = remaining
+        print(f"Removed {entry}.")
+    settings.model_copy(update={"address_book": book}).save(paths.settings)
     return EXIT_OK
 
 

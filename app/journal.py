@@ -13,6 +13,7 @@ command line and the window learn what the engine does.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import uuid
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from sqlalchemy import Engine, bindparam, event, insert
 from sqlalchemy import select as sql_select
+from sqlalchemy.exc import DatabaseError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 if TYPE_CHECKING:
@@ -32,6 +34,10 @@ if TYPE_CHECKING:
     from sqlalchemy import CursorResult
     from sqlalchemy.engine.interfaces import DBAPIConnection
     from sqlalchemy.pool import ConnectionPoolEntry
+
+from app import _schema
+
+log = logging.getLogger(__name__)
 
 MissionStatus = Literal["running", "done", "failed", "cancelled", "interrupted"]
 TaskStatus = Literal["pending", "running", "done", "failed", "cancelled", "skipped"]
@@ -244,8 +250,33 @@ class Event:
 Listener = Callable[[Event], None]
 
 
+_DAMAGE = ("file is not a database", "database disk image is malformed", "malformed database schema")
+
+
+def _is_damage(exc: DatabaseError) -> bool:
+    """Whether an error says the file is no (longer a) valid database, not that it is busy."""
+    return any(words in str(exc.orig) for words in _DAMAGE)
+
+
+def _move_aside(path: Path) -> Path:
+    """Moves a damaged journal (and its WAL and shared-memory files) aside; returns where."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    target = path.with_name(f"{path.name}.damaged-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
+    for suffix in ("", "-wal", "-shm"):
+        source = path.with_name(path.name + suffix)
+        if source.exists():
+            os.replace(source, target.with_name(target.name + suffix))
+    return target
+
+
 def _set_sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     cursor = dbapi_connection.cursor()
+    # First, so that the next statements wait for another process instead of failing.
+    cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA journal_mode=WAL")
     # NORMAL is durable across application crashes in WAL mode; only a power loss can drop
     # the last commits, and never corrupts the file.
@@ -305,18 +336,44 @@ def dumps(value: object) -> str:
 class Journal:
     """The SQLite journal. Safe to use from one asyncio loop and other threads.
 
+    The schema is created or migrated on opening (see :mod:`app._schema`). A file that is
+    not a usable SQLite database (damaged, truncated, overwritten) is moved aside, never
+    deleted, and a fresh journal is started; :attr:`recovered` then says where the old one
+    went, for the window and the command line to tell the person.
+
     Args:
         path: The SQLite file; created with its tables when missing.
+
+    Raises:
+        app._schema.SchemaError: The journal was made by a newer Ensemble, or another process
+            kept it locked too long.
     """
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.engine: Engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
-        event.listen(self.engine, "connect", _set_sqlite_pragmas)
-        SQLModel.metadata.create_all(self.engine)
+        self.recovered: Path | None = None
+        """Where a damaged journal was moved when this one was started afresh, else None."""
+        try:
+            self.engine: Engine = self._open()
+        except DatabaseError as exc:
+            if not _is_damage(exc):
+                raise
+            self.recovered = _move_aside(path)
+            log.warning("The journal %s is damaged (%s); it was moved to %s", path, exc.orig, self.recovered)
+            self.engine = self._open()
         self._listeners: list[Listener] = []
         self._lock = threading.RLock()
+
+    def _open(self) -> Engine:
+        engine = create_engine(f"sqlite:///{self.path}", connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _set_sqlite_pragmas)
+        try:
+            _schema.upgrade(engine, self.path.with_name(self.path.name + ".lock"))
+        except BaseException:
+            engine.dispose()
+            raise
+        return engine
 
     def close(self) -> None:
         """Closes every connection."""

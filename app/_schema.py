@@ -1,0 +1,265 @@
+"""The journal's schema, created and migrated with Alembic's operations, under a file lock.
+
+Every change to the journal's tables is a revision here, applied in order, and the revision a
+journal is at is kept in Alembic's ``alembic_version`` table. Several processes opening a
+fresh ``ENSEMBLE_HOME`` at once (the window, the command line, a second window) take turns on
+a lock file beside the journal, so none of them sees a half-made schema. A journal made
+before revisions existed has the first revision's tables and is taken to be at it.
+
+Revisions are Python functions, not files Alembic finds in a folder, so that the desktop
+bundle needs nothing beyond the modules it already has.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from alembic.migration import MigrationContext
+from alembic.operations import Operations
+from filelock import FileLock, Timeout
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from sqlalchemy import Connection, Engine
+
+VERSION_TABLE = "alembic_version"
+
+
+class SchemaError(Exception):
+    """The journal's schema cannot be brought up to date; the message says why."""
+
+
+_INITIAL = [
+    """CREATE TABLE auditevent (
+    id INTEGER NOT NULL,
+    mission_id VARCHAR NOT NULL,
+    task_id VARCHAR,
+    kind VARCHAR NOT NULL,
+    summary VARCHAR NOT NULL,
+    data_json VARCHAR NOT NULL,
+    at DATETIME NOT NULL,
+    PRIMARY KEY (id)
+)""",
+    "CREATE INDEX ix_auditevent_mission_id ON auditevent (mission_id)",
+    """CREATE TABLE mission (
+    id VARCHAR NOT NULL,
+    title VARCHAR NOT NULL,
+    text VARCHAR NOT NULL,
+    status VARCHAR NOT NULL,
+    result VARCHAR,
+    error VARCHAR,
+    workspaces_json VARCHAR NOT NULL,
+    options_json VARCHAR NOT NULL,
+    lead_messages_json VARCHAR NOT NULL,
+    tokens INTEGER NOT NULL,
+    owner_pid INTEGER,
+    started_at DATETIME NOT NULL,
+    finished_at DATETIME,
+    PRIMARY KEY (id)
+)""",
+    "CREATE INDEX ix_mission_started_at ON mission (started_at)",
+    "CREATE INDEX ix_mission_status ON mission (status)",
+    """CREATE TABLE rule (
+    id VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    mission_id VARCHAR,
+    tool VARCHAR,
+    conditions_json VARCHAR NOT NULL,
+    description VARCHAR NOT NULL,
+    active BOOLEAN NOT NULL,
+    created_at DATETIME NOT NULL,
+    PRIMARY KEY (id)
+)""",
+    "CREATE INDEX ix_rule_mission_id ON rule (mission_id)",
+    """CREATE TABLE chatmessage (
+    id INTEGER NOT NULL,
+    mission_id VARCHAR NOT NULL,
+    role VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    text VARCHAR NOT NULL,
+    created_at DATETIME NOT NULL,
+    PRIMARY KEY (id),
+    FOREIGN KEY(mission_id) REFERENCES mission (id)
+)""",
+    "CREATE INDEX ix_chatmessage_mission_id ON chatmessage (mission_id)",
+    """CREATE TABLE modelcall (
+    id INTEGER NOT NULL,
+    mission_id VARCHAR NOT NULL,
+    task_id VARCHAR,
+    agent VARCHAR NOT NULL,
+    model VARCHAR NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cache_read_tokens INTEGER NOT NULL,
+    cache_write_tokens INTEGER NOT NULL,
+    stop_reason VARCHAR,
+    error VARCHAR,
+    started_at DATETIME NOT NULL,
+    finished_at DATETIME,
+    PRIMARY KEY (id),
+    FOREIGN KEY(mission_id) REFERENCES mission (id)
+)""",
+    "CREATE INDEX ix_modelcall_mission_id ON modelcall (mission_id)",
+    """CREATE TABLE proposedaction (
+    id VARCHAR NOT NULL,
+    mission_id VARCHAR NOT NULL,
+    task_id VARCHAR,
+    tool_call_id VARCHAR NOT NULL,
+    agent VARCHAR NOT NULL,
+    tool VARCHAR NOT NULL,
+    effect VARCHAR NOT NULL,
+    arguments_json VARCHAR NOT NULL,
+    preview_json VARCHAR NOT NULL,
+    status VARCHAR NOT NULL,
+    decision VARCHAR,
+    decided_by VARCHAR,
+    edited_arguments_json VARCHAR,
+    reason VARCHAR,
+    notice VARCHAR,
+    pre_state VARCHAR,
+    ask_person BOOLEAN NOT NULL,
+    result VARCHAR,
+    backup_json VARCHAR,
+    created_at DATETIME NOT NULL,
+    decided_at DATETIME,
+    executed_at DATETIME,
+    PRIMARY KEY (id),
+    FOREIGN KEY(mission_id) REFERENCES mission (id)
+)""",
+    "CREATE INDEX ix_proposedaction_mission_id ON proposedaction (mission_id)",
+    "CREATE INDEX ix_proposedaction_status ON proposedaction (status)",
+    """CREATE TABLE task (
+    id VARCHAR NOT NULL,
+    mission_id VARCHAR NOT NULL,
+    "key" VARCHAR NOT NULL,
+    delegation_id VARCHAR NOT NULL,
+    agent VARCHAR NOT NULL,
+    instructions VARCHAR NOT NULL,
+    depends_on_json VARCHAR NOT NULL,
+    status VARCHAR NOT NULL,
+    result VARCHAR,
+    reason VARCHAR,
+    turns INTEGER NOT NULL,
+    tokens INTEGER NOT NULL,
+    messages_json VARCHAR NOT NULL,
+    created_at DATETIME NOT NULL,
+    started_at DATETIME,
+    finished_at DATETIME,
+    PRIMARY KEY (id),
+    FOREIGN KEY(mission_id) REFERENCES mission (id)
+)""",
+    "CREATE INDEX ix_task_delegation_id ON task (delegation_id)",
+    "CREATE INDEX ix_task_mission_id ON task (mission_id)",
+    """CREATE TABLE toolcall (
+    id VARCHAR NOT NULL,
+    tool_use_id VARCHAR NOT NULL,
+    mission_id VARCHAR NOT NULL,
+    task_id VARCHAR,
+    agent VARCHAR NOT NULL,
+    tool VARCHAR NOT NULL,
+    effect VARCHAR NOT NULL,
+    arguments_json VARCHAR NOT NULL,
+    status VARCHAR NOT NULL,
+    result VARCHAR,
+    is_error BOOLEAN NOT NULL,
+    action_id VARCHAR,
+    started_at DATETIME NOT NULL,
+    finished_at DATETIME,
+    PRIMARY KEY (id),
+    FOREIGN KEY(mission_id) REFERENCES mission (id)
+)""",
+    "CREATE INDEX ix_toolcall_mission_id ON toolcall (mission_id)",
+    "CREATE INDEX ix_toolcall_tool_use_id ON toolcall (tool_use_id)",
+]
+"""The tables as Ensemble made them before revisions existed, frozen."""
+
+
+def _initial(op: Operations) -> None:
+    for statement in _INITIAL:
+        op.execute(statement)
+
+
+def _vouched_destinations(op: Operations) -> None:
+    op.create_table(
+        "voucheddestination",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("mission_id", sa.String, nullable=True),
+        sa.Column("kind", sa.String, nullable=False),
+        sa.Column("value", sa.String, nullable=False),
+        sa.Column("source", sa.String, nullable=False),
+        sa.Column("action_id", sa.String, nullable=True),
+        sa.Column("created_at", sa.DateTime, nullable=False),
+    )
+    op.create_index("ix_voucheddestination_mission_id", "voucheddestination", ["mission_id"])
+
+
+REVISIONS: list[tuple[str, Callable[[Operations], None]]] = [
+    ("0001_initial", _initial),
+    ("0002_vouched_destinations", _vouched_destinations),
+]
+"""Every revision, oldest first: ``(id, upgrade)``."""
+
+HEAD = REVISIONS[-1][0]
+
+
+def upgrade(engine: Engine, lock_path: Path, *, timeout: float = 60.0) -> list[str]:
+    """Brings the journal's schema to the newest revision.
+
+    Args:
+        engine: The journal's engine.
+        lock_path: The lock file that makes processes take turns (beside the journal).
+        timeout: Seconds to wait for another process's upgrade.
+
+    Returns:
+        The ids of the revisions applied (empty when it was up to date).
+
+    Raises:
+        SchemaError: Another process holds the lock too long, or the journal was made by a
+            newer Ensemble.
+        sqlalchemy.exc.DatabaseError: The file is not a usable SQLite database.
+    """
+    try:
+        with FileLock(str(lock_path), timeout=timeout), engine.begin() as connection:
+            return _upgrade(connection)
+    except Timeout as exc:
+        raise SchemaError(
+            f"Another Ensemble process has been preparing the journal for over {timeout:g} s "
+            f"(lock {lock_path}); close it and try again."
+        ) from exc
+
+
+def _upgrade(connection: Connection) -> list[str]:
+    context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+    current = context.get_current_revision()
+    if current is None and sa.inspect(connection).has_table("mission"):
+        current = REVISIONS[0][0]  # made before revisions: it has the first revision's tables
+        _set_version(connection, None, current)
+    ids = [revision for revision, _ in REVISIONS]
+    if current is not None and current not in ids:
+        raise SchemaError(
+            f"The journal was made by a newer version of Ensemble (schema {current}); update Ensemble "
+            "to open it."
+        )
+    start = ids.index(current) + 1 if current is not None else 0
+    applied = []
+    operations = Operations(context)
+    for revision, step in REVISIONS[start:]:
+        step(operations)
+        _set_version(connection, current, revision)
+        current = revision
+        applied.append(revision)
+    return applied
+
+
+def _set_version(connection: Connection, old: str | None, new: str) -> None:
+    connection.execute(
+        sa.text(f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
+    )
+    if old is None:
+        connection.execute(sa.text(f"DELETE FROM {VERSION_TABLE}"))
+        connection.execute(sa.text(f"INSERT INTO {VERSION_TABLE} (version_num) VALUES (:v)"), {"v": new})
+    else:
+        connection.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = :v"), {"v": new})
