@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import email.message
 import email.policy
 import html
 import json
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import openpyxl
 from openpyxl.utils import get_column_letter
 
-from app.scripted_model import Reply, ScriptedModel, text, tool_call
+from app.scripted_model import Reply, ScriptedModel, text, tool_call, tool_calls
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -161,6 +162,25 @@ def build_workspace(folder: Path, today: dt.date) -> None:
         del message["Date"]
         message["Date"] = format_datetime(now - dt.timedelta(days=age, hours=age * 3))
         box.add(mailbox.MaildirMessage(message))
+    # The accounts team has invoiced every customer before: the Sent folder holds those
+    # messages, so the customers are people the person already writes to (see app.vouch).
+    sent = box.get_folder("Sent")
+    for age, contact in enumerate(contacts(), start=30):
+        invoice = email.message.EmailMessage(policy=email.policy.SMTP)
+        invoice["From"] = f"Northwind Accounts <{ADDRESS}>"
+        invoice["To"] = f"{contact.contact} <{contact.email}>"
+        invoice["Subject"] = f"Your invoice from Northwind Supplies (DEMO) - {contact.customer}"
+        invoice["Date"] = format_datetime(now - dt.timedelta(days=age))
+        invoice["Message-ID"] = f"<demo-sent-{age}@northwind.demo.example>"
+        invoice.set_content(
+            f"Dear {contact.contact},\n\nplease find this month's invoice attached.\n\n"
+            "Northwind Accounts (DEMO message: made-up data)\n"
+        )
+        sent_message = mailbox.MaildirMessage(invoice)
+        sent_message.set_flags("S")
+        sent_message.set_subdir("cur")
+        sent.add(sent_message)
+    sent.close()
     box.close()
 
 
@@ -285,12 +305,7 @@ def demo_model(portal: str, workbook: Path, today: dt.date) -> ScriptedModel:
             },
             text="I'll read the workbook and the portal at the same time, then draft the reminders.",
         ),
-        text(
-            f"Done (demo). {len(late)} invoices are overdue: "
-            + ", ".join(f"{i.invoice} ({i.customer})" for i in late)
-            + ". A reminder to each customer's contact is in your Drafts folder, and the workbook "
-            "notes it. Nothing was sent: you can review the drafts before sending them."
-        ),
+        lambda request: text(_lead_summary(request, late)),
     )
     model.add(
         "Demo step 1:",
@@ -321,22 +336,110 @@ def demo_model(portal: str, workbook: Path, today: dt.date) -> ScriptedModel:
         )
         for i in late
     ]
-    model.add("Demo step 3:", *drafts, text(f"Drafted {len(drafts)} reminders."))
+    model.add(
+        "Demo step 3:",
+        *drafts,
+        lambda request: text(
+            _step_report(request, "Drafted", "reminder", len(drafts))
+            + f" Reminders drafted for: {', '.join(_succeeded(request, 'email_draft')) or 'none'}."
+        ),
+    )
     reminder = get_column_letter(COLUMNS["reminder"])
-    marks = [
-        tool_call(
-            "sheet_write",
-            {
-                "path": "invoices.xlsx",
-                "sheet": SHEET,
-                "range": f"{reminder}{i.row}",
-                "values": [[f"Reminder drafted {today.isoformat()}"]],
-            },
+
+    def marks(request: dict[str, Any]) -> Reply:
+        # Only the invoices whose reminder was really drafted get the note.
+        first = json.dumps(request["messages"][0]["content"])
+        drafted = first.split("Reminders drafted for:", 1)[-1] if "Reminders drafted for:" in first else ""
+        writes = [
+            (
+                "sheet_write",
+                {
+                    "path": "invoices.xlsx",
+                    "sheet": SHEET,
+                    "range": f"{reminder}{i.row}",
+                    "values": [[f"Reminder drafted {today.isoformat()}"]],
+                },
+            )
+            for i in late
+            if i.invoice in drafted
+        ]
+        return (
+            tool_calls(*writes) if writes else text("No reminder was drafted, so there is nothing to note.")
         )
-        for i in late
-    ]
-    model.add("Demo step 4:", *marks, text(f"Noted the reminders in column {reminder}."))
+
+    model.add(
+        "Demo step 4:",
+        marks,
+        lambda request: text(
+            _step_report(request, f"Noted in column {reminder}", "drafted reminder", len(late))
+        ),
+    )
     return model
+
+
+def _succeeded(request: dict[str, Any], tool: str) -> list[str]:
+    """The invoice numbers in the subjects of an agent's calls of ``tool`` that succeeded."""
+    calls: dict[str, str] = {}
+    done: list[str] = []
+    for message in request.get("messages", []):
+        for block in message.get("content") if isinstance(message.get("content"), list) else []:
+            if block.get("type") == "tool_use" and block.get("name") == tool:
+                calls[str(block.get("id"))] = json.dumps(block.get("input"))
+            elif block.get("type") == "tool_result" and not block.get("is_error"):
+                arguments = calls.get(str(block.get("tool_use_id")), "")
+                done += [word.strip('.",') for word in arguments.split() if word.startswith("INV-")][:1]
+    return done
+
+
+def _tool_results(request: dict[str, Any]) -> list[tuple[bool, str]]:
+    """Every tool result of an agent's conversation so far: ``(is_error, text)``, in order."""
+    found = []
+    for message in request.get("messages", []):
+        content = message.get("content")
+        if message.get("role") != "user" or not isinstance(content, list):
+            continue
+        for block in content:
+            if isinstance(block, dict) and block.get("type") == "tool_result":
+                body = block.get("content")
+                words = (
+                    body if isinstance(body, str) else " ".join(str(b.get("text", "")) for b in body or [])
+                )
+                found.append((bool(block.get("is_error")), words))
+    return found
+
+
+def _step_report(request: dict[str, Any], verb: str, thing: str, planned: int) -> str:
+    """A sub-agent's report from what its tool calls really did, not from its plan."""
+    results = _tool_results(request)
+    done = sum(1 for is_error, _ in results if not is_error)
+    failed = [words.split(". ")[0] for is_error, words in results if is_error]
+    report = f"{verb} {done} of {planned} {thing}{'s' if planned != 1 else ''}."
+    if failed:
+        report += " Not done: " + "; ".join(failed) + "."
+    return report
+
+
+def _lead_summary(request: dict[str, Any], late: list[Invoice]) -> str:
+    """The demo's last message, from the tasks' real outcomes."""
+    outcomes: dict[str, dict[str, Any]] = {}
+    for _is_error, words in _tool_results(request):
+        try:
+            data = json.loads(words)
+        except ValueError:
+            continue
+        for task in data.get("tasks", []) if isinstance(data, dict) else []:
+            outcomes[str(task.get("id"))] = task
+    overdue_list = ", ".join(f"{i.invoice} ({i.customer})" for i in late)
+    lines = [f"Done (demo). {len(late)} invoices are overdue: {overdue_list}."]
+    for key, what in (("drafts", "Reminders"), ("mark", "Workbook notes")):
+        task = outcomes.get(key, {})
+        if task.get("status") == "done":
+            lines.append(f"{what}: {task.get('result', '')}")
+        else:
+            reason = task.get("reason") or task.get("result") or "it did not run"
+            lines.append(f"{what}: not done ({task.get('status', 'unknown')}: {reason}).")
+    lines.append("Nothing was sent: you can review the drafts in your Drafts folder before sending them.")
+    return " ".join(lines)
 
 
 class Demo:

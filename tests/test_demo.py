@@ -104,6 +104,10 @@ async def test_the_demo_mission_uses_only_its_scripted_model(
         assert "3 invoices are overdue" in (outcome.result or "")
         tools = sorted(e.data["tool"] for e in events if e.kind == "action_proposed")
         assert tools == ["email_draft"] * 3 + ["sheet_write"] * 3
+        # The customers are people the accounts team writes to (its Sent folder): no draft needs
+        # the person for a new destination.
+        assert not any(e.data.get("ask_person") for e in events if e.kind == "action_proposed")
+        assert "Drafted 3 of 3 reminders" in (outcome.result or "")
         started = {e.mission_id: e.data for e in events if e.kind == "mission_started"}
         assert started[mission_id]["demo"] is True
         assert started[mission_id]["model"] == demo_module.MODEL
@@ -161,3 +165,38 @@ async def test_the_demo_refuses_to_start_while_another_process_runs_it(ensemble_
         assert workbook.stat().st_mtime_ns == before, "the other process's demo folder is left alone"
     finally:
         await engine.close()
+
+
+async def test_the_demo_says_what_really_happened(ensemble_home: Path) -> None:
+    """A rejected draft is not reported as a reminder sent to each customer."""
+    engine = Engine()
+    rejected: list[str] = []
+    loop = asyncio.get_running_loop()
+
+    def listen(event: Event) -> None:
+        if event.kind != "action_proposed":
+            return
+        action_id = str(event.data["action_id"])
+        if event.data["tool"] == "email_draft" and not rejected:
+            rejected.append(action_id)
+            loop.call_soon(engine.decide, action_id, Decision.reject("not this customer"))
+        else:
+            loop.call_soon(engine.decide, action_id, Decision.approve())
+
+    engine.subscribe(listen)
+    try:
+        outcome = await engine.wait(engine.start_demo())
+    finally:
+        await engine.close()
+    assert outcome.status == "done", outcome.result
+    assert "Drafted 2 of 3 reminders" in (outcome.result or "")
+    assert "not this customer" in (outcome.result or "")
+    assert "A reminder to each customer" not in (outcome.result or "")
+    # Only the two invoices whose reminder was drafted are noted in the workbook.
+    assert "Noted in column H 2 of 3 drafted reminders" in (outcome.result or "")
+    assert engine_demo_notes(ensemble_home) == 2
+
+
+def engine_demo_notes(home: Path) -> int:
+    book = openpyxl.load_workbook(home / "demo-workspace" / "invoices.xlsx")
+    return sum(1 for row in book["Invoices"].iter_rows(min_row=3, values_only=True) if row[7])
