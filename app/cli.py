@@ -114,7 +114,9 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("mission_id")
     audit.add_argument("--json", action="store_true")
 
-    undo = commands.add_parser("undo", help="restore a file a local action wrote")
+    undo = commands.add_parser(
+        "undo", help="take back a local action: a file as it was, a message back in its folder"
+    )
     undo.add_argument("action_id")
     undo.add_argument("--force", action="store_true", help="restore even if the file changed since")
 

@@ -20,6 +20,7 @@ from app.gate import Decision
 from app.paths import Paths
 from app.scripted_model import ScriptedModel, text, tool_call, tool_calls
 from app.settings import Settings
+from connectors.base import outside_text
 from connectors.email import EmailAccount
 
 if TYPE_CHECKING:
@@ -104,7 +105,9 @@ def script_replies(model: ScriptedModel) -> None:
         last = request["messages"][-1]["content"]
         result = next(b for b in last if b.get("type") == "tool_result")
         content = result["content"]
-        found = json.loads(content if isinstance(content, str) else content[0]["text"])
+        shown = content if isinstance(content, str) else content[0]["text"]
+        assert shown.startswith('<external_content source="mailbox alice@example.test')
+        found = json.loads(outside_text(shown))
         return tool_calls(
             *(
                 (

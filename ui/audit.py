@@ -196,7 +196,9 @@ class AuditView(QWidget):
         self.undo_button = QPushButton("Undo change")
         self.undo_button.setObjectName("undoButton")
         self.undo_button.setAccessibleName("Undo the selected change")
-        self.undo_button.setToolTip("Restore the file as it was before the selected change")
+        self.undo_button.setToolTip(
+            "Take back the selected change: a file as it was, a message back in its folder"
+        )
         self.undo_button.setEnabled(False)
         self.undo_button.clicked.connect(self.on_undo_clicked)
         bar.addWidget(self.undo_button)

@@ -9,6 +9,7 @@ the text (for the snippet), never whole messages.
 
 from __future__ import annotations
 
+import email
 import imaplib
 import ssl
 import threading
@@ -19,7 +20,17 @@ from imapclient.exceptions import LoginError  # type: ignore[import-untyped]
 
 from connectors.base import ToolError
 from connectors.email._message import quick_headers, quick_snippet
-from connectors.email._store import MAX_MESSAGE_BYTES, Criteria, Page, Role, iso_date, split_id
+from connectors.email._store import (
+    MAX_MESSAGE_BYTES,
+    Criteria,
+    MessageState,
+    Page,
+    Role,
+    iso_date,
+    recipients,
+    rfc_id,
+    split_id,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -280,6 +291,53 @@ class ImapStore:
 
         return self._run(work)
 
+    def wrote_to(self, addresses: list[str]) -> set[str]:
+        def work(client: Any) -> set[str]:
+            self._select(client, self._role_folder(client, "sent"))
+            found: set[str] = set()
+            for address in addresses:
+                # SEARCH TO matches a substring: the newest matches' headers are read to be sure.
+                uids = sorted(client.search(["OR", "TO", address, "OR", "CC", address, "BCC", address]))
+                if not uids:
+                    continue
+                fetched = client.fetch(uids[-20:], [b"BODY.PEEK[HEADER.FIELDS (TO CC BCC)]"])
+                for data in fetched.values():
+                    raw = next((v for k, v in data.items() if k.startswith(b"BODY[HEADER")), b"")
+                    if isinstance(raw, bytes) and address in recipients(email.message_from_bytes(raw)):
+                        found.add(address)
+                        break
+            return found
+
+        return self._run(work)
+
+    def state(self, message_id: str) -> MessageState:
+        def work(client: Any) -> MessageState:
+            folder, uid = self._uid(client, message_id)
+            data = client.fetch([uid], [b"FLAGS", _MESSAGE_ID_ITEM]).get(uid)
+            if data is None:
+                raise ToolError(f"There is no message '{message_id}' in '{folder}' (deleted or moved?).")
+            flags = data.get(b"FLAGS", ())
+            return MessageState(_message_id_of(data), b"\\Seen" in flags, b"\\Flagged" in flags)
+
+        return self._run(work)
+
+    def find(self, folder: str, rfc_message_id: str) -> str | None:
+        def work(client: Any) -> str | None:
+            validity = self._select(client, folder)
+            charset = None if rfc_message_id.isascii() else "UTF-8"
+            # SEARCH HEADER matches a substring: the candidates' headers are read to be sure.
+            uids = sorted(client.search(["HEADER", "Message-ID", rfc_message_id], charset=charset))
+            if not uids:
+                return None
+            fetched = client.fetch(uids[-20:], [_MESSAGE_ID_ITEM])
+            for uid in reversed(uids[-20:]):
+                data = fetched.get(uid)
+                if data is not None and _message_id_of(data) == rfc_message_id:
+                    return f"{folder}:{validity}:{uid}"
+            return None
+
+        return self._run(work)
+
     # Writing -------------------------------------------------------------------------------
 
     def append(self, role: Role, raw: bytes) -> str:
@@ -358,6 +416,14 @@ def _item(data: dict[bytes, Any], prefix: bytes) -> bytes:
         if key.startswith(prefix):
             return value if isinstance(value, bytes) else b""
     return b""
+
+
+_MESSAGE_ID_ITEM = b"BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
+
+
+def _message_id_of(data: dict[bytes, Any]) -> str | None:
+    """The ``Message-ID`` of a message whose :data:`_MESSAGE_ID_ITEM` was fetched, or None."""
+    return rfc_id(quick_headers(_item(data, b"BODY[HEADER")).get("message-id", ""))
 
 
 def _summary(folder: str, validity: int, uid: int, data: dict[bytes, Any]) -> dict[str, Any]:

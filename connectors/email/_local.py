@@ -13,6 +13,8 @@ Searching reads every message of the folder, which is fine for a person's local 
 from __future__ import annotations
 
 import datetime as dt
+import email.parser
+import email.policy
 import email.utils
 import mailbox
 import threading
@@ -21,7 +23,17 @@ from typing import TYPE_CHECKING, Any
 
 from connectors.base import ToolError
 from connectors.email._message import MessageError, header_text, parse_bytes, parse_message
-from connectors.email._store import MAX_MESSAGE_BYTES, Criteria, Page, Role, iso_date, split_id
+from connectors.email._store import (
+    MAX_MESSAGE_BYTES,
+    Criteria,
+    MessageState,
+    Page,
+    Role,
+    iso_date,
+    recipients,
+    rfc_id,
+    split_id,
+)
 
 if TYPE_CHECKING:
     from email.message import Message
@@ -29,6 +41,8 @@ if TYPE_CHECKING:
     from connectors.email._account import EmailAccount
 
 _ROLE_NAMES: dict[str, str] = {"drafts": "Drafts", "sent": "Sent"}
+_HEADERS = email.parser.BytesHeaderParser(policy=email.policy.compat32)
+"""Reads only a message's header block, to find a message by its Message-ID."""
 
 
 class LocalStore:
@@ -171,6 +185,49 @@ class LocalStore:
                 )
             finally:
                 box.close()
+
+    def wrote_to(self, addresses: list[str]) -> set[str]:
+        wanted = set(addresses)
+        found: set[str] = set()
+        with self._lock:
+            try:
+                box = self._open(_ROLE_NAMES["sent"])
+            except ToolError:
+                return found
+            try:
+                for key in box.keys():
+                    try:
+                        found |= wanted & recipients(parse_bytes(box.get_bytes(key)))
+                    except MessageError:
+                        continue
+                    if found == wanted:
+                        break
+            finally:
+                box.close()
+        return found
+
+    def state(self, message_id: str) -> MessageState:
+        with self._lock:
+            _folder, box, key = self._locate(message_id)
+            try:
+                message = box.get_message(key)
+            finally:
+                box.close()
+        flags = _flags(message)
+        return MessageState(rfc_id(header_text(message, "message-id")), "seen" in flags, "flagged" in flags)
+
+    def find(self, folder: str, rfc_message_id: str) -> str | None:
+        found: str | None = None
+        with self._lock:
+            box = self._open(folder)
+            try:
+                for key in box.keys():
+                    headers = _HEADERS.parsebytes(box.get_bytes(key))
+                    if rfc_id(header_text(headers, "message-id")) == rfc_message_id:
+                        found = f"{folder}:local:{key}"  # the last one, in an mbox the newest
+            finally:
+                box.close()
+        return found
 
     # Writing -------------------------------------------------------------------------------
 

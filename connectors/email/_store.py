@@ -20,9 +20,12 @@ import datetime as dt
 import email.utils
 import re
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from connectors.base import ToolError
+from connectors.base import ToolError, normalise_address
+
+if TYPE_CHECKING:
+    from email.message import Message
 
 Role = Literal["drafts", "sent"]
 """A special folder the tools write into."""
@@ -52,6 +55,22 @@ class Page:
     messages: list[dict[str, Any]]
 
 
+@dataclass(frozen=True)
+class MessageState:
+    """What a move or a flag change needs to know to be taken back.
+
+    Attributes:
+        rfc_message_id: The message's ``Message-ID`` header (``<unique@domain>``), by which it
+            is found again in another folder; None when it has none.
+        seen: Whether it is marked read.
+        flagged: Whether it is flagged.
+    """
+
+    rfc_message_id: str | None
+    seen: bool
+    flagged: bool
+
+
 class Store(Protocol):
     """A mailbox the tools can read and write."""
 
@@ -75,6 +94,21 @@ class Store(Protocol):
         """Whether the Drafts or Sent folder holds a message with this ``Message-ID``."""
         ...
 
+    def wrote_to(self, addresses: list[str]) -> set[str]:
+        """Which of these (normalised) addresses a message in the Sent folder went to (To, Cc, Bcc)."""
+        ...
+
+    def state(self, message_id: str) -> MessageState:
+        """A message's ``Message-ID`` header and flags."""
+        ...
+
+    def find(self, folder: str, rfc_message_id: str) -> str | None:
+        """The id of a message in that folder with this ``Message-ID`` header, or None.
+
+        When several carry it, the most recently added one.
+        """
+        ...
+
     def move(self, message_id: str, folder: str) -> None:
         """Moves a message to another folder."""
         ...
@@ -86,6 +120,21 @@ class Store(Protocol):
     def close(self) -> None:
         """Releases the connection or files."""
         ...
+
+
+def recipients(headers: Message) -> set[str]:
+    """The normalised addresses a message's To, Cc and Bcc headers name."""
+    values = [str(v) for name in ("to", "cc", "bcc") for v in headers.get_all(name, [])]
+    found = {normalise_address(address) for _name, address in email.utils.getaddresses(values)}
+    return {a for a in found if a}
+
+
+def rfc_id(value: str) -> str | None:
+    """A ``Message-ID`` header's value as compared: its ``<...>`` part, else the bare text, or None."""
+    found = re.search(r"<[^<>\s]+>", value)
+    if found:
+        return found.group(0)
+    return " ".join(value.split()) or None
 
 
 def split_id(message_id: str) -> tuple[str, str, str]:
