@@ -603,7 +603,10 @@ class ApprovalGate:
         return vouch.as_json(new, seen)
 
     async def _decision_for(self, action: ProposedAction) -> tuple[Decision, str]:
-        rule = None if action.ask_person else self._matching_rule(action)
+        rule = self._matching_rule(action)
+        if rule is not None and action.ask_person and rule.kind != "reject_all":
+            # Only the person may let it happen; a rule may still refuse it ("never allow").
+            rule = None
         if rule is not None:
             decision = Decision(RULE_KINDS[rule.kind], reason=f"rule: {rule.description}")
             by = f"rule:{rule.id} ({rule.description})"
@@ -629,7 +632,11 @@ class ApprovalGate:
         """Decides, by a new rule, the pending actions it applies to; returns how many."""
         count = 0
         for future, action in list(self._waiting.values()):
-            if future.done() or action.ask_person or not rules.matches(rule, action):
+            if (
+                future.done()
+                or (action.ask_person and rule.kind != "reject_all")
+                or not rules.matches(rule, action)
+            ):
                 continue
             decision = Decision(RULE_KINDS[rule.kind], reason=f"rule: {rule.description}")
             self._record_decision(action, decision, f"rule:{rule.id} ({rule.description})")

@@ -115,7 +115,9 @@ PAGES: dict[str, str] = {
 }
 
 
-async def _approve(kind: str, effect: Any, arguments: dict[str, Any], preview: Preview) -> Approval:
+async def _approve(
+    kind: str, effect: Any, arguments: dict[str, Any], preview: Preview, destinations: Any = ()
+) -> Approval:
     return Approval("bench", True, arguments)
 
 
@@ -130,6 +132,7 @@ async def main(as_json: bool) -> dict[str, Any]:
             backup_dir=root / "backups",
             mission_id="bench",
             approve=_approve,
+            vouches=lambda destination: destination.value == "127.0.0.1",
             extra={"browser": {"executable_path": "/usr/bin/chromium", "allowed_domains": ["127.0.0.1"]}},
         )
         tools = {t.name: t for t in browser.TOOLS}

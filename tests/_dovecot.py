@@ -25,6 +25,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from aiosmtpd.smtp import SMTP, Envelope, Session
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
@@ -58,6 +60,9 @@ class _LmtpRelay:
     def __init__(self, lmtp_port: int) -> None:
         self.lmtp_port = lmtp_port
         self.received: list[tuple[str, list[str], bytes]] = []
+        self.after_delivery: Callable[[], None] | None = None
+        """Called once a message is delivered, before the sender hears "250": a test may kill
+        the sender there, in the window where the message has left but the sender cannot know."""
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or b""
@@ -67,6 +72,8 @@ class _LmtpRelay:
         for recipient in envelope.rcpt_tos:
             with smtplib.LMTP("127.0.0.1", self.lmtp_port) as lmtp:
                 lmtp.sendmail(str(envelope.mail_from), [recipient], content)
+        if self.after_delivery is not None:
+            self.after_delivery()
         return "250 Message accepted for delivery"
 
 

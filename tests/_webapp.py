@@ -1,19 +1,26 @@
 """A small web app on 127.0.0.1 for the browser tests, which logs every request it receives.
 
 Its log is the proof the tests rely on: a rejected submission never appears in it, an
-approved one appears exactly once.
+approved one appears exactly once. A second one on another loopback address (``127.0.0.2``)
+plays a site nobody vouched for, such as an attacker's collection point.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import importlib.util
 import json
+import struct
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+_WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+"""The constant of RFC 6455 a web socket handshake's answer is computed with."""
 
 
 @dataclass(frozen=True)
@@ -110,12 +117,19 @@ def miniwob_root() -> Path | None:
 class WebApp:
     """The server, in a thread; use as a context manager.
 
+    Args:
+        host: The loopback address to serve on; another one than 127.0.0.1 is another site
+            to the browser (and to the gate).
+
     Attributes:
-        hits: Every request received, in order.
+        hits: Every request received, in order (a web socket's handshake is a GET).
+        messages: Every web socket message received, in order; each is echoed back.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
         self.hits: list[Hit] = []
+        self.messages: list[str] = []
         self.extra_pages: dict[str, str] = {}  # whole documents by path, for the benchmark
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -136,6 +150,9 @@ class WebApp:
 
             def do_GET(self) -> None:
                 self._record()
+                if self.headers.get("Upgrade", "").lower() == "websocket":
+                    app._websocket(self)
+                    return
                 app._get(self)
 
             def do_POST(self) -> None:
@@ -146,16 +163,21 @@ class WebApp:
                 self._record()
                 app._send(self, 200, "application/json", b"{}")
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer((host, 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="webapp", daemon=True)
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://{self.host}:{self._server.server_address[1]}"
 
     def url(self, path: str) -> str:
         return self.base + path
+
+    def gets(self, path: str) -> list[Hit]:
+        """The GET requests received for a path."""
+        with self._lock:
+            return [h for h in self.hits if h.method == "GET" and urlsplit(h.path).path == path]
 
     def posts(self, path: str) -> list[Hit]:
         """The POST requests received for a path."""
@@ -185,6 +207,37 @@ class WebApp:
     def _page(self, h: BaseHTTPRequestHandler, title: str, body: str, status: int = 200) -> None:
         self._send(h, status, "text/html; charset=utf-8", PAGE.format(title=title, body=body).encode())
 
+    def _websocket(self, h: BaseHTTPRequestHandler) -> None:
+        """Serves one web socket (RFC 6455, text frames): logs each message and echoes it."""
+        key = h.headers.get("Sec-WebSocket-Key", "")
+        accept = base64.b64encode(hashlib.sha1((key + _WS_GUID).encode()).digest()).decode()
+        h.send_response(101, "Switching Protocols")
+        h.send_header("Upgrade", "websocket")
+        h.send_header("Connection", "Upgrade")
+        h.send_header("Sec-WebSocket-Accept", accept)
+        h.end_headers()
+        h.wfile.flush()
+        h.close_connection = True
+        while True:
+            head = h.rfile.read(2)
+            if len(head) < 2:
+                return
+            opcode, length = head[0] & 0x0F, head[1] & 0x7F
+            if length == 126:
+                (length,) = struct.unpack(">H", h.rfile.read(2))
+            elif length == 127:
+                (length,) = struct.unpack(">Q", h.rfile.read(8))
+            mask = h.rfile.read(4) if head[1] & 0x80 else b"\0\0\0\0"
+            payload = bytes(b ^ mask[i % 4] for i, b in enumerate(h.rfile.read(length)))
+            if opcode == 0x8:  # close
+                return
+            if opcode == 0x1:
+                with self._lock:
+                    self.messages.append(payload.decode("utf-8", errors="replace"))
+                if len(payload) < 126:
+                    h.wfile.write(bytes([0x81, len(payload)]) + payload)
+                    h.wfile.flush()
+
     def _get(self, h: BaseHTTPRequestHandler) -> None:
         path = urlsplit(h.path).path
         pages = {
@@ -206,6 +259,10 @@ class WebApp:
         elif path == "/offsite":
             other = self.base.replace("127.0.0.1", "localhost")
             self._page(h, "Offsite", f'<a href="{other}/prices">Elsewhere</a>')
+        elif path == "/redirect":
+            # An open redirect: wherever ``to`` says.
+            target = dict(parse_qsl(urlsplit(h.path).query)).get("to", "/")
+            self._send(h, 302, "text/plain", b"", Location=target)
         elif path == "/loop":
             self._send(h, 302, "text/plain", b"", Location="/loop")
         elif path == "/never":

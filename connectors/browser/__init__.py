@@ -6,15 +6,26 @@ read as its accessibility tree in compact text, each element one can act on carr
 ``[ref=eN]``; the action tools take such a ref.
 
 The tools themselves are ``read`` tools: opening and clicking change nothing on a server by
-themselves. What a click or a key press *sends* is what can change something, and that is
-held at the network layer (see ``_network``): every request with a method other than GET,
-HEAD or OPTIONS becomes a proposed ``browser_request`` action, asked about through the
-gate's hook while the tool call runs, and it reaches the server only if approved. So each
-action tool waits for the page to settle (bounded, not counting the time a person takes to
-decide) and reports what was approved, rejected or refused.
+themselves. What a call *sends*, and where, is what matters, and that is held at the network
+layer (see ``_network``) and asked about through the gate's hook while the tool call runs:
 
-Everything taken from a page reaches the model inside ``<external_content>`` markers.
-Navigation outside the mission's allowed domains is refused.
+- a top-level navigation to a site nobody vouched for (``browser_open``, a link, a GET form,
+  a script) is a proposed ``browser_visit``: "Visit a new site: host", with the full address
+  and its query parameters;
+- every request with a method other than GET, HEAD or OPTIONS, to any site, is a proposed
+  ``browser_request``;
+- any other request that carries text the agent typed to a site nobody vouched for is a
+  proposed ``browser_request`` (and a web socket message carrying it there is dropped).
+
+Each reaches the network only if approved; a site the person approves is vouched for the
+rest of the mission. ``browser_open`` asks before it navigates, so the page's load timeout
+does not run while the person decides; the action tools wait for the page to settle
+(bounded, not counting the time a person takes to decide) and report what was approved,
+rejected or refused.
+
+Everything taken from a page, its address and title included, reaches the model inside
+``<external_content>`` markers. Navigation outside the mission's allowed domains (when it
+lists any) is refused.
 """
 
 from __future__ import annotations
@@ -32,7 +43,17 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from pydantic import BaseModel, ConfigDict, Field
 
-from connectors.base import Backup, Preview, Tool, ToolContext, ToolError, ToolOutput, sha256_file, untrusted
+from connectors.base import (
+    Backup,
+    Preview,
+    Tool,
+    ToolContext,
+    ToolError,
+    ToolOutput,
+    normalise_host,
+    sha256_file,
+    untrusted,
+)
 from connectors.browser import _network, _snapshot
 from connectors.browser._session import SESSION, BrowserOptions, MissionBrowser
 
@@ -58,6 +79,7 @@ __all__ = [
 ]
 
 SESSION.route_handler = _network.handle
+SESSION.websocket_handler = _network.handle_websocket
 
 QUIET_SECONDS = 0.3
 """How long a page must have no request in flight to count as settled after an action."""
@@ -176,6 +198,8 @@ async def _call(ctx: ToolContext, action: Callable[[MissionBrowser], Awaitable[s
     state = await SESSION.mission(ctx)
     async with state.lock:
         state.active, state.element, state.requests = ctx, None, []
+        # Kept after the call: a request a page sends between calls is judged by it too.
+        state.vouches = ctx.vouches
         try:
             text = await action(state)
         except PlaywrightTimeoutError as exc:
@@ -198,7 +222,9 @@ def _with_report(text: str, state: MissionBrowser) -> str:
     lines = [text] if text else []
     for record in state.requests:
         what = f"{record['method']} {record['url']}"
-        if record["status"] == "approved":
+        if record.get("kind") == "visit":
+            lines.append(_visit_report(record))
+        elif record["status"] == "approved":
             edited = " with the fields the person edited" if record.get("edited") else ""
             lines.append(f"The page sent {what}: the person approved it, and it was sent{edited}.")
         else:
@@ -209,6 +235,23 @@ def _with_report(text: str, state: MissionBrowser) -> str:
             )
     lines += state.take_notes()
     return "\n".join(lines)
+
+
+def _visit_report(record: dict[str, Any]) -> str:
+    """What the model hears of a navigation that needed the person's approval."""
+    url = record["url"]
+    if record["status"] == "approved":
+        edited = " (at the address as the person edited it)" if record.get("edited") else ""
+        return (
+            f"The page went to {url}, a site new to this mission: the person approved it{edited}, "
+            "and the site stays allowed for the rest of the mission."
+        )
+    reason = record.get("reason") or "no reason given"
+    return (
+        f"The page tried to go to {url}, a site new to this mission: the person REJECTED it "
+        f"({reason}); nothing was sent there and the page stayed as it was. Do not try to open it "
+        "again, by this or any other way."
+    )
 
 
 def _timeout_message(exc: PlaywrightTimeoutError, state: MissionBrowser) -> str:
@@ -267,21 +310,26 @@ async def _settle(state: MissionBrowser) -> None:
 
 
 async def _page_text(state: MissionBrowser, *, full: bool = True) -> str:
-    """The current tab's URL, title and (when ``full``) accessibility tree, for the model."""
+    """The current tab's URL, title and (when ``full``) accessibility tree, for the model.
+
+    The URL and the title are the page's words as much as its text is (a page chooses where
+    it redirects and what it calls itself), so they are inside the outside-content marker
+    with the tree.
+    """
     page = state.page
     if page.is_closed():
         raise ToolError("The page was closed. Open one with browser_open.")
     title = ""
     with contextlib.suppress(PlaywrightError):
         title = await page.title()
-    head = [f"URL: {page.url}", f"Title: {title}"]
+    inside = [f"URL: {page.url}", f"Title: {title}"]
+    if full:
+        inside.append(await _snapshot.tree(page))
+    head = []
     tabs = [p for p in state.pages if not p.is_closed()]
     if len(tabs) > 1:
         head.append(f"Tabs: {len(tabs)} open; this is the newest. browser_back in a new tab closes it.")
-    if not full:
-        return "\n".join(head)
-    body = await _snapshot.tree(page)
-    return "\n".join(head) + "\n" + untrusted(body, page.url)
+    return "\n".join([*head, untrusted("\n".join(inside), page.url)])
 
 
 async def _locate(state: MissionBrowser, ref: str) -> Locator:
@@ -327,9 +375,61 @@ def _check_url(state: MissionBrowser, url: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+async def _ask_to_visit(state: MissionBrowser, url: str) -> str:
+    """Asks the person before ``browser_open`` goes to a site nobody vouched for.
+
+    Asking before navigating (rather than holding the navigation at the network layer) keeps
+    the load timeout from running while the person decides. An approval vouches for the site
+    for the rest of the mission, so the navigation itself then passes the network layer.
+
+    Returns:
+        The address to open: as asked, or as the person edited it.
+
+    Raises:
+        ToolError: The person rejected it, nobody can be asked, or the edited address cannot
+            be opened.
+    """
+    new = _network.new_sites(state, url)
+    if not new:
+        return url
+    host = normalise_host(url) or url
+    ctx = state.active
+    if ctx is None or ctx.approve is None:
+        raise ToolError(
+            f"{', '.join(new)} is a site nobody vouched for in this mission, and nobody can approve "
+            "opening it here. The person can name it in the mission or add it to the allowed sites."
+        )
+    page_url = ""
+    with contextlib.suppress(ToolError):
+        page_url = state.page.url
+    arguments, preview, destinations = _network.visit_proposal(state, url, page_url=page_url)
+    approval = await ctx.approve("browser_visit", "external", arguments, preview, destinations)
+    if not approval.approved:
+        raise ToolError(
+            f"The person did not allow opening {url} ({approval.reason or 'no reason given'}), which "
+            f"goes to a site new to this mission ({', '.join(new)}); nothing was sent there. Do not "
+            f"try to open it again, nor another address on {host}; say in your answer that it was "
+            "not allowed."
+        )
+    target = _network.approved_url(url, arguments, approval.arguments, "query")
+    if target is None:
+        raise ToolError(
+            "The person approved opening the page with an edited address that cannot be opened "
+            "(not a web address, or still holding a masked password). Nothing was opened."
+        )
+    _network.remember_approved(state, destinations, approval.arguments, target)
+    if target != url:
+        state.note(f"The person changed the address to {_network.mask_url(state, target)}; that was opened.")
+    state.note(
+        f"{', '.join(new)} is new to this mission: the person approved it, and it stays allowed for "
+        "the rest of the mission."
+    )
+    return _check_url(state, target)
+
+
 async def _open(ctx: ToolContext, args: OpenArgs) -> ToolOutput:
     async def action(state: MissionBrowser) -> str:
-        url = _check_url(state, args.url)
+        url = await _ask_to_visit(state, _check_url(state, args.url))
         page = state.page
         try:
             response = None
@@ -387,7 +487,14 @@ async def _back(ctx: ToolContext, args: NoArgs) -> ToolOutput:
         if len(state.pages) > 1 and not await page.evaluate("() => history.length > 1"):
             await page.close()
             return "Closed the tab, which had no earlier page.\n" + await _page_text(state)
-        response = await page.go_back(wait_until="domcontentloaded")
+        try:
+            response = await page.go_back(wait_until="domcontentloaded")
+        except PlaywrightTimeoutError:
+            # The earlier page is on a site the person is being asked about (or was): its
+            # load timeout is not the person's time. _settle waits for the decision.
+            if not state.held and not state.requests:
+                raise
+            response = None
         if response is None and page.url in ("about:blank", ""):
             return "There is no earlier page in this tab.\n" + await _page_text(state)
         await _settle(state)
@@ -437,6 +544,8 @@ async def _act(
 async def _type(ctx: ToolContext, args: TypeArgs) -> ToolOutput:
     async def action(state: MissionBrowser) -> str:
         locator = await _locate(state, args.ref)
+        # Known before the page can send it anywhere (a search box fetches as one types).
+        state.remember_typed(args.text)
         await _act(state, lambda: locator.fill(args.text), capture=False)
         return f"Typed {len(args.text)} characters into {_element(state, args.ref)}."
 
@@ -601,7 +710,8 @@ TOOLS: list[Tool[Any]] = [
         name="browser_open",
         description=(
             "Opens a web page (http or https) in the mission's browser tab and returns "
-            f"{_SNAPSHOT_FORMAT}. Only sites this mission is allowed to visit can be opened."
+            f"{_SNAPSHOT_FORMAT}. A site the person has not named for this mission is first "
+            "shown to the person, who allows or refuses it; if refused, do not try it again."
         ),
         effect="read",
         args_model=OpenArgs,
@@ -626,9 +736,9 @@ TOOLS: list[Tool[Any]] = [
         name="browser_click",
         description=(
             "Clicks an element by its ref and returns the page's snapshot afterwards. If the click "
-            "sends anything that can change data on a server (a form submission, a post), the "
-            "person is asked to approve that request first; the result says whether it was "
-            "approved and sent, or rejected and never sent."
+            "sends anything that can change data on a server (a form submission, a post), or goes "
+            "to a site the person has not named for this mission, the person is asked to approve "
+            "it first; the result says whether it was approved and sent, or rejected and never sent."
         ),
         effect="read",
         args_model=ClickArgs,

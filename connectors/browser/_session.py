@@ -26,11 +26,11 @@ from urllib.parse import urlsplit
 from playwright.async_api import Browser, BrowserContext, Download, Page, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
-from connectors.base import ToolContext, ToolError
+from connectors.base import ToolContext, ToolError, VouchHook
 from connectors.browser._driver import ensure_node
 
 if TYPE_CHECKING:
-    from playwright.async_api import Dialog, Request, Route
+    from playwright.async_api import Dialog, Request, Route, WebSocketRoute
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,9 @@ SYSTEM_CHROMIUMS = (
 """Where a system Chrome or Chromium is looked for, after the settings and Playwright's own."""
 
 VIEWPORT = {"width": 1280, "height": 800}
+
+MIN_TYPED_CHARS = 3
+"""Shorter typed texts are not tracked: "ok" or "12" turn up in every other address."""
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,9 @@ class MissionBrowser:
         pages: Its open tabs, oldest first; the last is the current one.
         active: The tool call now running for the mission, if any: held requests are asked
             about through its approval hook.
+        vouches: The vouching hook of the mission's latest tool call, kept after the call
+            ends so that a request a page sends between calls can still be told apart: one
+            to a site the person vouched for passes, one to a new site is refused.
         element: What the running call acts on (``ref`` and a description), for previews.
         notes: Things the model should hear in the next tool result (a dialog accepted, a
             tab opened, a request blocked while no call was running).
@@ -186,6 +192,12 @@ class MissionBrowser:
         downloads: Downloads that browser_download is waiting for.
         expecting_download: Whether browser_download is running (else downloads are refused).
         closed: Whether the context is gone (closed, or its browser crashed).
+        typed: What the agent typed into the mission's pages (texts of at least
+            :data:`MIN_TYPED_CHARS` characters), to hold a request that carries one to a site
+            nobody vouched for.
+        approved_hosts: Hosts whose visit (or request) a person approved in this mission. The
+            gate vouches for them too; keeping them here lets the approved navigation itself
+            through at once, and serves contexts without a gate.
     """
 
     mission_id: str
@@ -206,6 +218,9 @@ class MissionBrowser:
     downloads: list[Download] = field(default_factory=list)
     expecting_download: bool = False
     closed: bool = False
+    vouches: VouchHook | None = None
+    typed: list[str] = field(default_factory=list)
+    approved_hosts: set[str] = field(default_factory=set)
 
     @property
     def page(self) -> Page:
@@ -224,6 +239,16 @@ class MissionBrowser:
         """Keeps a sentence for the model's next tool result."""
         self.notes.append(text)
         self.noted.set()
+
+    def remember_typed(self, text: str) -> None:
+        """Keeps a text the agent is about to type, and each of its lines, to spot it in a request.
+
+        A page may send one line of a longer text, so the lines count on their own.
+        """
+        for piece in (text, *text.splitlines()):
+            piece = piece.strip()
+            if len(piece) >= MIN_TYPED_CHARS and piece not in self.typed:
+                self.typed.append(piece)
 
     def take_notes(self) -> list[str]:
         """Returns and clears the notes."""
@@ -245,6 +270,8 @@ class Session:
         self._start_lock: asyncio.Lock | None = None
         self.route_handler: Any = None
         """``async (state, route, request) -> None``, set by the network module."""
+        self.websocket_handler: Any = None
+        """``async (state, websocket_route) -> None``, set by the network module."""
 
     def _check_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -372,8 +399,13 @@ class Session:
         async def route(route: Route, request: Request) -> None:
             await self.route_handler(state, route, request)
 
+        async def route_websocket(ws: WebSocketRoute) -> None:
+            await self.websocket_handler(state, ws)
+
         # Routing is installed before the mission's first page opens, so no request escapes it.
         await context.route("**/*", route)
+        if self.websocket_handler is not None:
+            await context.route_web_socket(lambda _url: True, route_websocket)
         context.on("request", lambda r: state.inflight.add(r))
         context.on("requestfinished", lambda r: state.inflight.discard(r))
         context.on("requestfailed", lambda r: state.inflight.discard(r))

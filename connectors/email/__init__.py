@@ -68,7 +68,7 @@ from connectors.email._message import (
     parse_bytes,
     parse_message,
 )
-from connectors.email._store import Criteria, MessageState, Page, Role, Store, split_id
+from connectors.email._store import Criteria, MessageState, Page, Role, SentState, Store, split_id
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -600,6 +600,20 @@ async def _draft(ctx: ToolContext, args: EmailComposeArgs) -> ToolOutput:
     return ToolOutput(_json({"saved_to": folder, "message_id": args.message_id}))
 
 
+async def _confirm_sent(ctx: ToolContext, args: EmailComposeArgs) -> bool | None:
+    """After a crash: whether a message was sent, from its copy in Sent (stored before sending).
+
+    A confirmed copy: sent. No copy (on a server that keeps our pending mark): it never reached
+    SMTP, so it did not happen. A copy still pending, or a server that cannot say: unknown, and
+    only the person may send it again.
+    """
+    if not args.message_id:
+        return None
+    message_id = args.message_id
+    state: SentState = await _call(ctx, lambda _account, store: store.sent_state(message_id))
+    return {"sent": True, "absent": False}.get(state)
+
+
 def _confirm_in(role: Role) -> ConfirmFn[EmailComposeArgs]:
     """After a crash: whether a message was already stored, by its Message-ID in Drafts or Sent."""
 
@@ -621,7 +635,8 @@ async def _send(ctx: ToolContext, args: EmailComposeArgs) -> ToolOutput:
     def work(account: EmailAccount, store: Store) -> dict[str, Any]:
         message = _compose(account, args, _files(ctx, args), _reply_headers(store, args.in_reply_to))
         message_id = str(message["Message-ID"])
-        if store.contains("sent", message_id):
+        state = store.sent_state(message_id)
+        if state == "sent":
             raise ToolError(
                 f"A message with Message-ID {message_id} is already in the Sent folder: it was sent "
                 "before, so it is not sent again."
@@ -642,16 +657,20 @@ async def _send(ctx: ToolContext, args: EmailComposeArgs) -> ToolOutput:
         recipients = [
             addr for _n, addr in email.utils.getaddresses([*args.to, *(args.cc or []), *(args.bcc or [])])
         ]
+        # The copy goes into Sent first, marked pending: after a crash, a pending copy says the
+        # send may have happened (the person decides), and no copy says it surely did not.
+        # (A pending copy found here means the person released it again after such a crash.)
+        result["saved_to"] = None if state == "pending" else store.store_pending(message.as_bytes())
         refused = _smtp.send(account, password, message, recipients)
         result["sent"] = True
         if refused:
             result["refused_recipients"] = refused
         try:
-            result["saved_to"] = store.append("sent", message.as_bytes())
+            store.clear_pending(message_id)
+            result["saved_to"] = result["saved_to"] or "Sent"
         except ToolError as exc:
             # The message has left: the call succeeded, and must not be retried for this.
-            result["saved_to"] = None
-            result["note"] = f"Sent, but the copy could not be stored in the Sent folder: {exc}"
+            result["note"] = f"Sent, but its copy in the Sent folder is still marked pending: {exc}"
         return result
 
     return ToolOutput(_json(await _call(ctx, work)))
@@ -881,7 +900,7 @@ TOOLS: list[Tool[Any]] = [
         run=_send,
         preview=_preview_for("Send"),
         prepare=_prepare,
-        confirm_outcome=_confirm_in("sent"),
+        confirm_outcome=_confirm_sent,
         destinations=_destinations,
         known=_known,
     ),

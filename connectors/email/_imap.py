@@ -22,10 +22,12 @@ from connectors.base import ToolError
 from connectors.email._message import quick_headers, quick_snippet
 from connectors.email._store import (
     MAX_MESSAGE_BYTES,
+    PENDING,
     Criteria,
     MessageState,
     Page,
     Role,
+    SentState,
     iso_date,
     recipients,
     rfc_id,
@@ -108,6 +110,7 @@ class ImapStore:
         self._client: Any = None
         self._selected: tuple[str, int] | None = None
         self._roles: dict[str, str] | None = None
+        self._permanent: dict[str, tuple[bytes, ...]] = {}
         self._lock = threading.Lock()
 
     # Connection ---------------------------------------------------------------------------
@@ -200,6 +203,7 @@ class ImapStore:
             ) from exc
         validity = int(info.get(b"UIDVALIDITY", 0))
         self._selected = (folder, validity)
+        self._permanent[folder] = tuple(info.get(b"PERMANENTFLAGS", ()))
         return validity
 
     def _folders(self, client: Any) -> list[dict[str, Any]]:
@@ -283,6 +287,44 @@ class ImapStore:
             return raw
 
         return self._run(work)
+
+    def sent_state(self, rfc_message_id: str) -> SentState:
+        def work(client: Any) -> SentState:
+            folder = self._role_folder(client, "sent")
+            self._select(client, folder)
+            uids = client.search(["HEADER", "Message-ID", rfc_message_id])
+            if not uids:
+                # Without our keyword a copy could not have been marked pending before the
+                # send, so "no copy" would prove nothing.
+                return "absent" if self._keywords(folder) else "unknown"
+            flags = client.get_flags(uids)
+            return "pending" if any(PENDING in f for f in flags.values()) else "sent"
+
+        return self._run(work)
+
+    def _keywords(self, folder: str) -> bool:
+        """Whether a selected folder keeps keywords of our own (PERMANENTFLAGS has ``\\*``)."""
+        return b"\\*" in self._permanent.get(folder, ())
+
+    def store_pending(self, raw: bytes) -> str:
+        def work(client: Any) -> str:
+            folder = self._role_folder(client, "sent")
+            self._select(client, folder)
+            flags = [b"\\Seen", PENDING] if self._keywords(folder) else [b"\\Seen"]
+            client.append(folder, raw, flags=flags)
+            return folder
+
+        return self._run(work, retry=False)
+
+    def clear_pending(self, rfc_message_id: str) -> None:
+        def work(client: Any) -> None:
+            self._select(client, self._role_folder(client, "sent"))
+            uids = client.search(["HEADER", "Message-ID", rfc_message_id])
+            if uids:
+                client.remove_flags(uids, [PENDING])
+
+        # Removing a keyword twice is harmless, so a lost connection may be retried.
+        self._run(work)
 
     def contains(self, role: Role, rfc_message_id: str) -> bool:
         def work(client: Any) -> bool:

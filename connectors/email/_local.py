@@ -29,6 +29,7 @@ from connectors.email._store import (
     MessageState,
     Page,
     Role,
+    SentState,
     iso_date,
     recipients,
     rfc_id,
@@ -171,6 +172,16 @@ class LocalStore:
         if len(raw) > MAX_MESSAGE_BYTES:
             raise ToolError(f"Message '{message_id}' is {len(raw) / 1e6:.1f} MB, too big to read.")
         return raw
+
+    def sent_state(self, rfc_message_id: str) -> SentState:
+        # A local account "sends" by storing the copy, in one step: there is no pending state.
+        return "sent" if self.contains("sent", rfc_message_id) else "absent"
+
+    def store_pending(self, raw: bytes) -> str:
+        return self.append("sent", raw)
+
+    def clear_pending(self, rfc_message_id: str) -> None:
+        return None
 
     def contains(self, role: Role, rfc_message_id: str) -> bool:
         with self._lock:

@@ -28,6 +28,12 @@ if TYPE_CHECKING:
     from email.message import Message
 
 Role = Literal["drafts", "sent"]
+
+SentState = Literal["absent", "pending", "sent", "unknown"]
+"""See :meth:`Store.sent_state`."""
+
+PENDING = b"$EnsemblePending"
+"""The IMAP keyword on a Sent copy stored before its message was handed to SMTP."""
 """A special folder the tools write into."""
 
 MAX_MESSAGE_BYTES = 50 * 1024 * 1024
@@ -88,6 +94,23 @@ class Store(Protocol):
 
     def append(self, role: Role, raw: bytes) -> str:
         """Stores a message in the Drafts or Sent folder; returns the folder's name."""
+        ...
+
+    def sent_state(self, rfc_message_id: str) -> SentState:
+        """Where a message stands in the Sent folder, by its ``Message-ID``.
+
+        ``absent``: no copy; ``pending``: a copy stored before sending whose send was never
+        confirmed (it may or may not have left); ``sent``: a confirmed copy. A store that
+        cannot mark a copy pending says ``unknown`` instead of ``absent``.
+        """
+        ...
+
+    def store_pending(self, raw: bytes) -> str:
+        """Stores a copy in the Sent folder marked pending, before sending; returns the folder."""
+        ...
+
+    def clear_pending(self, rfc_message_id: str) -> None:
+        """Marks the Sent copy of a message as sent (its send was confirmed)."""
         ...
 
     def contains(self, role: Role, rfc_message_id: str) -> bool:
