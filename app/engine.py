@@ -34,7 +34,7 @@ from app.model import ModelClient, ModelError
 from app.orchestrator import LimitReached, MissionPaused, MissionRuntime, add_user_text, run_lead
 from app.paths import Paths
 from app.settings import Settings
-from connectors.base import Backup, ToolContext, ToolError, restore
+from connectors.base import Backup, ToolContext, ToolError, clean_leftovers, restore
 
 if TYPE_CHECKING:
     from app.demo import Demo
@@ -44,6 +44,10 @@ log = logging.getLogger(__name__)
 ApproveMode = Literal["ask", "all", "none"]
 RuleKind = Literal["approve_all", "reject_all"]
 """How a mission's proposed actions are decided: by the person, or by a rule for all of them."""
+
+RESUMES_ON_START = "It resumes when you open Ensemble again."
+"""The end of the error of a mission :meth:`Engine.pause_all` paused: the window resumes those
+missions when it starts (:meth:`Engine.resume_paused`); a crash's are left to the person."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,7 @@ class Engine:
         self.settings = settings or Settings.load(self.paths.settings)
         self.journal = Journal(self.paths.journal)
         self.gate = ApprovalGate(self.journal, lambda: self.settings.address_book)
+        self._clean_after_crash()
         self._running: dict[str, asyncio.Task[MissionOutcome]] = {}
         self._questions: dict[str, asyncio.Future[str]] = {}
         self._options: dict[str, dict[str, Any]] = {}
@@ -87,6 +92,35 @@ class Engine:
         self._live: dict[str, Mission] = {}
         self._demo: Demo | None = None
         self._demo_mission: str | None = None
+        self._runtimes: dict[str, MissionRuntime] = {}  # running missions, for pause_all
+        self._pause_reasons: dict[str, str] = {}  # missions pause_all is pausing, and why
+
+    def _clean_after_crash(self) -> None:
+        """Removes what writes killed half-way left behind, for missions whose process died.
+
+        Temporary files beside the workspace's files (not while another process writes), and
+        backups that no carried-out action refers to (a write killed before its replace).
+        """
+        for mission_id in self.journal.interrupt_running():
+            mission = self.journal.mission(mission_id)
+            if mission is None:
+                continue
+            for folder in json.loads(mission.workspaces_json or "[]"):
+                if Path(folder).is_dir():
+                    for removed in clean_leftovers(Path(folder)):
+                        log.info("Removed %s, left by a write that was cut off", removed)
+            backups = self.paths.backups / mission_id
+            if not backups.is_dir():
+                continue
+            actions = self.journal.actions(mission_id)
+            if any(a.status == "executing" for a in actions):
+                # A write whose outcome is not known yet may need its backup to be undone.
+                continue
+            kept = {str(json.loads(a.backup_json).get("backup_path")) for a in actions if a.backup_json}
+            for stray in backups.iterdir():
+                if stray.is_file() and str(stray) not in kept:
+                    stray.unlink(missing_ok=True)
+                    log.info("Removed the backup %s, which no action refers to", stray)
 
     def subscribe(self, listener: Listener) -> None:
         """Calls ``listener`` on the engine's thread with every event from now on."""
@@ -418,6 +452,9 @@ class Engine:
                 ask_user=lambda question: self._ask(mission.id, question),
                 inbox=self._inbox.setdefault(mission.id, []),
             )
+            self._runtimes[mission.id] = rt
+            if mission.id in self._pause_reasons:  # paused before it got this far
+                rt.pausing = True
             result = await run_lead(rt, messages)
             status = "done"
             unfinished = self._unfinished(mission.id)
@@ -434,14 +471,22 @@ class Engine:
             status = "interrupted"
             error = f"Paused: {paused} Resume it when the service is back (ensemble resume {mission.id})."
         except asyncio.CancelledError:
-            status, error = "cancelled", "Stopped by the person."
-            self.gate.reject_pending(mission.id, "stopped by user")
+            reason = self._pause_reasons.pop(mission.id, None)
+            if reason is not None and mission.id in self.gate.pausing:
+                # pause_all: every step stays as it was (waiting cards stay pending), to resume.
+                status = "interrupted"
+                error = f"Paused: {reason.rstrip('.')}. {RESUMES_ON_START}"
+            else:
+                status, error = "cancelled", "Stopped by the person."
+                self.gate.reject_pending(mission.id, "stopped by user")
         except Exception as exc:
             # The outer boundary of one mission: a bug ends this mission, never the app.
             log.exception("Mission %s failed unexpectedly", mission.id)
             error = f"Ensemble hit an internal error: {type(exc).__name__}: {exc}"
         finally:
             self.gate.pausing.discard(mission.id)
+            self._pause_reasons.pop(mission.id, None)
+            self._runtimes.pop(mission.id, None)
             self._live.pop(mission.id, None)
             if model is not None:
                 await model.close()
@@ -607,9 +652,66 @@ class Engine:
         )
         return message
 
-    async def close(self) -> None:
-        """Stops every mission and closes the journal."""
-        await self.cancel_all()
+    async def pause_all(self, reason: str = "Ensemble was closed") -> int:
+        """Pauses every running mission, to resume later; returns how many were running.
+
+        Unlike :meth:`cancel_all`, nothing is rejected or marked stopped: tool calls, tasks
+        and the actions waiting for the person stay as they are in the journal, an action
+        being carried out finishes first, and each mission ends ``interrupted`` with an error
+        ending in :data:`RESUMES_ON_START`. :meth:`resume` (or :meth:`resume_paused`) carries
+        it on: nothing finished runs again, and waiting cards come back with the same ids.
+
+        Args:
+            reason: Why, for the mission's error: ``"Paused: {reason}. It resumes when…"``.
+        """
+        tasks = dict(self._running)
+        for mission_id in tasks:
+            self._pause_reasons[mission_id] = reason
+            self.gate.pausing.add(mission_id)
+            rt = self._runtimes.get(mission_id)
+            if rt is not None:
+                rt.pausing = True
+        for task in tasks.values():
+            task.cancel()
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+        return len(tasks)
+
+    def paused_by_quit(self) -> list[Mission]:
+        """Interrupted missions that :meth:`pause_all` paused (not a crash), newest first."""
+        return [m for m in self.interrupted() if (m.error or "").endswith(RESUMES_ON_START)]
+
+    def resume_paused(self) -> list[tuple[str, str | None]]:
+        """Resumes, oldest first, the missions :meth:`pause_all` paused; call on the engine's loop.
+
+        A mission that cannot resume (its workspace folder is gone, a demo whose demo stopped)
+        stays interrupted, its error saying why, and is not tried again.
+
+        Returns:
+            ``(mission id, None)`` for each mission resumed, ``(mission id, why not)`` for
+            each that could not be.
+        """
+        outcomes: list[tuple[str, str | None]] = []
+        for mission in reversed(self.paused_by_quit()):
+            try:
+                self.resume(mission.id)
+            except EngineError as exc:
+                self.journal.update(mission, error=f"It could not resume: {exc}")
+                outcomes.append((mission.id, str(exc)))
+            else:
+                outcomes.append((mission.id, None))
+        return outcomes
+
+    async def close(self, *, pause: bool = False) -> None:
+        """Stops every mission and closes the journal.
+
+        Args:
+            pause: Pause the running missions (:meth:`pause_all`: they stay ``interrupted``,
+                their waiting actions pending, to resume) instead of cancelling them.
+        """
+        if pause:
+            await self.pause_all()
+        else:
+            await self.cancel_all()
         if self._demo is not None:
             await asyncio.to_thread(self._demo.stop)
             self._demo = None

@@ -23,13 +23,17 @@ import ipaddress
 import os
 import re
 import shutil
+import tempfile
+import threading
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 
+from filelock import FileLock, Timeout
 from pydantic import BaseModel, ValidationError
 
 Effect = Literal["read", "local", "external"]
@@ -549,6 +553,79 @@ def outside_text(text: str) -> str:
     """The content of a result that :func:`untrusted` wrapped whole (for tests and tools)."""
     match = _BLOCK.match(text)
     return match.group(1) if match else text
+
+
+TEMP_SUFFIX = ".ensemble-tmp"
+"""The ending of the temporary file a write saves beside its target before replacing it."""
+
+_THREAD_LOCKS: dict[Path, threading.Lock] = {}
+_THREAD_LOCKS_GUARD = threading.Lock()
+
+
+def _lock_file(path: Path) -> Path:
+    """Where the cross-process lock of a file lives: one per file, in the system's temp folder,
+    so that every Ensemble process of the person (another window, the command line) sees it."""
+    folder = Path(tempfile.gettempdir()) / f"ensemble-locks-{os.getuid() if hasattr(os, 'getuid') else 0}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder / (hashlib.sha256(str(path).encode()).hexdigest()[:32] + ".lock")
+
+
+@contextmanager
+def write_lock(path: Path, *, timeout: float = 30.0) -> Iterator[None]:
+    """Holds a file for one write, against other threads and other processes.
+
+    Held from reading the file's state (its fingerprint) to the atomic replace, so that no
+    other writer's change can be lost in between.
+
+    Args:
+        path: The file, absolute and resolved.
+        timeout: Seconds to wait for another writer.
+
+    Raises:
+        ToolError: Another process kept the file for longer than ``timeout``.
+    """
+    with _THREAD_LOCKS_GUARD:
+        thread_lock = _THREAD_LOCKS.setdefault(path, threading.Lock())
+    with thread_lock:
+        lock = FileLock(str(_lock_file(path)), timeout=timeout)
+        try:
+            lock.acquire()
+        except Timeout as exc:
+            raise ToolError(
+                f"{path.name} is being changed by another Ensemble window or command and was not free "
+                f"within {timeout:g} seconds; nothing was changed. Try again when it has finished."
+            ) from exc
+        try:
+            yield
+        finally:
+            lock.release()
+
+
+def clean_leftovers(folder: Path) -> list[Path]:
+    """Removes temporary files that a write killed half-way left in a folder (and below it).
+
+    A temporary file whose target another process is writing right now is left alone.
+
+    Returns:
+        The files removed.
+    """
+    removed = []
+    for temp in folder.rglob(f".*{TEMP_SUFFIX}"):
+        stem = temp.name[1 : -len(TEMP_SUFFIX)]
+        target = temp.with_name(stem.rsplit(".", 1)[0])  # ".NAME.RANDOM.ensemble-tmp"
+        lock = FileLock(str(_lock_file(target.resolve())), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            continue  # being written now
+        try:
+            temp.unlink(missing_ok=True)
+            removed.append(temp)
+        except OSError:
+            continue
+        finally:
+            lock.release()
+    return removed
 
 
 async def file_fingerprint(ctx: ToolContext, path: str) -> str:

@@ -58,6 +58,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, StrictBool, StrictInt, StrictStr
 
 from connectors.base import (
+    TEMP_SUFFIX,
     Backup,
     Preview,
     Tool,
@@ -67,6 +68,7 @@ from connectors.base import (
     file_fingerprint,
     sha256_file,
     untrusted,
+    write_lock,
 )
 
 if TYPE_CHECKING:
@@ -1796,15 +1798,6 @@ def _plan_create(ctx: ToolContext, args: SheetCreateArgs) -> _Plan:
 
 # --- Carrying a plan out ----------------------------------------------------------------------
 
-_PATH_LOCKS: dict[Path, threading.Lock] = {}
-_PATH_LOCKS_GUARD = threading.Lock()
-
-
-def _path_lock(path: Path) -> threading.Lock:
-    """The lock that serialises writes to one file, across threads and event loops."""
-    with _PATH_LOCKS_GUARD:
-        return _PATH_LOCKS.setdefault(path, threading.Lock())
-
 
 def _preview_sync(plan_fn: Callable[[], _Plan]) -> Preview:
     plan = plan_fn()
@@ -1836,16 +1829,22 @@ def _commit(ctx: ToolContext, shown: str, make_plan: Callable[[], _Plan], *, cre
     Raises:
         ToolError: The plan was refused, the save failed, or the file changed meanwhile.
     """
-    with _path_lock(ctx.resolve(shown, must_exist=not creating)):
+    # Held across processes (another window, the command line) from reading the file's state
+    # to the replace, so that no other writer's change is lost in between.
+    with write_lock(ctx.resolve(shown, must_exist=not creating)):
         plan = make_plan()
+        # Saved in memory first: a full disk then fails on a plain write, never inside the
+        # zip writer (which would leave it half-closed).
+        saved = io.BytesIO()
+        plan.document.save(saved)
         handle, temp_name = tempfile.mkstemp(
-            dir=plan.path.parent, prefix=f".{plan.path.name}.", suffix=".ensemble-tmp"
+            dir=plan.path.parent, prefix=f".{plan.path.name}.", suffix=TEMP_SUFFIX
         )
         temp = Path(temp_name)
         backup_path: Path | None = None
         try:
             with os.fdopen(handle, "wb") as out:
-                plan.document.save(out)
+                out.write(saved.getbuffer())
             if creating:
                 _check_still_absent(plan.path)
             else:

@@ -8,6 +8,10 @@ an HTML page or garbage with status 200. Before, a stream cut in the middle of a
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import subprocess
 from typing import TYPE_CHECKING, Any
 
 import openpyxl
@@ -18,6 +22,7 @@ from app.scripted_model import FaultKind, Reply, ScriptedModel, fault, text, too
 from app.settings import Settings
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
 MISSION = "Fill the totals of invoices.xlsx"
@@ -84,3 +89,42 @@ async def test_a_reply_broken_once_is_asked_for_again_and_runs_whole_once(
     assert outcome.status == "done", outcome.result
     assert written(workspace) == [v for row in CELLS for v in row]
     assert [a.tool for a in executed] == ["sheet_write"]
+
+
+@pytest.fixture
+def full_workspace(workspace: Path, tmp_path: Path) -> Iterator[Path]:
+    """The workspace on a tiny tmpfs that is full but for a few bytes (needs root to mount)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    folder = tmp_path / "full"
+    folder.mkdir()
+    try:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)], check=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"cannot mount a tmpfs here: {exc}")
+    try:
+        shutil.copy2(workspace / "invoices.xlsx", folder / "invoices.xlsx")
+        with contextlib.suppress(OSError), (folder / "filler").open("wb") as filler:
+            while True:
+                filler.write(b"\0" * 4096)
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+async def test_an_action_that_fails_unexpectedly_ends_failed_and_the_mission_says_so(
+    scripted: ScriptedModel, full_workspace: Path
+) -> None:
+    """A write on a full disk raises OSError inside the tool: before, it stayed "executing"."""
+    script(scripted, tool_call("sheet_write", WRITE))
+    engine = Engine(settings=Settings(api_max_retries=0))
+    try:
+        outcome = await engine.run_mission(MISSION, workspaces=[full_workspace], approve="all")
+        (action,) = engine.journal.actions(outcome.mission_id)
+    finally:
+        await engine.close()
+    assert action.status == "failed"
+    assert "No space left on device" in (action.result or "")
+    assert outcome.status == "done"
+    assert "Not everything was done" in (outcome.result or "")
+    assert "Failed: Write" in (outcome.result or "")
