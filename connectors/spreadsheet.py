@@ -631,6 +631,44 @@ def _unreadable(shown: str, exc: OSError) -> ToolError:
     return ToolError(f"'{shown}' could not be opened: {exc.strerror or exc}.")
 
 
+MAX_UNPACKED_BYTES = 512 * 1024 * 1024
+"""The most bytes a workbook's parts may unpack to, in all: far above any real workbook of a
+million cells, far below what a crafted "zip bomb" of one megabyte unpacks to."""
+MAX_PART_RATIO = 200
+"""The most a big part (over 16 MB unpacked) may be compressed, as unpacked / packed: XML of
+real cells compresses 5 to 30 times; a part of repeated filler, thousands of times."""
+
+
+def _check_unpacked(path: Path, shown: str, kind: _Kind) -> None:
+    """Refuses a zip-based workbook whose parts would unpack to more than a read may cost.
+
+    Raises:
+        ToolError: The limit, in words, and how big the file would be unpacked.
+    """
+    if kind not in ("xlsx", "xlsm", "xlsb", "ods"):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+    except (OSError, zipfile.BadZipFile, EOFError):
+        return  # the reader says what is wrong with it, in its words
+    total = sum(info.file_size for info in infos)
+    if total > MAX_UNPACKED_BYTES:
+        raise ToolError(
+            f"'{shown}' would unpack to {total / 2**20:,.0f} MB, more than the "
+            f"{MAX_UNPACKED_BYTES / 2**20:,.0f} MB Ensemble reads from one workbook; it was not opened. "
+            "If it is genuine, split it into smaller workbooks."
+        )
+    for info in infos:
+        ratio = info.file_size // max(info.compress_size, 1)
+        if info.file_size > 16 * 2**20 and ratio > MAX_PART_RATIO:
+            raise ToolError(
+                f"'{shown}' holds a part ({info.filename}) that unpacks {ratio:,} times larger than it "
+                f"is stored, more than the {MAX_PART_RATIO} times of real workbook data: it looks "
+                "crafted to exhaust memory, so it was not opened."
+            )
+
+
 def _check_not_cfb(path: Path, shown: str, kind: _Kind) -> None:
     """Refuses an .xlsx/.xlsm/.xlsb that is really an OLE compound file, saying which kind.
 
@@ -772,13 +810,21 @@ _NEEDS_SECOND_PASS_RE = re.compile(
 
 
 def _needs_second_pass(path: Path) -> bool:
-    """Tells whether any worksheet of an .xlsx/.xlsm has error cells or uncalculated formulas."""
+    """Tells whether any worksheet of an .xlsx/.xlsm has error cells or uncalculated formulas.
+
+    Reads each sheet's XML in chunks (keeping an overlap for marks across a boundary), so its
+    memory stays small whatever the sheet's size.
+    """
     try:
         with zipfile.ZipFile(path) as archive:
             for info in archive.infolist():
                 if info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml"):
-                    if _NEEDS_SECOND_PASS_RE.search(archive.read(info)):
-                        return True
+                    with archive.open(info) as part:
+                        tail = b""
+                        while chunk := part.read(1 << 20):
+                            if _NEEDS_SECOND_PASS_RE.search(tail + chunk):
+                                return True
+                            tail = chunk[-512:]
     except (OSError, zipfile.BadZipFile, zlib.error, EOFError):
         # calamine read the file; if this quick look cannot, the second pass is skipped.
         return False
@@ -887,6 +933,7 @@ def _read_calamine(
     path: Path, shown: str, kind: _Kind, wanted: str | None, *, all_sheets: bool
 ) -> _ReadResult:
     _check_not_cfb(path, shown, kind)
+    _check_unpacked(path, shown, kind)
 
     def guard() -> AbstractContextManager[None]:
         return _calamine_errors(path, shown, kind)
@@ -1506,6 +1553,7 @@ def _writable_kind(path: Path, shown: str, *, creating: bool = False) -> _Kind:
 
 def _read_original(path: Path, shown: str, kind: _Kind) -> bytes:
     _check_not_cfb(path, shown, kind)
+    _check_unpacked(path, shown, kind)
     try:
         return path.read_bytes()
     except OSError as exc:

@@ -830,3 +830,42 @@ async def test_rich_text_and_untouched_cells_survive_a_write(ctx: ToolContext, t
     assert after["A2"].value == "=LEN(A1)"
     assert [str(r) for r in after.merged_cells.ranges] == ["C1:D1"]
     assert after["B1"].value is True
+
+
+def _bomb(folder: Path, megabytes: int) -> Path:
+    """A real workbook whose first sheet is padded with megabytes of repeated empty rows."""
+    path = folder / "bomb.xlsx"
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet["A1"] = "looks harmless"
+    plain = folder / "plain.xlsx"
+    book.save(plain)
+    filler = b'<row r="2"><c r="A2" t="e"><v></v></c></row>' * (megabytes * 2**20 // 44)
+    with zipfile.ZipFile(plain) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(b"</sheetData>", filler + b"</sheetData>")
+            target.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
+    return path
+
+
+@pytest.mark.parametrize("tool", ["sheet_list", "sheet_read", "sheet_write"])
+async def test_a_workbook_bomb_is_refused_quickly_naming_the_limit(tmp_path: Path, tool: str) -> None:
+    """A crafted 1 MB workbook took 37 s and 2 GB; now it is refused before it is unpacked."""
+    folder = tmp_path / "ws"
+    folder.mkdir()
+    bomb = _bomb(folder, 600)
+    assert bomb.stat().st_size < 3 * 2**20
+    ctx = ToolContext(workspaces=[folder], backup_dir=tmp_path / "backups")
+    arguments: dict[str, Any] = {"path": "bomb.xlsx"}
+    if tool != "sheet_list":
+        arguments["sheet"] = "Sheet"
+    if tool == "sheet_write":
+        arguments |= {"range": "B1", "values": [["x"]]}
+    chosen = next(t for t in TOOLS if t.name == tool)
+    args = chosen.parse(arguments)
+    attempt = chosen.render_preview(ctx, args) if tool == "sheet_write" else chosen.run(ctx, args)
+    with pytest.raises(ToolError, match="more than the 512 MB Ensemble reads from one workbook"):
+        await attempt

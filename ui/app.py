@@ -90,9 +90,15 @@ def run(workspaces: Sequence[Path] = (), *, demo: bool = False) -> int:
     if missing:
         print(f"ensemble: the workspace folder {missing[0]} does not exist.", file=sys.stderr)  # noqa: T201
         return 1
+    from PySide6.QtCore import Qt
+
     app = create_application()
     sys.excepthook = _excepthook
     window = create_window(workspaces, demo=demo)
+    # The window's close button may leave Ensemble running in the tray: the application ends
+    # when the window closes for good (it paused the missions first), not when it hides.
+    app.setQuitOnLastWindowClosed(False)
+    window.closed.connect(app.quit, Qt.ConnectionType.QueuedConnection)
     if os.environ.get("ENSEMBLE_STARTUP_PROBE"):
         _probe_first_paint(app, window)
     window.show()

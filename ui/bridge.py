@@ -130,11 +130,16 @@ class Bridge(QObject):
     def _on_engine_created(self, _result: object) -> None:
         self.engine_started.emit()
 
-    def shutdown(self, timeout: float = 10.0) -> None:
+    def shutdown(self, timeout: float = 10.0, *, pause: bool = False) -> None:
         """Stops every mission, closes the journal and ends the thread.
 
         This waits (at most ``timeout`` seconds) for the engine to stop: it is called when
         the window closes, when nothing else is left to draw.
+
+        Args:
+            timeout: How long to wait for the engine, in seconds.
+            pause: Pause the running missions (they stay ``interrupted``, their cards
+                pending, and resume at the next start) instead of cancelling them.
         """
         if self._closed:
             return
@@ -142,7 +147,7 @@ class Bridge(QObject):
         if not self._thread.is_alive():
             return
         if self._engine is not None:
-            future = asyncio.run_coroutine_threadsafe(self._engine.close(), self.loop)
+            future = asyncio.run_coroutine_threadsafe(self._engine.close(pause=pause), self.loop)
             try:
                 future.result(timeout)
             except (concurrent.futures.TimeoutError, concurrent.futures.CancelledError):

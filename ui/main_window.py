@@ -28,7 +28,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QCloseEvent, QGuiApplication, QKeySequence, QPainter, QShortcut
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QPainter, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -37,6 +37,8 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMainWindow,
+    QMenu,
+    QMessageBox,
     QPushButton,
     QSizePolicy,
     QSplitter,
@@ -84,6 +86,13 @@ DEMO_TEXT = (
     "served on this computer. Approve, edit or reject the cards on the right as you would for "
     "real; nothing leaves this computer. Add your API key in Settings for your own missions."
 )
+CLOSE_QUESTION = "Missions are still running. Quit and pause them, or keep the window open?"
+QUIT_QUESTION = "Missions are still running. Quit and pause them?"
+PAUSE_NOTE = (
+    "Paused missions keep their place and the cards waiting for you, and carry on by "
+    "themselves when you open Ensemble again."
+)
+BACKGROUND_TITLE = "Ensemble keeps working in the background"
 ROLE_MISSION = Qt.ItemDataRole.UserRole + 10
 ROLE_LINE = Qt.ItemDataRole.UserRole + 11
 ROLE_STATUS = Qt.ItemDataRole.UserRole + 12
@@ -240,6 +249,13 @@ class MainWindow(QMainWindow):
         settings_opened(object): The settings dialog was opened.
         welcome_opened(object): The welcome (no API key yet) was opened.
         rules_opened(object): The rules dialog was opened.
+        quit_asked(object): The person is asked whether to quit while missions run (the
+            :class:`QMessageBox`, about to be shown; its buttons are ``pauseAndQuitButton``
+            and ``cancelQuitButton``).
+        hidden_to_tray(): The close button hid the window; Ensemble runs on in the tray.
+        closed(): The window closed for good: the engine paused its missions and stopped.
+        paused_resumed(list): Missions the last quit paused were resumed at this start
+            (their ids).
     """
 
     mission_shown = Signal(str)
@@ -248,6 +264,10 @@ class MainWindow(QMainWindow):
     settings_opened = Signal(object)
     welcome_opened = Signal(object)
     rules_opened = Signal(object)
+    quit_asked = Signal(object)
+    hidden_to_tray = Signal()
+    closed = Signal()
+    paused_resumed = Signal(list)
 
     def __init__(
         self,
@@ -280,9 +300,12 @@ class MainWindow(QMainWindow):
         self._resuming: str | None = None
         self.notifications: list[str] = []
         self._engine_ready = False
+        self._quitting = False  # Quit was confirmed (or code closes the window): close for good
+        self._shut_down = False
 
         self._build()
         self._build_shortcuts()
+        self.tray_menu = self._build_tray_menu()
         self._tray = self._build_tray()
         self._restore_geometry()
 
@@ -290,6 +313,10 @@ class MainWindow(QMainWindow):
         bridge.engine_failed.connect(self.on_engine_failed)
         bridge.events_received.connect(self.on_events_received)
         bridge.call_failed.connect(self.on_call_failed)
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            # However the application ends, the running missions are paused, not lost.
+            app.aboutToQuit.connect(self.shut_down)
         # The engine starts once the window is on screen: its imports (the anthropic SDK,
         # SQLAlchemy) would otherwise compete with the window's first paint for the GIL.
         self._engine_requested = False
@@ -527,26 +554,89 @@ class MainWindow(QMainWindow):
             ("Ctrl+Shift+S", self.on_stop_clicked, "Stop all"),
             ("Ctrl+N", self.on_new_mission_clicked, "New mission"),
             ("Ctrl+,", self.on_settings_clicked, "Settings"),
+            ("Ctrl+Q", self.request_quit, "Quit"),
         ):
             shortcut = QShortcut(QKeySequence(keys), self)
             shortcut.setObjectName(f"shortcut {name}")
             shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
             shortcut.activated.connect(slot)
 
+    def _build_tray_menu(self) -> QMenu:
+        # Built even without a system tray, so that what it would show can be checked.
+        menu = QMenu(self)
+        menu.setObjectName("trayMenu")
+        menu.aboutToShow.connect(self.refresh_tray_menu)
+        self.refresh_tray_menu(menu)
+        return menu
+
     def _build_tray(self) -> QSystemTrayIcon | None:
         if not QSystemTrayIcon.isSystemTrayAvailable():
             return None
         tray = QSystemTrayIcon(app_icon(), self)
         tray.setToolTip("Ensemble")
-        tray.activated.connect(lambda _reason: self.bring_to_front())
+        tray.setContextMenu(self.tray_menu)
+        tray.activated.connect(self.on_tray_activated)
         tray.show()
         return tray
+
+    def on_tray_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        if reason in (
+            QSystemTrayIcon.ActivationReason.Trigger,
+            QSystemTrayIcon.ActivationReason.DoubleClick,
+        ):
+            self.bring_to_front()
+
+    def refresh_tray_menu(self, menu: QMenu | None = None) -> None:
+        """Fills the tray's menu: one entry per mission running or waiting, Show, Quit."""
+        menu = menu or self.tray_menu
+        if menu.isVisible():
+            return  # never under the person's pointer; it is filled again before it opens
+        menu.clear()
+        waiting: dict[str, int] = {}
+        for card in self.approval_pane.cards:
+            waiting[card.mission_id] = waiting.get(card.mission_id, 0) + 1
+        for info in self.busy_missions():
+            if waiting.get(info.id):
+                state = f"{waiting[info.id]} waiting for you"
+            elif info.waiting_question:
+                state = "a question for you"
+            else:
+                state = "running"
+            title = info.title if len(info.title) <= 48 else info.title[:47] + "…"
+            action = QAction(f"{title} — {state}", menu)
+            action.setData(info.id)
+            action.triggered.connect(
+                lambda _checked=False, mission_id=info.id: self.show_from_tray(mission_id)
+            )
+            menu.addAction(action)
+        if menu.actions():
+            menu.addSeparator()
+        show = QAction("Show Ensemble", menu)
+        show.setObjectName("trayShowAction")
+        show.triggered.connect(self.bring_to_front)
+        menu.addAction(show)
+        quit_action = QAction("Quit", menu)
+        quit_action.setObjectName("trayQuitAction")
+        quit_action.triggered.connect(self.request_quit)
+        menu.addAction(quit_action)
+
+    def show_from_tray(self, mission_id: str | None = None) -> None:
+        """Shows the window, on a mission if one is given."""
+        self.bring_to_front()
+        if mission_id is not None and mission_id in self._missions and mission_id != self._shown:
+            self.show_mission(mission_id)
 
     def bring_to_front(self) -> None:
         """Shows and raises the window."""
         self.showNormal()
         self.raise_()
         self.activateWindow()
+
+    def busy_missions(self) -> list[MissionInfo]:
+        """The missions running or with a card waiting for the person, newest first."""
+        waiting = {card.mission_id for card in self.approval_pane.cards}
+        busy = [m for m in self._missions.values() if m.status == "running" or m.id in waiting]
+        return sorted(busy, key=lambda m: m.started_at, reverse=True)
 
     # Geometry --------------------------------------------------------------------------------
 
@@ -573,12 +663,86 @@ class MainWindow(QMainWindow):
         store.setValue("splitter", self.splitter.saveState())
         store.sync()
 
+    # Closing and quitting -------------------------------------------------------------------
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        # The close button (a spontaneous event: the window manager's) keeps missions going:
+        # in the tray, or the person is asked. Code closing the window (Quit once confirmed,
+        # the session ending, a script) quits at once. Either way nothing is cancelled.
+        if not self._quitting and event.spontaneous() and not self._close_button_quits():
+            event.ignore()
+            return
+        first = not self._shut_down
+        self.shut_down()
+        super().closeEvent(event)
+        if first:
+            self.closed.emit()
+
+    def _close_button_quits(self) -> bool:
+        busy = self.busy_missions()
+        if not busy:
+            return True
+        if self._tray is not None and QSystemTrayIcon.isSystemTrayAvailable():
+            self.hide_to_tray()
+            return False
+        return self.confirm_quit(CLOSE_QUESTION, busy)
+
+    def hide_to_tray(self) -> None:
+        """Hides the window; Ensemble keeps working, in the tray (said once)."""
+        self.save_geometry()
+        self.hide()
+        self.refresh_tray_menu()
+        store = self._window_settings()
+        if not store.value("backgroundExplained", False, type=bool):
+            store.setValue("backgroundExplained", True)
+            store.sync()
+            count = len(self.busy_missions())
+            self._notify(
+                BACKGROUND_TITLE,
+                f"{count} mission{'s are' if count != 1 else ' is'} running or waiting for you. "
+                "Click the Ensemble icon to open the window; Quit in its menu pauses them.",
+            )
+        self.hidden_to_tray.emit()
+
+    def confirm_quit(self, question: str, busy: list[MissionInfo]) -> bool:
+        """Asks whether to quit while missions run; returns whether the person said so."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Quit Ensemble?", question, parent=self)
+        box.setObjectName("quitQuestion")
+        titles = "\n".join(f"• {m.title}" for m in busy[:8])
+        more = f"\n…and {len(busy) - 8} more" if len(busy) > 8 else ""
+        box.setInformativeText(f"{titles}{more}\n\n{PAUSE_NOTE}")
+        pause = box.addButton("Pause and quit", QMessageBox.ButtonRole.AcceptRole)
+        pause.setObjectName("pauseAndQuitButton")
+        cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+        cancel.setObjectName("cancelQuitButton")
+        box.setDefaultButton(cancel)
+        box.setEscapeButton(cancel)
+        self.quit_asked.emit(box)
+        box.exec()
+        answer = box.clickedButton() is pause
+        box.deleteLater()
+        return answer
+
+    def request_quit(self) -> bool:
+        """Quit (the tray's menu, Ctrl+Q): asks first if missions run, then pauses them all and
+        closes for good. Returns whether it did."""
+        busy = self.busy_missions()
+        if busy and not self.confirm_quit(QUIT_QUESTION, busy):
+            return False
+        self._quitting = True
+        self.close()
+        return True
+
+    def shut_down(self) -> None:
+        """Pauses every running mission (they resume at the next start) and stops the engine."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        self._quitting = True
         self.save_geometry()
         if self._tray is not None:
             self._tray.hide()
-        self.bridge.shutdown()
-        super().closeEvent(event)
+        self.bridge.shutdown(pause=True)
 
     # The engine ------------------------------------------------------------------------------
 
@@ -586,7 +750,7 @@ class MainWindow(QMainWindow):
         self._engine_ready = True
         self.statusBar().showMessage("Ready.", 4000)
         self.bridge.call(lambda e: e.settings, self.on_settings_loaded, what="read the settings")
-        self.bridge.query(_load_missions, self.on_missions_loaded, what="list the missions")
+        self.bridge.query(_load_missions, self._on_first_missions_loaded, what="list the missions")
         self.bridge.call(_pending_actions, self.on_pending_loaded, what="list the waiting actions")
         if self._demo_on_start:
             self._demo_on_start = False
@@ -643,6 +807,30 @@ class MainWindow(QMainWindow):
         self.clear_error()
         self.statusBar().showMessage("Starting the demo…", 4000)
         self.bridge.call(lambda e: e.start_demo(), self.on_mission_started, what="start the demo")
+
+    def _on_first_missions_loaded(self, rows: list[tuple[Any, float | None, str]]) -> None:
+        self.on_missions_loaded(rows)
+        # Once the list shows them (so that their events find them): the missions the last
+        # quit paused carry on, their cards as they were. A crash's are left to the person.
+        self.bridge.call(
+            lambda e: e.resume_paused(), self.on_paused_resumed, what="resume the paused missions"
+        )
+
+    def on_paused_resumed(self, outcomes: list[tuple[str, str | None]]) -> None:
+        resumed = [mission_id for mission_id, why in outcomes if why is None]
+        failed = [(mission_id, why) for mission_id, why in outcomes if why is not None]
+        if failed:
+            self.show_error(
+                " ".join(f"Could not resume “{self.mission_title(m)}”: {why}" for m, why in failed)
+            )
+        if resumed:
+            n = len(resumed)
+            self.statusBar().showMessage(
+                f"Resumed {n} mission{'s' if n != 1 else ''} paused when Ensemble was closed.", 8000
+            )
+            if self._shown is None and resumed[-1] in self._missions:
+                self.show_mission(resumed[-1])
+        self.paused_resumed.emit(resumed)
 
     def on_missions_loaded(self, rows: list[tuple[Any, float | None, str]]) -> None:
         for mission, cost, model in reversed(rows):
@@ -752,6 +940,10 @@ class MainWindow(QMainWindow):
             elif event.kind == "mission_finished":
                 info.status = str(event.data.get("status", "done"))
                 info.waiting_question = False
+                if not self.isVisible() and not self._quitting:
+                    # In the tray: the person would not know otherwise.
+                    word = STATUS_WORDS.get(info.status, info.status).split(" ", 1)[-1]
+                    self._notify(f"Mission {word.lower()}", info.title)
             elif event.kind in ("mission_continued", "mission_resumed"):
                 info.status = "running"
             elif event.kind == "question_asked":
@@ -772,6 +964,7 @@ class MainWindow(QMainWindow):
     def _update_stop(self) -> None:
         running = any(m.status == "running" for m in self._missions.values())
         self.stop_button.setEnabled(running or bool(self.approval_pane.cards))
+        self.refresh_tray_menu()
 
     # Showing a mission -----------------------------------------------------------------------
 
