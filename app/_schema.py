@@ -19,6 +19,8 @@ from alembic.migration import MigrationContext
 from alembic.operations import Operations
 from filelock import FileLock, Timeout
 
+from app.errors import EnsembleError
+
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
 VERSION_TABLE = "alembic_version"
 
 
-class SchemaError(Exception):
+class SchemaError(EnsembleError):
     """The journal's schema cannot be brought up to date; the message says why."""
 
 

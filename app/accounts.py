@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from app import secrets
+from app.errors import EnsembleError
 from app.settings import Settings
 from connectors.base import ToolError
 from connectors.email import EmailAccount, check_account, keyring_entry
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
-class AccountError(Exception):
+class AccountError(EnsembleError):
     """An account that cannot be added, found or used; the message says what to do."""
 
 

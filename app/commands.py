@@ -12,14 +12,13 @@ import threading
 from typing import TYPE_CHECKING, Any, TextIO
 
 from app import accounts, secrets
-from app._schema import SchemaError
+from app.api import MissionSpec
 from app.cli import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK
-from app.errors import EngineError
+from app.errors import EngineError, EnsembleError
 from app.gate import Decision, GateError
 from app.journal import AuditEvent, Event, Journal
 from app.paths import Paths
-from app.settings import Settings, SettingsError
-from connectors.base import ToolError
+from app.settings import Settings
 
 if TYPE_CHECKING:
     import argparse
@@ -49,15 +48,7 @@ def dispatch(args: argparse.Namespace) -> int:
         if args.command == "contacts":
             return _contacts(args)
         return _key(args)
-    except (
-        EngineError,
-        GateError,
-        ToolError,
-        SettingsError,
-        secrets.SecretError,
-        accounts.AccountError,
-        SchemaError,
-    ) as exc:
+    except EnsembleError as exc:
         print(f"ensemble: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
@@ -247,11 +238,14 @@ async def _run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         else:
-            options = accounts.mission_options(accounts.choose(settings, args.account))
-            options["browser"] = settings.browser_options(args.allow_domain or ())
-            mission_id = engine.start_mission(
-                args.mission, workspaces=args.workspace or None, approve=args.approve, options=options
+            spec = MissionSpec.of(
+                instruction=args.mission,
+                workspaces=[str(w) for w in args.workspace or []],
+                account=args.account,
+                allowed_sites=list(args.allow_domain or []),
+                approval=args.approve,
             )
+            mission_id = engine.start(spec)
         console.mission_id = mission_id
         try:
             outcome = await engine.wait(mission_id)

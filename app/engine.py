@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from app import accounts, rules
 from app.agents import find_tool, registry
+from app.api.spec import MissionSpec
 from app.errors import EngineError
 from app.gate import ApprovalGate, Decision, GateError
 from app.journal import (
@@ -181,7 +182,9 @@ class Engine:
             text=text,
             workspaces=[str(f) for f in folders],
             approve=approve,
-            model=str(options["demo"]["model"]) if "demo" in options else self.settings.model,
+            model=str(options["demo"]["model"])
+            if "demo" in options
+            else str(options.get("model") or self.settings.model),
             demo="demo" in options,
         )
         if approve != "ask":
@@ -192,6 +195,54 @@ class Engine:
         self._options[mission.id] = options or {}
         self._launch(mission, folders, [{"role": "user", "content": text}])
         return mission.id
+
+    def start(self, spec: MissionSpec) -> str:
+        """Starts a mission from its spec; call on the engine's loop.
+
+        The spec is kept with the mission (:meth:`spec_of`), so it can be saved and run again.
+
+        Args:
+            spec: The mission: instruction, folders, account, sites, approval policy, rules,
+                model and budget.
+
+        Returns:
+            The mission's id. Its events follow; :meth:`wait` gives its outcome.
+
+        Raises:
+            EngineError: The instruction is empty or a workspace folder does not exist.
+            app.accounts.AccountError: The named email account does not exist.
+        """
+        options = dict(spec.options)
+        if "email" not in options:
+            options.update(accounts.mission_options(accounts.choose(self.settings, spec.account)))
+        if "browser" not in options:
+            options["browser"] = self.settings.browser_options(spec.allowed_sites)
+        if spec.model:
+            options["model"] = spec.model
+        if spec.token_budget:
+            options["token_budget"] = spec.token_budget
+        options["spec"] = spec.model_dump(mode="json", exclude_defaults=True)
+        mission_id = self.start_mission(
+            spec.instruction,
+            workspaces=[Path(w) for w in spec.workspaces] or None,
+            approve=spec.approval,
+            options=options,
+        )
+        for rule in spec.rules:
+            self.add_rule(rule.kind, mission_id=mission_id, tool=rule.tool, where=dict(rule.where))
+        return mission_id
+
+    def spec_of(self, mission_id: str) -> MissionSpec | None:
+        """The spec a mission was started from, to run it again; None for one started otherwise.
+
+        Raises:
+            EngineError: There is no such mission.
+        """
+        mission = self.journal.mission(mission_id)
+        if mission is None:
+            raise EngineError(f"There is no mission {mission_id}.")
+        saved = json.loads(mission.options_json or "{}").get("spec")
+        return MissionSpec.model_validate(saved) if isinstance(saved, dict) else None
 
     def start_demo(self, *, approve: ApproveMode = "ask") -> str:
         """Starts the demo mission in a fresh demo workspace; call on the engine's loop.
@@ -429,8 +480,11 @@ class Engine:
         try:
             # The demo mission talks to the demo's scripted model (app.demo), never to the API.
             demo = options["demo"] if isinstance(options.get("demo"), dict) else None
+            settings = self.settings
+            if isinstance(options.get("token_budget"), int):
+                settings = settings.model_copy(update={"token_budget": options["token_budget"]})
             model = ModelClient(
-                str(demo["model"]) if demo else self.settings.model,
+                str(demo["model"]) if demo else str(options.get("model") or settings.model),
                 max_tokens=self.settings.max_tokens,
                 max_retries=0 if demo else self.settings.api_max_retries,
                 timeout=30.0 if demo else self.settings.api_timeout,
@@ -442,7 +496,7 @@ class Engine:
                 journal=self.journal,
                 gate=self.gate,
                 model=model,
-                settings=self.settings,
+                settings=settings,
                 ctx=ToolContext(
                     workspaces=folders,
                     backup_dir=self.paths.backups / mission.id,

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from app import rules, vouch
+from app.errors import EnsembleError
 from app.journal import (
     Journal,
     ProposedAction,
@@ -86,7 +87,7 @@ class Decision:
         return cls("reject", reason=reason)
 
 
-class GateError(Exception):
+class GateError(EnsembleError):
     """A decision that cannot be taken: unknown action, already decided, or bad edited arguments."""
 
 

@@ -27,6 +27,7 @@ import anthropic
 import httpx2
 
 from app import secrets
+from app.errors import EnsembleError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -40,7 +41,7 @@ class _BrokenReply(Exception):
     """A reply that did not arrive whole or is not the API's; asked for again."""
 
 
-class ModelError(Exception):
+class ModelError(EnsembleError):
     """The model could not be used; the message says why and what to do.
 
     Attributes:

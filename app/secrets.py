@@ -7,11 +7,13 @@ import os
 import keyring
 from keyring.errors import KeyringError
 
+from app.errors import EnsembleError
+
 SERVICE = "ensemble"
 API_KEY_ENTRY = "anthropic-api-key"
 
 
-class SecretError(Exception):
+class SecretError(EnsembleError):
     """The keyring could not be read or written; the message says what to do."""
 
 

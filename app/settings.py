@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from app.errors import EnsembleError
 from connectors.email import EmailAccount
 
 if TYPE_CHECKING:
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 DEFAULT_MODEL = "claude-sonnet-5"
 
 
-class SettingsError(Exception):
+class SettingsError(EnsembleError):
     """The settings file exists but cannot be used; the message says where and why."""
 
 

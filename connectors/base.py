@@ -36,13 +36,15 @@ from urllib.parse import urlsplit
 from filelock import FileLock, Timeout
 from pydantic import BaseModel, ValidationError
 
+from app.errors import EnsembleError
+
 Effect = Literal["read", "local", "external"]
 """How far a tool's call reaches: see the module docstring."""
 
 ArgsT = TypeVar("ArgsT", bound=BaseModel)
 
 
-class ToolError(Exception):
+class ToolError(EnsembleError):
     """A tool call that could not be carried out, with a message for the model and the person.
 
     The message is what the model receives as the tool result (marked as an error), so it

@@ -27,6 +27,7 @@ their :attr:`Tool.undo` finds the message again by its ``Message-ID`` and puts i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import email.utils
@@ -661,7 +662,15 @@ async def _send(ctx: ToolContext, args: EmailComposeArgs) -> ToolOutput:
         # send may have happened (the person decides), and no copy says it surely did not.
         # (A pending copy found here means the person released it again after such a crash.)
         result["saved_to"] = None if state == "pending" else store.store_pending(message.as_bytes())
-        refused = _smtp.send(account, password, message, recipients)
+        try:
+            refused = _smtp.send(account, password, message, recipients)
+        except _smtp.Uncertain:
+            raise  # the pending copy stays: whether it left is for the person to find out
+        except ToolError:
+            # It surely did not leave: its pending copy must not say otherwise.
+            with contextlib.suppress(ToolError):
+                store.discard_pending(message_id)
+            raise
         result["sent"] = True
         if refused:
             result["refused_recipients"] = refused

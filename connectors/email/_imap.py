@@ -326,6 +326,16 @@ class ImapStore:
         # Removing a keyword twice is harmless, so a lost connection may be retried.
         self._run(work)
 
+    def discard_pending(self, rfc_message_id: str) -> None:
+        def work(client: Any) -> None:
+            self._select(client, self._role_folder(client, "sent"))
+            uids = client.search(["HEADER", "Message-ID", rfc_message_id, "KEYWORD", PENDING.decode()])
+            if uids:
+                client.delete_messages(uids)
+                client.uid_expunge(uids) if client.has_capability("UIDPLUS") else client.expunge()
+
+        self._run(work, retry=False)
+
     def contains(self, role: Role, rfc_message_id: str) -> bool:
         def work(client: Any) -> bool:
             self._select(client, self._role_folder(client, role))

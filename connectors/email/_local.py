@@ -183,6 +183,9 @@ class LocalStore:
     def clear_pending(self, rfc_message_id: str) -> None:
         return None
 
+    def discard_pending(self, rfc_message_id: str) -> None:
+        return None
+
     def contains(self, role: Role, rfc_message_id: str) -> bool:
         with self._lock:
             try:

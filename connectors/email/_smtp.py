@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 TIMEOUT = 60.0
 
 
+class Uncertain(ToolError):
+    """The connection broke while the message was being handed over: it may have been sent."""
+
+
 def send(account: EmailAccount, password: str, message: EmailMessage, recipients: list[str]) -> list[str]:
     """Sends ``message`` to ``recipients`` (To, Cc and Bcc) from the account's address.
 
@@ -29,6 +33,8 @@ def send(account: EmailAccount, password: str, message: EmailMessage, recipients
         The recipients the server refused while it accepted the others (usually none).
 
     Raises:
+        Uncertain: The connection broke while the message was being handed over, so it may
+            or may not have been delivered.
         ToolError: The server cannot be reached, refused the login, or refused the message or
             every recipient; in each case the message was not sent.
     """
@@ -62,8 +68,14 @@ def send(account: EmailAccount, password: str, message: EmailMessage, recipients
         raise ToolError(
             f"The SMTP server refused every recipient: {exc.recipients}. Nothing was sent."
         ) from exc
+    except (smtplib.SMTPDataError, smtplib.SMTPSenderRefused, smtplib.SMTPHeloError) as exc:
+        raise ToolError(f"The SMTP server {where} refused the message: {exc}. It was not sent.") from exc
     except (OSError, smtplib.SMTPException) as exc:
-        raise ToolError(f"Sending through {where} failed: {exc}. The message was not sent.") from exc
+        raise Uncertain(
+            f"The connection to {where} broke while the message was being handed over ({exc}), so it may "
+            "or may not have been delivered. Its copy in Sent is marked pending; ask the person before "
+            "sending it again."
+        ) from exc
     return sorted(refused)
 
 

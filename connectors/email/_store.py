@@ -113,6 +113,10 @@ class Store(Protocol):
         """Marks the Sent copy of a message as sent (its send was confirmed)."""
         ...
 
+    def discard_pending(self, rfc_message_id: str) -> None:
+        """Removes the pending Sent copy of a message that surely was not sent."""
+        ...
+
     def contains(self, role: Role, rfc_message_id: str) -> bool:
         """Whether the Drafts or Sent folder holds a message with this ``Message-ID``."""
         ...

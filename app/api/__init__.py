@@ -1,0 +1,67 @@
+"""The engine's contract with its clients: what the window and the command line may use.
+
+- :class:`MissionSpec`: a mission as data (start it, save it, run it again).
+- Typed events (:mod:`app.api.events`): one class per kind, with named fields; :func:`typed`
+  makes one from the journal's event, :func:`encode` is the one JSON form of an event.
+- :class:`EnsembleError`: the one error base; its message is for a person.
+
+The engine itself (:class:`app.engine.Engine`) is the facade that takes specs and decisions
+and hands out events. Clients import this package, the facade and nothing deeper.
+"""
+
+from __future__ import annotations
+
+from app.api.events import (
+    ActionDecided,
+    ActionExecuted,
+    ActionFailed,
+    ActionProposed,
+    ActionUndone,
+    AnyEvent,
+    ChatMessageEvent,
+    EventBase,
+    MissionFinished,
+    MissionStarted,
+    NewDestination,
+    OtherEvent,
+    QuestionAsked,
+    TaskFinished,
+    TaskStarted,
+    TextDelta,
+    ToolCalled,
+    ToolResultEvent,
+    dumps,
+    encode,
+    typed,
+)
+from app.api.spec import ApprovalPolicy, MissionSpec, RuleSpec
+from app.errors import EngineError, EnsembleError
+
+__all__ = [
+    "ActionDecided",
+    "ActionExecuted",
+    "ActionFailed",
+    "ActionProposed",
+    "ActionUndone",
+    "AnyEvent",
+    "ApprovalPolicy",
+    "ChatMessageEvent",
+    "EngineError",
+    "EnsembleError",
+    "EventBase",
+    "MissionFinished",
+    "MissionSpec",
+    "MissionStarted",
+    "NewDestination",
+    "OtherEvent",
+    "QuestionAsked",
+    "RuleSpec",
+    "TaskFinished",
+    "TaskStarted",
+    "TextDelta",
+    "ToolCalled",
+    "ToolResultEvent",
+    "dumps",
+    "encode",
+    "typed",
+]

@@ -1,0 +1,362 @@
+"""Typed events: one class per kind of thing the engine reports, with named fields.
+
+A client (the window, the command line) matches on the class or its ``kind`` tag and reads
+fields, never a summary string. Every class allows extra fields, so adding a field to an
+event never breaks a client. :func:`typed` turns the journal's :class:`~app.journal.Event`
+(or a stored audit row's kind and data) into one of these; :func:`encode` gives the one JSON
+form every client writes (the command line's ``--json``, the window's export).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+
+class EventBase(BaseModel):
+    """What every event has.
+
+    Attributes:
+        kind: The event's kind, e.g. ``"action_proposed"``.
+        mission_id: The mission it belongs to.
+        task_id: The task, when a sub-agent did it; None for the lead and the mission.
+        summary: One line for a person (not for matching).
+        at: When it happened (UTC).
+        audit_id: Its row in the audit, or None for a transient event (streamed text).
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    kind: str
+    mission_id: str
+    task_id: str | None = None
+    summary: str = ""
+    at: dt.datetime
+    audit_id: int | None = None
+
+
+class MissionStarted(EventBase):
+    """A mission began."""
+
+    kind: Literal["mission_started"] = "mission_started"
+    text: str = ""
+    workspaces: list[str] = Field(default_factory=list)
+    approve: str = "ask"
+    model: str = ""
+    demo: bool = False
+
+
+class MissionResumed(EventBase):
+    """An interrupted mission continued."""
+
+    kind: Literal["mission_resumed"] = "mission_resumed"
+
+
+class MissionContinued(EventBase):
+    """A finished mission continued with a new message from the person."""
+
+    kind: Literal["mission_continued"] = "mission_continued"
+    text: str = ""
+
+
+class MissionFinished(EventBase):
+    """A mission ended: ``done``, ``failed``, ``cancelled`` or ``interrupted``."""
+
+    kind: Literal["mission_finished"] = "mission_finished"
+    status: str
+    result: str | None = None
+    error: str | None = None
+    tokens: int = 0
+
+
+class ChatMessageEvent(EventBase):
+    """A line of the mission's chat, by the person (``user``) or the lead (``assistant``)."""
+
+    kind: Literal["chat_message"] = "chat_message"
+    role: Literal["user", "assistant"] = "assistant"
+
+    @property
+    def text(self) -> str:
+        """The message."""
+        return self.summary
+
+
+class QuestionAsked(EventBase):
+    """The lead asks the person something; the mission waits for the answer."""
+
+    kind: Literal["question_asked"] = "question_asked"
+    question: str = ""
+
+
+class QuestionAnswered(EventBase):
+    """The person answered the lead's question."""
+
+    kind: Literal["question_answered"] = "question_answered"
+    answer: str = ""
+
+
+class TaskStarted(EventBase):
+    """The lead handed a task to a sub-agent."""
+
+    kind: Literal["task_started"] = "task_started"
+    key: str = ""
+    agent: str = ""
+    instructions: str = ""
+    resumed: bool = False
+
+
+class TaskFinished(EventBase):
+    """A task ended: ``done``, ``failed``, ``skipped`` or ``cancelled``."""
+
+    kind: Literal["task_finished"] = "task_finished"
+    key: str = ""
+    agent: str = ""
+    status: str = ""
+    result: str | None = None
+    reason: str | None = None
+    tokens: int = 0
+    turns: int = 0
+
+
+class ModelCallMade(EventBase):
+    """One request to the model, with its tokens."""
+
+    kind: Literal["model_call"] = "model_call"
+    model: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    stop_reason: str | None = None
+    mission_tokens: int = 0
+
+
+class TextDelta(EventBase):
+    """A piece of text an agent is writing (transient: not in the audit)."""
+
+    kind: Literal["text_delta"] = "text_delta"
+    agent: str = ""
+    text: str = ""
+
+
+class ToolCalled(EventBase):
+    """An agent called a tool."""
+
+    kind: Literal["tool_called"] = "tool_called"
+    tool_call_id: str = ""
+    tool: str = ""
+    effect: str = ""
+    arguments: Any = None
+
+
+class ToolResultEvent(EventBase):
+    """A tool call's result (cut to 4,000 characters)."""
+
+    kind: Literal["tool_result"] = "tool_result"
+    tool_call_id: str = ""
+    tool: str = ""
+    is_error: bool = False
+    result: str = ""
+
+
+class NewDestination(BaseModel):
+    """A destination of a proposed action that the person did not vouch for."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    kind: str
+    value: str
+    role: str = ""
+    seen_in: str = ""
+
+
+class ActionProposed(EventBase):
+    """A tool call with a side effect waits for a decision (a card).
+
+    Attributes:
+        agent: The agent that proposed it.
+        preview: ``{"summary", "kind", "detail", "text"}``, drawn by the preview's kind.
+        warning: Why the person is asked although a rule might decide (a new destination, an
+            outcome unknown after a restart), or None.
+        ask_person: Only the person may approve it.
+        new_destinations: The destinations nobody vouched for, with where each was seen.
+    """
+
+    kind: Literal["action_proposed"] = "action_proposed"
+    action_id: str
+    agent: str = ""
+    tool: str = ""
+    effect: str = ""
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    preview: dict[str, Any] = Field(default_factory=dict)
+    warning: str | None = None
+    ask_person: bool = False
+    new_destinations: list[NewDestination] = Field(default_factory=list)
+
+
+class ActionDecided(EventBase):
+    """A person or a rule approved, edited or rejected a proposed action."""
+
+    kind: Literal["action_decided"] = "action_decided"
+    action_id: str
+    decision: str = ""
+    decided_by: str = ""
+    reason: str | None = None
+    edited_arguments: dict[str, Any] | None = None
+
+
+class ActionExecuted(EventBase):
+    """An approved action was carried out."""
+
+    kind: Literal["action_executed"] = "action_executed"
+    action_id: str
+    undoable: bool = False
+
+
+class ActionFailed(EventBase):
+    """An approved action was tried and failed; ``error`` says why, in words."""
+
+    kind: Literal["action_failed"] = "action_failed"
+    action_id: str
+    error: str = ""
+
+
+class ActionConfirmed(EventBase):
+    """After a restart, an action found to have happened before it."""
+
+    kind: Literal["action_confirmed"] = "action_confirmed"
+    action_id: str
+
+
+class ActionOutcomeUnknown(EventBase):
+    """After a restart, an action that had started and left no outcome."""
+
+    kind: Literal["action_outcome_unknown"] = "action_outcome_unknown"
+    action_id: str
+    checked: bool = False
+
+
+class ActionUndone(EventBase):
+    """A carried-out local action was taken back."""
+
+    kind: Literal["action_undone"] = "action_undone"
+    action_id: str
+
+
+class DestinationVouched(EventBase):
+    """The person approved new destinations: they are allowed for the rest of the mission."""
+
+    kind: Literal["destination_vouched"] = "destination_vouched"
+    action_id: str = ""
+    destinations: list[dict[str, str]] = Field(default_factory=list)
+
+
+class RuleAdded(EventBase):
+    """A rule was added for this mission."""
+
+    kind: Literal["rule_added"] = "rule_added"
+    rule_id: str = ""
+    rule_kind: str = ""
+    tool: str | None = None
+
+
+class OtherEvent(EventBase):
+    """A kind this version of the client does not know: shown by its summary, never dropped."""
+
+
+KnownEvent = Annotated[
+    MissionStarted
+    | MissionResumed
+    | MissionContinued
+    | MissionFinished
+    | ChatMessageEvent
+    | QuestionAsked
+    | QuestionAnswered
+    | TaskStarted
+    | TaskFinished
+    | ModelCallMade
+    | TextDelta
+    | ToolCalled
+    | ToolResultEvent
+    | ActionProposed
+    | ActionDecided
+    | ActionExecuted
+    | ActionFailed
+    | ActionConfirmed
+    | ActionOutcomeUnknown
+    | ActionUndone
+    | DestinationVouched
+    | RuleAdded,
+    Field(discriminator="kind"),
+]
+"""Every kind of event this version knows, told apart by ``kind``."""
+
+AnyEvent = KnownEvent | OtherEvent
+"""What :func:`typed` returns."""
+
+_KNOWN: TypeAdapter[Any] = TypeAdapter(KnownEvent)
+_KINDS = frozenset(
+    model.model_fields["kind"].default
+    for model in EventBase.__subclasses__()
+    if model is not OtherEvent and "kind" in model.model_fields
+)
+
+
+def typed(
+    kind: str,
+    mission_id: str,
+    data: dict[str, Any],
+    *,
+    task_id: str | None = None,
+    summary: str = "",
+    at: dt.datetime | None = None,
+    audit_id: int | None = None,
+) -> AnyEvent:
+    """An event of the class its kind names (or :class:`OtherEvent`), from its parts.
+
+    Args:
+        kind: The event's kind.
+        mission_id: Its mission.
+        data: Its details, as the engine recorded them.
+        task_id: Its task, if any.
+        summary: Its one line for a person.
+        at: When; now if left out.
+        audit_id: Its audit row, if any.
+
+    Returns:
+        The typed event. Data that does not fit the kind's fields gives an :class:`OtherEvent`
+        with everything kept, never an error.
+    """
+    fields = {
+        **data,
+        "kind": kind,
+        "mission_id": mission_id,
+        "task_id": task_id,
+        "summary": summary,
+        "at": at or dt.datetime.now(dt.UTC),
+        "audit_id": audit_id,
+    }
+    if kind in _KINDS:
+        try:
+            event: AnyEvent = _KNOWN.validate_python(fields)
+        except ValidationError:
+            pass
+        else:
+            return event
+    return OtherEvent.model_validate(fields)
+
+
+def encode(event: EventBase) -> dict[str, Any]:
+    """The one JSON form of an event: ``{"kind", "mission_id", "task_id", "summary", "at",
+    "audit_id", "data": {...}}``, as ``ensemble audit --json`` has always written it."""
+    fields = event.model_dump(mode="json")
+    head = {name: fields.pop(name) for name in ("kind", "mission_id", "task_id", "summary", "at", "audit_id")}
+    return {**head, "data": fields}
+
+
+def dumps(event: EventBase) -> str:
+    """:func:`encode` as compact JSON text."""
+    return json.dumps(encode(event), ensure_ascii=False, separators=(",", ":"))
