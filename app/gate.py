@@ -486,6 +486,7 @@ class ApprovalGate:
             task_id=site.task_id,
             save=[action, *(also or [])],
             action_id=action.id,
+            agent=site.agent,
             tool=action.tool,
             effect=action.effect,
             arguments=arguments,
