@@ -13,11 +13,14 @@ import json
 import logging
 import os
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from app import accounts, rules
 from app.agents import find_tool, registry
+from app.api.events import AnyEvent, typed
+from app.api.models import ActionInfo, MissionInfo, RuleInfo
 from app.api.spec import MissionSpec
 from app.errors import EngineError
 from app.gate import ApprovalGate, Decision, GateError
@@ -34,6 +37,7 @@ from app.journal import (
 from app.model import ModelClient, ModelError
 from app.orchestrator import LimitReached, MissionPaused, MissionRuntime, add_user_text, run_lead
 from app.paths import Paths
+from app.pricing import estimate_cost
 from app.settings import Settings
 from connectors.base import Backup, ToolContext, ToolError, clean_leftovers, restore
 
@@ -447,6 +451,68 @@ class Engine:
     def pending_actions(self) -> list[ProposedAction]:
         """Every proposed action waiting for the person, oldest first, across missions."""
         return self.gate.pending_actions()
+
+    # Read models for clients (safe from any thread: the journal locks) -------------------
+
+    def list_missions(
+        self, *, limit: int = 200, offset: int = 0, search: str | None = None
+    ) -> list[MissionInfo]:
+        """Missions, newest first, a page at a time, with their cost.
+
+        Args:
+            limit: The most missions to return.
+            offset: How many to skip (the page's start).
+            search: Only missions whose title or text contains this (any case).
+        """
+        infos = []
+        for row in self.journal.missions(limit=limit, offset=offset, search=search):
+            cost: float | None = None
+            model = ""
+            for call in self.journal.model_calls(row.id):
+                model = call.model
+                part = estimate_cost(
+                    call.model,
+                    call.input_tokens,
+                    call.output_tokens,
+                    call.cache_read_tokens,
+                    call.cache_write_tokens,
+                )
+                if part is not None:
+                    cost = (cost or 0.0) + part
+            infos.append(MissionInfo.of(row, cost=cost, model=model))
+        return infos
+
+    def mission_events(self, mission_id: str) -> list[AnyEvent]:
+        """A mission's audit, in order, as typed events."""
+        return [
+            typed(
+                e.kind,
+                e.mission_id,
+                e.data,
+                task_id=e.task_id,
+                summary=e.summary,
+                at=e.at if e.at.tzinfo else e.at.replace(tzinfo=UTC),
+                audit_id=e.id,
+            )
+            for e in self.journal.events(mission_id)
+        ]
+
+    def list_actions(self, mission_id: str | None = None, status: str | None = None) -> list[ActionInfo]:
+        """Proposed actions, oldest first, optionally of one mission or one status."""
+        return [ActionInfo.of(row) for row in self.journal.actions(mission_id, status)]
+
+    def waiting(self) -> list[ActionInfo]:
+        """The actions waiting for the person right now, oldest first, across missions."""
+        return [ActionInfo.of(row) for row in self.gate.pending_actions()]
+
+    def list_rules(self) -> list[RuleInfo]:
+        """Every active rule, oldest first."""
+        return [RuleInfo.of(row) for row in self.journal.all_rules()]
+
+    def update_settings(self, settings: Settings) -> None:
+        """Replaces the settings and saves them (new missions use them; running ones keep theirs)."""
+        settings.save(self.paths.settings)
+        self.settings = settings
 
     async def wait(self, mission_id: str) -> MissionOutcome:
         """Waits for a running mission to end, or reports how a past one ended."""

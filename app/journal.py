@@ -494,12 +494,16 @@ class Journal:
             ).all()
             return matches[0] if len(matches) == 1 else None
 
-    def missions(self, limit: int = 200) -> list[Mission]:
-        """Missions, newest first."""
+    def missions(self, limit: int = 200, offset: int = 0, search: str | None = None) -> list[Mission]:
+        """Missions, newest first: a page of ``limit`` after skipping ``offset``, optionally only
+        those whose title or text contains ``search`` (any case)."""
         with self.session() as session:
-            return list(
-                session.exec(select(Mission).order_by(col(Mission.started_at).desc()).limit(limit)).all()
-            )
+            query = select(Mission)
+            if search:
+                pattern = f"%{search.replace('%', '').replace('_', '')}%"
+                query = query.where(col(Mission.text).ilike(pattern) | col(Mission.title).ilike(pattern))
+            query = query.order_by(col(Mission.started_at).desc()).offset(offset).limit(limit)
+            return list(session.exec(query).all())
 
     def events(self, mission_id: str) -> list[AuditEvent]:
         """A mission's audit events, in order."""

@@ -3,6 +3,8 @@
 - :class:`MissionSpec`: a mission as data (start it, save it, run it again).
 - Typed events (:mod:`app.api.events`): one class per kind, with named fields; :func:`typed`
   makes one from the journal's event, :func:`encode` is the one JSON form of an event.
+- Read models (:mod:`app.api.models`): :class:`MissionInfo`, :class:`ActionInfo`,
+  :class:`RuleInfo`, what clients list and show.
 - :class:`EnsembleError`: the one error base; its message is for a person.
 
 The engine itself (:class:`app.engine.Engine`) is the facade that takes specs and decisions
@@ -34,6 +36,7 @@ from app.api.events import (
     encode,
     typed,
 )
+from app.api.models import ActionInfo, MissionInfo, RuleInfo
 from app.api.spec import ApprovalPolicy, MissionSpec, RuleSpec
 from app.errors import EngineError, EnsembleError
 
@@ -41,6 +44,7 @@ __all__ = [
     "ActionDecided",
     "ActionExecuted",
     "ActionFailed",
+    "ActionInfo",
     "ActionProposed",
     "ActionUndone",
     "AnyEvent",
@@ -50,11 +54,13 @@ __all__ = [
     "EnsembleError",
     "EventBase",
     "MissionFinished",
+    "MissionInfo",
     "MissionSpec",
     "MissionStarted",
     "NewDestination",
     "OtherEvent",
     "QuestionAsked",
+    "RuleInfo",
     "RuleSpec",
     "TaskFinished",
     "TaskStarted",

@@ -1,0 +1,179 @@
+"""Read models: what clients list and show, as plain typed values (never journal rows).
+
+The engine builds them from the journal (:meth:`app.engine.Engine.list_missions` and the
+like); a client reads their fields and never sees a table or a ``*_json`` column.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from app.journal import Mission, ProposedAction, Rule
+
+
+class MissionInfo(BaseModel):
+    """A mission as the missions list shows it.
+
+    Attributes:
+        id: Its id.
+        title: Its first line, shortened.
+        text: What the person asked.
+        status: ``running``, ``done``, ``failed``, ``cancelled`` or ``interrupted``.
+        result: The lead's final answer, if done.
+        error: Why it failed, stopped or paused.
+        tokens: Tokens spent.
+        cost: Estimated US dollars, or None for a model whose price is unknown.
+        model: The model its last call used ("" before any call).
+        demo: Whether it is the demo mission.
+        workspaces: Its folders.
+        started_at: When it started (UTC).
+        finished_at: When it ended (UTC), if it did.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    title: str
+    text: str
+    status: str
+    result: str | None = None
+    error: str | None = None
+    tokens: int = 0
+    cost: float | None = None
+    model: str = ""
+    demo: bool = False
+    workspaces: list[str] = Field(default_factory=list)
+    started_at: dt.datetime
+    finished_at: dt.datetime | None = None
+
+    @classmethod
+    def of(cls, row: Mission, *, cost: float | None = None, model: str = "") -> MissionInfo:
+        """From the journal's row."""
+        options: dict[str, Any] = json.loads(row.options_json or "{}")
+        return cls(
+            id=row.id,
+            title=row.title,
+            text=row.text,
+            status=row.status,
+            result=row.result,
+            error=row.error,
+            tokens=row.tokens,
+            cost=cost,
+            model=model,
+            demo="demo" in options,
+            workspaces=json.loads(row.workspaces_json or "[]"),
+            started_at=_aware(row.started_at),
+            finished_at=_aware(row.finished_at) if row.finished_at else None,
+        )
+
+
+class ActionInfo(BaseModel):
+    """A proposed action, as a card or the audit shows it.
+
+    Attributes:
+        id: Its id.
+        mission_id: Its mission.
+        task_id: Its task, or None for the lead.
+        agent: The agent that proposed it.
+        tool: The tool, e.g. ``"email_send"``.
+        effect: ``local`` or ``external``.
+        status: ``pending``, ``approved``, ``rejected``, ``executing``, ``executed``,
+            ``failed`` or ``undone``.
+        arguments: As proposed.
+        edited_arguments: As the person edited them, if they did.
+        preview: ``{"summary", "kind", "detail", "text"}``.
+        notice: Why the person is asked, or a warning, if any.
+        ask_person: Only the person may approve it.
+        decided_by: ``"person"`` or the rule, once decided.
+        reason: Why it was rejected.
+        result: What carrying it out gave.
+        undoable: Whether the audit can take it back.
+        created_at: When it was proposed (UTC).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    mission_id: str
+    task_id: str | None = None
+    agent: str
+    tool: str
+    effect: str
+    status: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    edited_arguments: dict[str, Any] | None = None
+    preview: dict[str, Any] = Field(default_factory=dict)
+    notice: str | None = None
+    ask_person: bool = False
+    decided_by: str | None = None
+    reason: str | None = None
+    result: str | None = None
+    undoable: bool = False
+    created_at: dt.datetime
+
+    @classmethod
+    def of(cls, row: ProposedAction) -> ActionInfo:
+        """From the journal's row."""
+        return cls(
+            id=row.id,
+            mission_id=row.mission_id,
+            task_id=row.task_id,
+            agent=row.agent,
+            tool=row.tool,
+            effect=row.effect,
+            status=row.status,
+            arguments=json.loads(row.arguments_json or "{}"),
+            edited_arguments=json.loads(row.edited_arguments_json) if row.edited_arguments_json else None,
+            preview=json.loads(row.preview_json or "{}"),
+            notice=row.notice,
+            ask_person=row.ask_person,
+            decided_by=row.decided_by,
+            reason=row.reason,
+            result=row.result,
+            undoable=row.status == "executed" and bool(row.backup_json),
+            created_at=_aware(row.created_at),
+        )
+
+
+class RuleInfo(BaseModel):
+    """A rule as the person reads it.
+
+    Attributes:
+        id: Its id.
+        kind: ``approve_all`` (always allow) or ``reject_all`` (never allow).
+        tool: The tool it covers, or None for every tool.
+        where: Argument name → pattern.
+        mission_id: The mission it is limited to, or None for all.
+        description: The sentence.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    kind: str
+    tool: str | None = None
+    where: dict[str, str] = Field(default_factory=dict)
+    mission_id: str | None = None
+    description: str
+
+    @classmethod
+    def of(cls, row: Rule) -> RuleInfo:
+        """From the journal's row."""
+        return cls(
+            id=row.id,
+            kind=row.kind,
+            tool=row.tool,
+            where=json.loads(row.conditions_json or "{}"),
+            mission_id=row.mission_id,
+            description=row.description,
+        )
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    """SQLite gives naive datetimes back; the journal writes UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
