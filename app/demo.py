@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import openpyxl
 from openpyxl.utils import get_column_letter
 
-from app.scripted_model import Reply, ScriptedModel, text, tool_call, tool_calls
+from app.testing.scripted_model import Reply, ScriptedModel, text, tool_call, tool_calls
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable

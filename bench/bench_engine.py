@@ -27,8 +27,8 @@ from typing import Any
 import openpyxl
 
 from app.engine import Engine
-from app.scripted_model import Reply, ScriptedModel, text, tool_call
 from app.settings import Settings
+from app.testing.scripted_model import Reply, ScriptedModel, text, tool_call
 
 
 def make_workspace(root: Path) -> Path:

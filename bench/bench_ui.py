@@ -31,7 +31,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import openpyxl
 from PySide6.QtCore import QEvent, QEventLoop, QObject, Qt, QTimer
 
-from app.scripted_model import ScriptedModel, text, tool_call
+from app.testing.scripted_model import ScriptedModel, text, tool_call
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QApplication

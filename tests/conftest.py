@@ -14,7 +14,7 @@ import openpyxl
 import openpyxl.styles
 import pytest
 
-from app.scripted_model import ScriptedModel
+from app.testing.scripted_model import ScriptedModel
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -21,8 +21,8 @@ from app.api import (
 )
 from app.engine import Engine
 from app.gate import GateError
-from app.scripted_model import ScriptedModel, text
 from app.settings import SettingsError
+from app.testing.scripted_model import ScriptedModel, text
 from connectors.base import ToolError
 
 if TYPE_CHECKING:

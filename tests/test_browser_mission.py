@@ -16,8 +16,8 @@ import pytest
 
 from app.engine import Engine
 from app.gate import Decision
-from app.scripted_model import ScriptedModel, text, tool_call
 from app.settings import Settings
+from app.testing.scripted_model import ScriptedModel, text, tool_call
 from connectors import browser
 from tests._webapp import WebApp
 

@@ -12,7 +12,7 @@ from typing import Any
 import openpyxl
 import pytest
 
-from app.scripted_model import ScriptedModel, text, tool_call
+from app.testing.scripted_model import ScriptedModel, text, tool_call
 
 MISSION = "Mark INV-1 and INV-4 overdue"
 

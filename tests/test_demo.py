@@ -17,7 +17,7 @@ from app import demo as demo_module
 from app.demo import SupplierPortal, build_workspace, contacts, overdue
 from app.engine import Engine, EngineError
 from app.gate import Decision
-from app.scripted_model import ScriptedModel, text
+from app.testing.scripted_model import ScriptedModel, text
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -22,8 +22,8 @@ from imapclient import IMAPClient
 from app import secrets
 from app.agents import registry
 from app.engine import Engine, EngineError
-from app.scripted_model import ScriptedModel, text, tool_call
 from app.settings import Settings
+from app.testing.scripted_model import ScriptedModel, text, tool_call
 from connectors import email as email_connector
 from connectors.base import ToolContext, ToolError, outside_text
 from connectors.email import KEYRING_SERVICE, TOOLS, close_mission, keyring_entry

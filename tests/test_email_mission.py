@@ -18,8 +18,8 @@ from app import accounts, cli
 from app.engine import Engine
 from app.gate import Decision
 from app.paths import Paths
-from app.scripted_model import ScriptedModel, text, tool_call, tool_calls
 from app.settings import Settings
+from app.testing.scripted_model import ScriptedModel, text, tool_call, tool_calls
 from connectors.base import outside_text
 from connectors.email import EmailAccount
 

@@ -13,8 +13,8 @@ import pytest
 
 from app.engine import Engine, MissionOutcome
 from app.gate import Decision
-from app.scripted_model import ScriptedModel, error, text, tool_call
 from app.settings import Settings
+from app.testing.scripted_model import ScriptedModel, error, text, tool_call
 
 if TYPE_CHECKING:
     from collections.abc import Callable

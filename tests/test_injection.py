@@ -31,8 +31,8 @@ from app import accounts
 from app.engine import Engine
 from app.gate import Decision
 from app.paths import Paths
-from app.scripted_model import Reply, ScriptedModel, text, tool_call
 from app.settings import Settings
+from app.testing.scripted_model import Reply, ScriptedModel, text, tool_call
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

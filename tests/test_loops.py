@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from app.engine import Engine
-from app.scripted_model import ScriptedModel, text, tool_call
 from app.settings import Settings
+from app.testing.scripted_model import ScriptedModel, text, tool_call
 
 if TYPE_CHECKING:
     from pathlib import Path

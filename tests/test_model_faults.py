@@ -18,8 +18,8 @@ import openpyxl
 import pytest
 
 from app.engine import Engine
-from app.scripted_model import FaultKind, Reply, ScriptedModel, fault, text, tool_call
 from app.settings import Settings
+from app.testing.scripted_model import FaultKind, Reply, ScriptedModel, fault, text, tool_call
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import openpyxl
 import pytest
 
-from app.scripted_model import ScriptedModel, text, tool_call
+from app.testing.scripted_model import ScriptedModel, text, tool_call
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -20,7 +20,7 @@ from test_resume import finish, mission_id, run_until, spawn
 
 from app import accounts
 from app.paths import Paths
-from app.scripted_model import ScriptedModel, text, tool_call, tool_calls
+from app.testing.scripted_model import ScriptedModel, text, tool_call, tool_calls
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import anthropic
 import pytest
 
-from app.scripted_model import (
+from app.testing.scripted_model import (
     Conversation,
     Reply,
     ScriptedModel,

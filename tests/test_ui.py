@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import secrets
-from app.scripted_model import ScriptedModel, text, tool_call
+from app.testing.scripted_model import ScriptedModel, text, tool_call
 from ui.app import create_application
 from ui.bridge import Bridge
 from ui.main_window import MainWindow
@@ -641,8 +641,8 @@ def active_rules(qtbot: QtBot, window: MainWindow) -> list[Any]:
 def test_an_interrupted_mission_shows_resume_and_resuming_runs_it_to_done(
     qtbot: QtBot, scripted: ScriptedModel, workspace: Path
 ) -> None:
-    from app.scripted_model import error
     from app.settings import Settings
+    from app.testing.scripted_model import error
 
     lead = scripted.add("Summarise the invoices", error(529, "overloaded_error", "x"))
     create_application()

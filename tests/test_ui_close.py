@@ -17,7 +17,7 @@ from test_ui import WAIT, button, cell, click, delegate, open_window, send, task
 from app.engine import RESUMES_ON_START
 from app.journal import Journal
 from app.paths import Paths
-from app.scripted_model import ScriptedModel, error, text
+from app.testing.scripted_model import ScriptedModel, error, text
 from ui.app import create_application
 from ui.bridge import Bridge
 from ui.main_window import BACKGROUND_TITLE, CLOSE_QUESTION, QUIT_QUESTION, MainWindow

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from app.scripted_model import ScriptedModel, text, tool_call
+from app.testing.scripted_model import ScriptedModel, text, tool_call
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
