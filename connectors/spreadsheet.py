@@ -70,11 +70,13 @@ from connectors.base import (
     untrusted,
     write_lock,
 )
+from connectors.registry import AgentKind
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
 __all__ = [
+    "AGENT",
     "TOOLS",
     "SheetAppendRowsArgs",
     "SheetCreateArgs",
@@ -2063,3 +2065,16 @@ TOOLS: list[Tool[Any]] = [
     ),
 ]
 """The spreadsheet tools, for the engine's tool registry."""
+
+
+AGENT = AgentKind(
+    name="spreadsheet",
+    description=(
+        "Reads workbooks and CSV files in the workspace (sheets, ranges, values) and proposes "
+        "changes to them: writing cells, appending rows, creating new workbooks."
+    ),
+    prompt="spreadsheet.md",
+    tools=tuple(TOOLS),
+    preview_kinds=("cells", "rows", "new_file"),
+)
+"""The spreadsheet agent kind (see :mod:`connectors.registry`)."""

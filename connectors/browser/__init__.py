@@ -56,6 +56,7 @@ from connectors.base import (
 )
 from connectors.browser import _network, _snapshot
 from connectors.browser._session import SESSION, BrowserOptions, MissionBrowser
+from connectors.registry import AgentKind
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
     from playwright.async_api import Locator, Page
 
 __all__ = [
+    "AGENT",
     "SESSION",
     "TOOLS",
     "BrowserOptions",
@@ -809,3 +811,19 @@ async def close_mission(mission_id: str) -> None:
 async def shutdown() -> None:
     """Closes the browser and Playwright's driver (at the end of the process or of a test)."""
     await SESSION.shutdown()
+
+
+AGENT = AgentKind(
+    name="browser",
+    description=(
+        "Opens web pages in a browser and reads them (text, tables), fills in and submits forms, "
+        "and downloads files into the workspace. Anything a page would send to a server (a form "
+        "submission, a save) is shown to the person for approval first, and so is a visit to a "
+        "site nobody named. Only sites the mission allows can be opened."
+    ),
+    prompt="browser.md",
+    tools=tuple(TOOLS),
+    on_mission_end=close_mission,
+    preview_kinds=("http_request", "download"),
+)
+"""The browser agent kind (see :mod:`connectors.registry`)."""

@@ -70,11 +70,13 @@ from connectors.email._message import (
     parse_message,
 )
 from connectors.email._store import Criteria, MessageState, Page, Role, SentState, Store, split_id
+from connectors.registry import AgentKind
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 __all__ = [
+    "AGENT",
     "KEYRING_SERVICE",
     "TOOLS",
     "EmailAccount",
@@ -938,3 +940,19 @@ TOOLS: list[Tool[Any]] = [
         undo=_undo_mark,
     ),
 ]
+
+
+AGENT = AgentKind(
+    name="email",
+    description=(
+        "Works in the person's mailbox over IMAP and SMTP (or local mail files): lists folders, "
+        "searches and reads messages, saves attachments into the workspace, writes drafts, sends "
+        "messages and replies (each shown to the person first), moves and flags messages."
+    ),
+    prompt="email.md",
+    tools=tuple(TOOLS),
+    on_mission_end=close_mission,
+    preview_kinds=("email", "text"),
+    account=EmailAccount,
+)
+"""The email agent kind (see :mod:`connectors.registry`)."""
