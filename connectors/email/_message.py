@@ -10,7 +10,6 @@ and scripts and styles are dropped.
 
 from __future__ import annotations
 
-import email.utils
 import mimetypes
 import re
 from dataclasses import dataclass, field
@@ -376,11 +375,6 @@ def snippet(headers_and_text: bytes, size: int = 200) -> str:
                 text = " ".join(text.split())
                 return text[:size]
     return ""
-
-
-def address_list(value: str) -> list[str]:
-    """The bare addresses in a header value such as ``"Bob <bob@x>, carol@y"``."""
-    return [addr for _name, addr in email.utils.getaddresses([value]) if addr]
 
 
 def clean_message_id(value: str) -> str | None:
