@@ -26,6 +26,7 @@ from app.errors import EngineError
 from app.gate import ApprovalGate, Decision, GateError
 from app.journal import (
     ChatMessage,
+    Event,
     Journal,
     Listener,
     Mission,
@@ -42,6 +43,8 @@ from app.settings import Settings
 from connectors.base import Backup, ToolContext, ToolError, clean_leftovers, restore
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from app.demo import Demo
 
 log = logging.getLogger(__name__)
@@ -130,6 +133,40 @@ class Engine:
     def subscribe(self, listener: Listener) -> None:
         """Calls ``listener`` on the engine's thread with every event from now on."""
         self.journal.subscribe(listener)
+
+    def subscribe_events(self, listener: Callable[[AnyEvent], object]) -> None:
+        """Calls ``listener`` on the engine's thread with every event from now on, typed (one
+        :mod:`app.api.events` class per kind): what the window and the command line watch."""
+
+        def deliver(event: Event) -> None:
+            listener(
+                typed(
+                    event.kind,
+                    event.mission_id,
+                    event.data,
+                    task_id=event.task_id,
+                    summary=event.summary,
+                    at=event.at,
+                    audit_id=event.audit_id,
+                )
+            )
+
+        self.journal.subscribe(deliver)
+
+    @property
+    def recovered_journal(self) -> Path | None:
+        """Where a damaged journal was moved at this start (a fresh one replaced it), or None."""
+        return self.journal.recovered
+
+    @property
+    def recovery_note(self) -> str | None:
+        """The sentence that tells the person a damaged journal was moved aside, or None."""
+        if self.journal.recovered is None:
+            return None
+        return (
+            f"The journal {self.journal.path} was damaged and could not be read. It was moved to "
+            f"{self.journal.recovered} (nothing was deleted) and a new, empty journal was started."
+        )
 
     # Missions ---------------------------------------------------------------------------
 
@@ -464,23 +501,29 @@ class Engine:
             offset: How many to skip (the page's start).
             search: Only missions whose title or text contains this (any case).
         """
-        infos = []
-        for row in self.journal.missions(limit=limit, offset=offset, search=search):
-            cost: float | None = None
-            model = ""
-            for call in self.journal.model_calls(row.id):
-                model = call.model
-                part = estimate_cost(
-                    call.model,
-                    call.input_tokens,
-                    call.output_tokens,
-                    call.cache_read_tokens,
-                    call.cache_write_tokens,
-                )
-                if part is not None:
-                    cost = (cost or 0.0) + part
-            infos.append(MissionInfo.of(row, cost=cost, model=model))
-        return infos
+        rows = self.journal.missions(limit=limit, offset=offset, search=search)
+        return [self._mission_info(row) for row in rows]
+
+    def mission_info(self, mission_id: str) -> MissionInfo | None:
+        """One mission (a unique prefix of its id is enough), with its cost; None if unknown."""
+        row = self.journal.mission(mission_id)
+        return None if row is None else self._mission_info(row)
+
+    def _mission_info(self, row: Mission) -> MissionInfo:
+        cost: float | None = None
+        model = ""
+        for call in self.journal.model_calls(row.id):
+            model = call.model
+            part = estimate_cost(
+                call.model,
+                call.input_tokens,
+                call.output_tokens,
+                call.cache_read_tokens,
+                call.cache_write_tokens,
+            )
+            if part is not None:
+                cost = (cost or 0.0) + part
+        return MissionInfo.of(row, cost=cost, model=model)
 
     def mission_events(self, mission_id: str) -> list[AnyEvent]:
         """A mission's audit, in order, as typed events."""
@@ -500,6 +543,11 @@ class Engine:
     def list_actions(self, mission_id: str | None = None, status: str | None = None) -> list[ActionInfo]:
         """Proposed actions, oldest first, optionally of one mission or one status."""
         return [ActionInfo.of(row) for row in self.journal.actions(mission_id, status)]
+
+    def action_info(self, action_id: str) -> ActionInfo | None:
+        """One proposed action (a unique prefix of its id is enough), or None if unknown."""
+        row = self.journal.action(action_id)
+        return None if row is None else ActionInfo.of(row)
 
     def waiting(self) -> list[ActionInfo]:
         """The actions waiting for the person right now, oldest first, across missions."""
@@ -614,6 +662,10 @@ class Engine:
                 if kind.on_mission_end is not None:
                     await kind.on_mission_end(mission.id)
         self.journal.update(mission, status=status, result=result, error=error, finished_at=utcnow())
+        if status != "interrupted":
+            # A mission's own rules (an --approve, "Approve all like this") end with it, so the
+            # rules in force never pile up; the audit keeps what they decided.
+            self.journal.retire_rules(mission.id)
         summary = {
             "done": "Mission done",
             "failed": "Mission failed",

@@ -610,6 +610,17 @@ class Journal:
             query = select(Rule).where(col(Rule.active).is_(True)).order_by(col(Rule.created_at))
             return list(session.exec(query).all())
 
+    def retire_rules(self, mission_id: str) -> int:
+        """Deactivates a mission's own rules (they stay, for the audit); returns how many."""
+        with self.session() as session:
+            rows = session.exec(
+                select(Rule).where(Rule.mission_id == mission_id, col(Rule.active).is_(True))
+            ).all()
+            for row in rows:
+                row.active = False
+                session.add(row)
+            return len(rows)
+
     def rules(self, mission_id: str | None) -> list[Rule]:
         """Active rules that apply to a mission: its own, then the global ones."""
         with self.session() as session:
