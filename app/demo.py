@@ -16,6 +16,7 @@ import email.policy
 import html
 import json
 import mailbox
+import os
 import shutil
 import string
 import threading
@@ -29,12 +30,16 @@ from typing import TYPE_CHECKING, Any
 import openpyxl
 from openpyxl.utils import get_column_letter
 
+from app.api.spec import ApprovalPolicy, MissionSpec
+from app.errors import EngineError
 from app.testing.scripted_model import Reply, ScriptedModel, text, tool_call, tool_calls
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
     from pathlib import Path
     from types import TracebackType
+
+    from app.engine import Engine
 
 MISSION = (
     "[Demo] Chase every overdue invoice in invoices.xlsx: find each customer's contact on the "
@@ -442,12 +447,57 @@ def _lead_summary(request: dict[str, Any], late: list[Invoice]) -> str:
     return " ".join(lines)
 
 
+def start_demo(engine: Engine, *, approve: ApprovalPolicy = "ask") -> str:
+    """Starts the demo mission on an engine, with its servers attached to it.
+
+    The supplier portal and the scripted model start with the first demo and stop when the
+    engine closes; each run gets a fresh workspace.
+
+    Args:
+        engine: The engine (call on its loop).
+        approve: How its cards are decided; the window asks the person.
+
+    Returns:
+        The demo mission's id.
+
+    Raises:
+        EngineError: The demo mission is already running, here or in another process (they
+            would share its workspace).
+    """
+    demo = engine.service("demo")
+    running = getattr(demo, "mission_id", None)
+    if running is not None and engine.is_running(running):
+        raise EngineError("The demo mission is already running: see it in the missions list.")
+    engine.journal.interrupt_running()  # missions of processes that are gone
+    elsewhere = [
+        m
+        for m in engine.journal.missions(limit=50)
+        if m.status == "running"
+        and json.loads(m.options_json).get("label") == "demo"
+        and m.owner_pid != os.getpid()
+    ]
+    if elsewhere:
+        raise EngineError(
+            "The demo is already running in another Ensemble window or terminal (process "
+            f"{elsewhere[0].owner_pid}); it uses the same demo folder. Finish it there first."
+        )
+    if not isinstance(demo, Demo):
+        demo = Demo(engine.paths.data_dir / "demo-workspace")
+        demo.start()
+        engine.attach("demo", demo)
+    else:
+        demo.reset()
+    demo.mission_id = engine.start(demo.spec(approve))
+    return demo.mission_id
+
+
 class Demo:
     """The demo's moving parts: its workspace, its supplier portal and its scripted model.
 
     Start it with :meth:`start` (or as a context manager) and stop it with :meth:`stop`. The
-    demo mission talks to the scripted model because its options say so (``options()["demo"]``),
-    not through the environment, so other missions in the same process still use the API.
+    demo mission is an ordinary :class:`~app.api.MissionSpec` (:meth:`spec`) whose options name
+    the scripted model as its model endpoint, so other missions in the same process still use
+    the API; the engine has no demo of its own, only a service attached to it (:func:`start_demo`).
 
     Args:
         folder: Where the demo workspace is laid out (replaced on each start and reset).
@@ -459,21 +509,46 @@ class Demo:
         self.today = today or dt.date.today()
         self.portal = SupplierPortal()
         self.model = ScriptedModel()
+        self.mission_id: str | None = None
+        """The demo mission last started with these servers."""
 
     @property
     def mission(self) -> str:
         """The demo mission's text."""
         return MISSION
 
+    @property
+    def endpoint_url(self) -> str:
+        """Where the demo's scripted model listens (the engine matches resumed missions to it)."""
+        return self.model.base_url
+
     def options(self) -> dict[str, Any]:
         """The mission options: the demo's local mailbox, the portal as the only site, and the
-        scripted model as the model."""
+        scripted model as the model endpoint."""
         account = {"name": "demo", "kind": "maildir", "address": ADDRESS, "path": str(self.folder / "mail")}
         return {
             "email": {"account": account},
             "browser": {"allowed_domains": [f"127.0.0.1:{self.portal.server_address[1]}"]},
-            "demo": {"model_url": self.model.base_url, "model": MODEL},
+            "endpoint": {
+                "base_url": self.model.base_url,
+                "model": MODEL,
+                "api_key": "demo",
+                "max_retries": 0,
+                "timeout": 30.0,
+                "ephemeral": True,
+                "when_gone": (
+                    "A demo mission cannot be resumed once the app that ran it has stopped: its scripted "
+                    "model and supplier portal went with it. Start the demo again (it takes a minute)."
+                ),
+            },
+            "label": "demo",
         }
+
+    def spec(self, approve: ApprovalPolicy = "ask") -> MissionSpec:
+        """The demo mission, as data."""
+        return MissionSpec(
+            instruction=MISSION, workspaces=[str(self.folder)], approval=approve, options=self.options()
+        )
 
     def start(self) -> None:
         """Lays out the workspace and starts the portal and the scripted model."""

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from app import accounts, rules
 from app.agents import find_tool, registry
@@ -98,8 +98,7 @@ class Engine:
         self._options: dict[str, dict[str, Any]] = {}
         self._inbox: dict[str, list[str]] = {}
         self._live: dict[str, Mission] = {}
-        self._demo: Demo | None = None
-        self._demo_mission: str | None = None
+        self._services: dict[str, Service] = {}
         self._runtimes: dict[str, MissionRuntime] = {}  # running missions, for pause_all
         self._pause_reasons: dict[str, str] = {}  # missions pause_all is pausing, and why
 
@@ -223,10 +222,9 @@ class Engine:
             text=text,
             workspaces=[str(f) for f in folders],
             approve=approve,
-            model=str(options["demo"]["model"])
-            if "demo" in options
-            else str(options.get("model") or self.settings.model),
-            demo="demo" in options,
+            model=_endpoint(options).get("model") or str(options.get("model") or self.settings.model),
+            label=options.get("label"),
+            demo=options.get("label") == "demo",
         )
         if approve != "ask":
             kind: RuleKind = "approve_all" if approve == "all" else "reject_all"
@@ -286,52 +284,34 @@ class Engine:
         return MissionSpec.model_validate(saved) if isinstance(saved, dict) else None
 
     def start_demo(self, *, approve: ApproveMode = "ask") -> str:
-        """Starts the demo mission in a fresh demo workspace; call on the engine's loop.
-
-        The demo's supplier portal and scripted model (see :mod:`app.demo`) start with the
-        first demo and stop when the engine closes. Only this mission talks to the scripted
-        model; other missions keep using the real API.
-
-        Args:
-            approve: As for :meth:`start_mission`; the window asks the person (``ask``).
-
-        Returns:
-            The demo mission's id.
+        """Starts the demo mission (see :func:`app.demo.start_demo`); call on the engine's loop.
 
         Raises:
-            EngineError: The demo mission is already running, here or in another process (its
-                workspace is in use).
+            EngineError: The demo is already running, here or in another process.
         """
-        from app.demo import Demo
+        from app.demo import start_demo
 
-        if self._demo_mission in self._running:
-            raise EngineError("The demo mission is already running: see it in the missions list.")
-        self.journal.interrupt_running()  # missions of processes that are gone
-        elsewhere = [
-            m
-            for m in self.journal.missions(limit=50)
-            if m.status == "running" and "demo" in json.loads(m.options_json) and m.owner_pid != os.getpid()
-        ]
-        if elsewhere:
-            raise EngineError(
-                "The demo is already running in another Ensemble window or terminal (process "
-                f"{elsewhere[0].owner_pid}); it uses the same demo folder. Finish it there first."
-            )
-        if self._demo is None:
-            self._demo = Demo(self.paths.data_dir / "demo-workspace")
-            self._demo.start()
-        else:
-            self._demo.reset()
-        demo = self._demo
-        self._demo_mission = self.start_mission(
-            demo.mission, workspaces=[demo.folder], approve=approve, options=demo.options()
-        )
-        return self._demo_mission
+        return start_demo(self, approve=approve)
 
     @property
     def demo(self) -> Demo | None:
         """The demo's servers and workspace, once :meth:`start_demo` has run."""
-        return self._demo
+        from app.demo import Demo
+
+        service = self._services.get("demo")
+        return service if isinstance(service, Demo) else None
+
+    def attach(self, name: str, service: Service) -> None:
+        """Keeps a service (servers a mission needs) until the engine closes, which stops it."""
+        self._services[name] = service
+
+    def service(self, name: str) -> Service | None:
+        """A service attached with :meth:`attach`, or None."""
+        return self._services.get(name)
+
+    def is_running(self, mission_id: str) -> bool:
+        """Whether a mission runs in this process now."""
+        return mission_id in self._running
 
     def _launch(self, mission: Mission, folders: list[Path], messages: list[dict[str, Any]]) -> None:
         task = asyncio.get_running_loop().create_task(
@@ -374,10 +354,13 @@ class Engine:
                 f"Mission {mission.id} is {mission.status}, not interrupted: nothing to resume."
             )
         options = json.loads(mission.options_json)
-        if "demo" in options and (self._demo is None or options["demo"] != self._demo.options()["demo"]):
+        endpoint = _endpoint(options)
+        if endpoint.get("ephemeral") and not any(
+            getattr(s, "endpoint_url", None) == endpoint.get("base_url") for s in self._services.values()
+        ):
+            # The model it talked to lived and died with the process that ran it.
             raise EngineError(
-                "A demo mission cannot be resumed once the app that ran it has stopped: its scripted "
-                "model and supplier portal went with it. Start the demo again (it takes a minute)."
+                str(endpoint.get("when_gone") or "This mission's model endpoint is gone; it cannot resume.")
             )
         folders = [Path(w) for w in json.loads(mission.workspaces_json)]
         for folder in folders:
@@ -592,18 +575,19 @@ class Engine:
         model: ModelClient | None = None
         self._live[mission.id] = mission
         try:
-            # The demo mission talks to the demo's scripted model (app.demo), never to the API.
-            demo = options["demo"] if isinstance(options.get("demo"), dict) else None
+            # A mission may name its own model endpoint (the demo's scripted model does); the
+            # others use the settings' model and the API.
+            endpoint = _endpoint(options)
             settings = self.settings
             if isinstance(options.get("token_budget"), int):
                 settings = settings.model_copy(update={"token_budget": options["token_budget"]})
             model = ModelClient(
-                str(demo["model"]) if demo else str(options.get("model") or settings.model),
+                str(endpoint.get("model") or options.get("model") or settings.model),
                 max_tokens=self.settings.max_tokens,
-                max_retries=0 if demo else self.settings.api_max_retries,
-                timeout=30.0 if demo else self.settings.api_timeout,
-                api_key="demo" if demo else None,
-                base_url=str(demo["model_url"]) if demo else None,
+                max_retries=int(endpoint.get("max_retries", self.settings.api_max_retries)),
+                timeout=float(endpoint.get("timeout", self.settings.api_timeout)),
+                api_key=endpoint.get("api_key"),
+                base_url=endpoint.get("base_url"),
             )
             rt = MissionRuntime(
                 mission=mission,
@@ -884,10 +868,23 @@ class Engine:
             await self.pause_all()
         else:
             await self.cancel_all()
-        if self._demo is not None:
-            await asyncio.to_thread(self._demo.stop)
-            self._demo = None
+        for name, service in list(self._services.items()):
+            await asyncio.to_thread(service.stop)
+            self._services.pop(name, None)
         self.journal.close()
+
+
+class Service(Protocol):
+    """Something a mission needs that runs beside the engine (the demo's servers)."""
+
+    def stop(self) -> None:
+        """Stops it; called once, from a worker thread, when the engine closes."""
+
+
+def _endpoint(options: dict[str, Any]) -> dict[str, Any]:
+    """A mission's own model endpoint (``base_url``, ``model``, ``api_key``…), if it has one."""
+    endpoint = options.get("endpoint")
+    return endpoint if isinstance(endpoint, dict) else {}
 
 
 def _paused_in(group: BaseExceptionGroup[BaseException]) -> MissionPaused | None:

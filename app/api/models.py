@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
+    from app.api.events import ActionProposed
     from app.journal import Mission, ProposedAction, Rule
 
 
@@ -65,7 +66,7 @@ class MissionInfo(BaseModel):
             tokens=row.tokens,
             cost=cost,
             model=model,
-            demo="demo" in options,
+            demo=options.get("label") == "demo",
             workspaces=json.loads(row.workspaces_json or "[]"),
             started_at=_aware(row.started_at),
             finished_at=_aware(row.finished_at) if row.finished_at else None,
@@ -115,6 +116,24 @@ class ActionInfo(BaseModel):
     result: str | None = None
     undoable: bool = False
     created_at: dt.datetime
+
+    @classmethod
+    def proposed(cls, event: ActionProposed) -> ActionInfo:
+        """A pending action from the event that proposed it (its ``warning`` is the notice)."""
+        return cls(
+            id=event.action_id,
+            mission_id=event.mission_id,
+            task_id=event.task_id,
+            agent=event.agent,
+            tool=event.tool,
+            effect=event.effect,
+            status="pending",
+            arguments=dict(event.arguments),
+            preview=dict(event.preview),
+            notice=event.warning,
+            ask_person=event.ask_person,
+            created_at=event.at,
+        )
 
     @classmethod
     def of(cls, row: ProposedAction) -> ActionInfo:
