@@ -203,8 +203,8 @@ class Engine:
         if "email" not in options:
             # The default email account (or the only one); its password stays in the keyring.
             options.update(accounts.mission_options(accounts.choose(self.settings)))
-        if "browser" not in options:
-            options["browser"] = self.settings.browser_options()
+        for name, kind_options in self.settings.mission_options({}).items():
+            options.setdefault(name, kind_options)
         mission = Mission(
             id=new_id("m"),
             title=_title(text),
@@ -254,8 +254,8 @@ class Engine:
         options = dict(spec.options)
         if "email" not in options:
             options.update(accounts.mission_options(accounts.choose(self.settings, spec.account)))
-        if "browser" not in options:
-            options["browser"] = self.settings.browser_options(spec.allowed_sites)
+        for name, kind_options in self.settings.mission_options(spec.model_dump(mode="json")).items():
+            options.setdefault(name, kind_options)
         if spec.model:
             options["model"] = spec.model
         if spec.token_budget:

@@ -6,13 +6,12 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from app.errors import EnsembleError
 from connectors.email import EmailAccount
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
     from pathlib import Path
 
 DEFAULT_MODEL = "claude-sonnet-5"
@@ -36,19 +35,13 @@ class Settings(BaseModel):
         api_timeout: Seconds before one model call is given up.
         workspaces: Folders the agents may touch when a mission names none.
         accounts: Email accounts (see :mod:`app.accounts`); their passwords are in the keyring.
-        browser_allowed_domains: Sites the browser agent may open (a domain allows its
-            subdomains; ``host:port`` pins a port). Empty: any site, every submission still
-            held for approval.
-        browser_headless: Run the browser without a window (set false to watch it).
-        browser_executable_path: A Chrome or Chromium binary to use first; by default
-            Playwright's own browser, then the system's (``/usr/bin/chromium``).
-        browser_profile_dir: A persistent browser profile folder, for sites the person is
-            logged into; by default each mission gets a fresh, isolated browser context.
-        browser_nav_timeout: Seconds a web page may take to load.
         address_book: People and places the person deals with: email addresses
             (``bob@example.com``), whole domains (``@example.com``) or sites
             (``portal.example.com``). Actions may go there by rule; anywhere else the
             person is asked (see :mod:`app.vouch`).
+        sections: Each agent kind's own settings, by kind (``"browser": {"allowed_domains":
+            [...], ...}``), validated by the model its connector package declares
+            (:meth:`section`). Older files' ``browser_*`` fields are moved here on load.
     """
 
     model: str = DEFAULT_MODEL
@@ -60,12 +53,69 @@ class Settings(BaseModel):
     api_timeout: float = Field(default=600.0, gt=0)
     workspaces: list[str] = Field(default_factory=list)
     accounts: list[EmailAccount] = Field(default_factory=list)
-    browser_allowed_domains: list[str] = Field(default_factory=list)
-    browser_headless: bool = True
-    browser_executable_path: str | None = None
-    browser_profile_dir: str | None = None
-    browser_nav_timeout: float = Field(default=20.0, gt=0, le=600)
     address_book: list[str] = Field(default_factory=list)
+    sections: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sections_from_old_fields(cls, data: Any) -> Any:
+        """Moves the old top-level ``browser_*`` fields into the browser's section."""
+        if not isinstance(data, dict):
+            return data
+        old = {k: v for k, v in data.items() if k.startswith("browser_")}
+        if not old:
+            return data
+        data = {k: v for k, v in data.items() if k not in old}
+        sections = dict(data.get("sections") or {})
+        sections["browser"] = {
+            **{k.removeprefix("browser_"): v for k, v in old.items()},
+            **sections.get("browser", {}),
+        }
+        data["sections"] = sections
+        return data
+
+    def section(self, name: str) -> BaseModel | None:
+        """An agent kind's section of the settings, validated by the model its package declares.
+
+        Args:
+            name: The agent kind (``"browser"``).
+
+        Returns:
+            The section (defaults where the file says nothing), or None if the kind has none.
+
+        Raises:
+            SettingsError: The section holds a value its kind does not accept.
+        """
+        from connectors.registry import registry
+
+        kind = registry().get(name)
+        if kind is None or kind.settings is None:
+            return None
+        try:
+            return kind.settings.model_validate(self.sections.get(name, {}))
+        except ValidationError as exc:
+            raise SettingsError(f"The settings' {name} section cannot be used: {exc}") from exc
+
+    def with_section(self, name: str, section: BaseModel) -> Settings:
+        """A copy with one kind's section replaced."""
+        return self.model_copy(update={"sections": {**self.sections, name: section.model_dump(mode="json")}})
+
+    def mission_options(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Every agent kind's options for one mission, from its settings section.
+
+        Args:
+            request: The mission's spec as JSON data (a kind may read fields such as
+                ``allowed_sites``).
+        """
+        from connectors.registry import registry
+
+        options: dict[str, Any] = {}
+        for name in registry():
+            section = self.section(name)
+            make = getattr(section, "mission_options", None)
+            if callable(make):
+                options[name] = make(request)
+        return options
 
     @classmethod
     def load(cls, path: Path) -> Settings:
@@ -89,21 +139,6 @@ class Settings(BaseModel):
         if model:
             settings = settings.model_copy(update={"model": model})
         return settings
-
-    def browser_options(self, allow_domains: Sequence[str] = ()) -> dict[str, Any]:
-        """The browser connector's options for one mission (``ToolContext.extra["browser"]``).
-
-        Args:
-            allow_domains: Sites allowed for this mission on top of the settings' list.
-        """
-        domains = list(dict.fromkeys([*self.browser_allowed_domains, *allow_domains]))
-        return {
-            "allowed_domains": domains,
-            "headless": self.browser_headless,
-            "executable_path": self.browser_executable_path,
-            "profile_dir": self.browser_profile_dir,
-            "nav_timeout": self.browser_nav_timeout,
-        }
 
     def save(self, path: Path) -> None:
         """Writes the settings file atomically."""

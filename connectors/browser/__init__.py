@@ -813,6 +813,46 @@ async def shutdown() -> None:
     await SESSION.shutdown()
 
 
+class BrowserSettings(BaseModel):
+    """The browser's section of the settings file (``"browser": {...}``).
+
+    Attributes:
+        allowed_domains: Sites the browser agent may open (a domain allows its subdomains;
+            ``host:port`` pins a port). Empty: any site, but one nobody vouched for opens only
+            once the person approves it.
+        headless: Run the browser without a window (set false to watch it).
+        executable_path: A Chrome or Chromium binary to use first; by default Playwright's own
+            browser, then the system's (``/usr/bin/chromium``).
+        profile_dir: A persistent browser profile folder, for sites the person is logged into;
+            by default each mission gets a fresh, isolated browser context.
+        nav_timeout: Seconds a web page may take to load.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    allowed_domains: list[str] = Field(default_factory=list)
+    headless: bool = True
+    executable_path: str | None = None
+    profile_dir: str | None = None
+    nav_timeout: float = Field(default=20.0, gt=0, le=600)
+
+    def mission_options(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The browser options of one mission (``ToolContext.extra["browser"]``).
+
+        Args:
+            request: The mission's spec as JSON data; its ``allowed_sites`` are added to the
+                settings' sites for this mission.
+        """
+        extra = [s for s in request.get("allowed_sites") or [] if isinstance(s, str)]
+        return {
+            "allowed_domains": list(dict.fromkeys([*self.allowed_domains, *extra])),
+            "headless": self.headless,
+            "executable_path": self.executable_path,
+            "profile_dir": self.profile_dir,
+            "nav_timeout": self.nav_timeout,
+        }
+
+
 AGENT = AgentKind(
     name="browser",
     description=(
@@ -825,5 +865,6 @@ AGENT = AgentKind(
     tools=tuple(TOOLS),
     on_mission_end=close_mission,
     preview_kinds=("http_request", "download"),
+    settings=BrowserSettings,
 )
 """The browser agent kind (see :mod:`connectors.registry`)."""

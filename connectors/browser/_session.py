@@ -145,7 +145,7 @@ def find_chromium(options: BrowserOptions, playwright: Playwright) -> str | None
         if not Path(options.executable_path).is_file():
             raise ToolError(
                 f"The browser set in the settings ({options.executable_path}) does not exist. "
-                "Fix browser_executable_path in the settings or remove it."
+                "Fix the browser's path in the settings (Browser) or clear it."
             )
         return options.executable_path
     with contextlib.suppress(PlaywrightError):
@@ -156,8 +156,8 @@ def find_chromium(options: BrowserOptions, playwright: Playwright) -> str | None
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return candidate
     raise ToolError(
-        "No Chrome or Chromium was found. Install the 'chromium' package, or set "
-        "browser_executable_path in the settings."
+        "No Chrome or Chromium was found. Install the 'chromium' package, or set the browser's "
+        "path in the settings (Browser)."
     )
 
 
