@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from app.agents import AgentKind, registry
+from app.agents import AgentKind, registry, system_prompt
 from app.gate import CallSite, ToolResult
 from app.journal import Task, dumps, new_id, utcnow
 from app.model import ModelError
@@ -192,7 +192,7 @@ async def _run_task(rt: MissionRuntime, task: Task, kind: AgentKind, deps: list[
         declarations=[t.to_api() for t in kind.tools],
         handlers={t.name: handler_for(t.name) for t in kind.tools},
     )
-    system = kind.system_prompt.replace("{workspaces}", "\n".join(f"- {w}" for w in rt.ctx.workspaces))
+    system = system_prompt(kind).replace("{workspaces}", "\n".join(f"- {w}" for w in rt.ctx.workspaces))
     try:
         result = await run_agent(
             rt,
