@@ -1,5 +1,9 @@
 """The command line's commands other than the window's: run, resume, demo --headless,
-rules, missions, audit, undo, key and account (see :mod:`app.cli`)."""
+rules, missions, audit, undo, key and account (see :mod:`app.cli`).
+
+Like the window, they go through the engine's facade (:class:`app.engine.Engine`) and its
+contract (:mod:`app.api`): typed events, read models, and :func:`app.api.encode` for JSON.
+"""
 
 from __future__ import annotations
 
@@ -12,24 +16,37 @@ import threading
 from typing import TYPE_CHECKING, Any, TextIO
 
 from app import accounts, secrets
-from app.api import MissionSpec
-from app.cli import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK
-from app.errors import EngineError, EnsembleError
-from app.gate import Decision, GateError
-from app.journal import AuditEvent, Event, Journal
+from app.api import (
+    ActionProposed,
+    AnyEvent,
+    ChatMessageEvent,
+    EngineError,
+    EnsembleError,
+    MissionSpec,
+    ModelCallMade,
+    QuestionAsked,
+    TaskFinished,
+    TaskStarted,
+    TextDelta,
+    ToolCalled,
+    ToolResultEvent,
+    encode,
+)
+from app.cli_args import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK
 from app.paths import Paths
 from app.settings import Settings
 
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Iterator
 
-    # The engine pulls in the anthropic SDK, which takes seconds to import: only the
-    # commands that run missions load it.
-    from app.engine import Engine, MissionOutcome
+    # The engine pulls in the anthropic SDK, which takes a while to import: it is loaded only
+    # once a command needs it.
+    from app.engine import Decision, Engine, MissionOutcome
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    """Runs the command ``args`` names (parsed by :mod:`app.cli`); returns the exit code."""
+    """Runs the command ``args`` names (parsed by :mod:`app.cli_args`); returns the exit code."""
     try:
         if args.command in ("run", "resume"):
             return asyncio.run(_run(args))
@@ -89,25 +106,25 @@ class _Console:
     def __init__(self, engine: Engine, mission_id: str | None = None) -> None:
         self.engine = engine
         self.mission_id = mission_id
-        self.prompts: asyncio.Queue[Event] = asyncio.Queue()
+        self.prompts: asyncio.Queue[QuestionAsked | ActionProposed] = asyncio.Queue()
         self._lines: _Lines | None = None
 
-    def on_event(self, event: Event) -> None:
+    def on_event(self, event: AnyEvent) -> None:
         if self.mission_id is not None and event.mission_id != self.mission_id:
             return
         line = _progress_line(event)
         if line:
             print(line, flush=True)
-        if event.kind in ("question_asked", "action_proposed"):
+        if isinstance(event, (QuestionAsked, ActionProposed)):
             self.prompts.put_nowait(event)
 
     async def serve_prompts(self) -> None:
         """Asks the person, one prompt at a time, for as long as the mission runs."""
         while True:
             event = await self.prompts.get()
-            if event.kind == "question_asked":
+            if isinstance(event, QuestionAsked):
                 await self._answer(event)
-            elif self.engine.journal.action(event.data["action_id"]) is not None:
+            else:
                 await self._decide(event)
 
     async def _read(self, prompt: str) -> str | None:
@@ -116,14 +133,15 @@ class _Console:
             self._lines = _Lines(sys.stdin)
         return await self._lines.read()
 
-    async def _answer(self, event: Event) -> None:
+    async def _answer(self, event: QuestionAsked) -> None:
         line = await self._read("Your answer> ")
         with contextlib.suppress(EngineError):
             self.engine.answer(event.mission_id, line if line is not None else "(The person did not answer.)")
 
-    async def _decide(self, event: Event) -> None:
-        action_id = event.data["action_id"]
-        action = self.engine.journal.action(action_id)
+    async def _decide(self, event: ActionProposed) -> None:
+        from app.engine import Decision
+
+        action = self.engine.action_info(event.action_id)
         if action is None or action.status != "pending":
             return  # A rule decided it.
         while True:
@@ -140,8 +158,8 @@ class _Console:
                     continue
                 decision = decision_or_none
             try:
-                self.engine.decide(action_id, decision)
-            except GateError as exc:
+                self.engine.decide(action.id, decision)
+            except EnsembleError as exc:
                 print(f"  {exc}")
                 if line is None:
                     return
@@ -150,6 +168,8 @@ class _Console:
 
 
 def _parse_decision(line: str) -> Decision | None:
+    from app.engine import Decision
+
     text = line.strip()
     word, _, rest = text.partition(" ")
     word = word.lower()
@@ -166,37 +186,31 @@ def _parse_decision(line: str) -> Decision | None:
     return None
 
 
-def _progress_line(event: Event) -> str | None:
-    data = event.data
-    kind = event.kind
-    if kind in ("text_delta", "model_call", "tool_result") and not (
-        kind == "tool_result" and data.get("is_error")
-    ):
-        return None
-    if kind == "action_proposed":
-        preview = data.get("preview", {})
-        body = "\n".join("    " + line for line in _preview_lines(preview))
-        line = (
-            f"? Proposed action {data['action_id']} ({data['effect']}): {preview.get('summary', '')}\n{body}"
-        )
-        if data.get("warning"):
-            # Why the person is asked although a rule or --approve might have decided.
-            line += f"\n  ! {data['warning']}"
-        if data.get("ask_person"):
-            line += "\n  ! Only you can decide this one: no rule and no --approve applies to it."
-        return line
-    if kind == "task_started":
-        return f"▶ Task {data['key']} ({data['agent']}): {_clip(data['instructions'], 100)}"
-    if kind == "task_finished":
-        return f"■ {event.summary}" + (
-            f"\n    {_clip(str(data['result']), 300)}" if data.get("result") else ""
-        )
-    if kind == "tool_called":
-        return f"  · {data['tool']}({_clip(json.dumps(data.get('arguments'), ensure_ascii=False), 120)})"
-    if kind == "question_asked":
-        return f"? The lead asks: {event.summary}"
-    if kind == "chat_message":
-        return f"\n{event.summary}\n"
+def _progress_line(event: AnyEvent) -> str | None:
+    """What the terminal shows of an event while a mission runs; None: nothing."""
+    match event:
+        case TextDelta() | ModelCallMade() | ToolResultEvent(is_error=False):
+            return None
+        case ActionProposed():
+            body = "\n".join("    " + line for line in _preview_lines(event.preview))
+            summary = event.preview.get("summary", "")
+            line = f"? Proposed action {event.action_id} ({event.effect}): {summary}\n{body}"
+            if event.warning:
+                # Why the person is asked although a rule or --approve might have decided.
+                line += f"\n  ! {event.warning}"
+            if event.ask_person:
+                line += "\n  ! Only you can decide this one: no rule and no --approve applies to it."
+            return line
+        case TaskStarted():
+            return f"▶ Task {event.key} ({event.agent}): {_clip(event.instructions, 100)}"
+        case TaskFinished():
+            return f"■ {event.summary}" + (f"\n    {_clip(str(event.result), 300)}" if event.result else "")
+        case ToolCalled():
+            return f"  · {event.tool}({_clip(json.dumps(event.arguments, ensure_ascii=False), 120)})"
+        case QuestionAsked():
+            return f"? The lead asks: {event.summary}"
+        case ChatMessageEvent():
+            return f"\n{event.text}\n"
     return f"  {event.summary}"
 
 
@@ -219,10 +233,9 @@ async def _run(args: argparse.Namespace) -> int:
     settings = Settings.load(Paths.default().settings)
     if getattr(args, "model", None):  # run and resume have --model; the demo has its own
         settings = settings.model_copy(update={"model": args.model})
-    engine = Engine(settings=settings)
-    told(engine.journal)
+    engine = told(Engine(settings=settings))
     console = _Console(engine)
-    engine.subscribe(console.on_event)
+    engine.subscribe_events(console.on_event)
     prompter = asyncio.create_task(console.serve_prompts())
     try:
         if args.command == "resume":
@@ -266,12 +279,38 @@ def _demo(args: argparse.Namespace) -> int:
     return asyncio.run(_run(args))
 
 
-def _rules(args: argparse.Namespace) -> int:
+def _print_outcome(outcome: MissionOutcome, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(outcome.to_json(), ensure_ascii=False), flush=True)
+    elif outcome.status != "done":
+        print(f"Mission {outcome.status}: {outcome.result}", flush=True)
+
+
+# ensemble rules / missions / audit / undo ----------------------------------------------------
+
+
+def told(engine: Engine) -> Engine:
+    """Tells the person, once, that a damaged journal was moved aside; returns the engine."""
+    note = engine.recovery_note
+    if note is not None:
+        print(f"ensemble: {note}", file=sys.stderr)
+    return engine
+
+
+@contextlib.contextmanager
+def _engine() -> Iterator[Engine]:
+    """The engine, for a command that runs no mission; closed (its journal too) afterwards."""
     from app.engine import Engine
 
-    engine = Engine()
-    told(engine.journal)
+    engine = told(Engine())
     try:
+        yield engine
+    finally:
+        asyncio.run(engine.close())
+
+
+def _rules(args: argparse.Namespace) -> int:
+    with _engine() as engine:
         if args.rules_command == "add":
             where: dict[str, str] = {}
             for item in args.where:
@@ -279,7 +318,7 @@ def _rules(args: argparse.Namespace) -> int:
                 if not sep or not name or not pattern:
                     raise EngineError(f"--where takes ARG=GLOB, e.g. to=*@example.com; got '{item}'.")
                 where[name] = pattern
-            mission = engine.journal.mission(args.mission) if args.mission else None
+            mission = engine.mission_info(args.mission) if args.mission else None
             if args.mission and mission is None:
                 raise EngineError(f"There is no mission {args.mission}.")
             rule = engine.add_rule(
@@ -289,71 +328,40 @@ def _rules(args: argparse.Namespace) -> int:
                 where=where,
             )
             print(f"{rule.id}  {rule.description}")
-        elif args.rules_command == "remove":
-            rule = engine.remove_rule(args.rule_id)
-            print(f"Removed: {rule.description}")
-        else:
-            listed = engine.journal.all_rules()
-            if args.json:
-                print(
-                    json.dumps(
-                        [
-                            {
-                                "rule_id": r.id,
-                                "kind": r.kind,
-                                "tool": r.tool,
-                                "where": json.loads(r.conditions_json),
-                                "mission_id": r.mission_id,
-                                "description": r.description,
-                            }
-                            for r in listed
-                        ],
-                        ensure_ascii=False,
-                    )
-                )
-            elif not listed:
-                print("No rules: every action is asked about.")
-            for r in [] if args.json else listed:
-                print(f"{r.id}  {r.description}")
-    finally:
-        engine.journal.close()
+            return EXIT_OK
+        if args.rules_command == "remove":
+            removed = engine.remove_rule(args.rule_id)
+            print(f"Removed: {removed.description}")
+            return EXIT_OK
+        listed = engine.list_rules()
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "rule_id": r.id,
+                        "kind": r.kind,
+                        "tool": r.tool,
+                        "where": r.where,
+                        "mission_id": r.mission_id,
+                        "description": r.description,
+                    }
+                    for r in listed
+                ],
+                ensure_ascii=False,
+            )
+        )
+        return EXIT_OK
+    if not listed:
+        print("No rules: every action is asked about.")
+    for r in listed:
+        print(f"{r.id}  {r.description}")
     return EXIT_OK
 
 
-def _print_outcome(outcome: MissionOutcome, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(outcome.to_json(), ensure_ascii=False), flush=True)
-    elif outcome.status != "done":
-        print(f"Mission {outcome.status}: {outcome.result}", flush=True)
-
-
-# ensemble missions / audit / undo / key ----------------------------------------------------
-
-
-def _journal() -> Journal:
-    paths = Paths.default()
-    paths.ensure()
-    return told(Journal(paths.journal))
-
-
-def told(journal: Journal) -> Journal:
-    """Tells the person, once, that a damaged journal was moved aside; returns the journal."""
-    if journal.recovered is not None:
-        print(
-            f"ensemble: the journal {journal.path} was damaged and could not be read. It was moved to "
-            f"{journal.recovered} (nothing was deleted) and a new, empty journal was started.",
-            file=sys.stderr,
-        )
-    return journal
-
-
 def _missions(args: argparse.Namespace) -> int:
-    journal = _journal()
-    try:
-        journal.interrupt_running()
-        rows = journal.missions()
-    finally:
-        journal.close()
+    with _engine() as engine:
+        listed = engine.list_missions(limit=args.limit, offset=args.offset, search=args.search)
     if args.json:
         print(
             json.dumps(
@@ -365,66 +373,52 @@ def _missions(args: argparse.Namespace) -> int:
                         "started_at": m.started_at.isoformat(),
                         "tokens": m.tokens,
                     }
-                    for m in rows
+                    for m in listed
                 ],
                 ensure_ascii=False,
             )
         )
         return EXIT_OK
-    if not rows:
-        print('No missions yet. Start one with: ensemble run "MISSION" --workspace DIR')
-    for m in rows:
+    if not listed:
+        if args.search or args.offset:
+            print("No missions match.")
+        else:
+            print('No missions yet. Start one with: ensemble run "MISSION" --workspace DIR')
+    for m in listed:
         print(f"{m.id}  {m.started_at:%Y-%m-%d %H:%M}  {m.status:<11} {m.tokens:>9,} tokens  {m.title}")
     return EXIT_OK
 
 
-def _event_json(event: AuditEvent) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "at": event.at.isoformat(),
-        "kind": event.kind,
-        "task_id": event.task_id,
-        "summary": event.summary,
-        "data": event.data,
-    }
-
-
 def _audit(args: argparse.Namespace) -> int:
-    journal = _journal()
-    try:
-        mission = journal.mission(args.mission_id)
+    with _engine() as engine:
+        mission = engine.mission_info(args.mission_id)
         if mission is None:
             raise EngineError(f"There is no mission {args.mission_id}.")
-        events = journal.events(mission.id)
-    finally:
-        journal.close()
+        events = engine.mission_events(mission.id)
     if args.json:
-        print(json.dumps([_event_json(e) for e in events], ensure_ascii=False, indent=1))
+        print(json.dumps([encode(e) for e in events], ensure_ascii=False, indent=1))
         return EXIT_OK
     print(f"Mission {mission.id} ({mission.status}): {mission.title}")
     for e in events:
         print(f"{e.at:%H:%M:%S}  {e.kind:<17} {e.summary}")
-        data = e.data
-        if e.kind == "tool_called":
-            print(f"{'':27}arguments: {json.dumps(data.get('arguments'), ensure_ascii=False)}")
-        elif e.kind == "action_proposed":
-            for line in _preview_lines(data.get("preview", {})):
-                print(f"{'':27}{line}")
-        elif e.kind == "tool_result":
-            print(f"{'':27}result: {_clip(str(data.get('result', '')), 200)}")
+        match e:
+            case ToolCalled():
+                print(f"{'':27}arguments: {json.dumps(e.arguments, ensure_ascii=False)}")
+            case ActionProposed():
+                for line in _preview_lines(e.preview):
+                    print(f"{'':27}{line}")
+            case ToolResultEvent():
+                print(f"{'':27}result: {_clip(e.result, 200)}")
     return EXIT_OK
 
 
 def _undo(args: argparse.Namespace) -> int:
-    from app.engine import Engine
-
-    engine = Engine()
-    told(engine.journal)
-    try:
+    with _engine() as engine:
         print(asyncio.run(engine.undo(args.action_id, force=args.force)))
-    finally:
-        engine.journal.close()
     return EXIT_OK
+
+
+# ensemble key / contacts / account ---------------------------------------------------------
 
 
 def _key(args: argparse.Namespace) -> int:

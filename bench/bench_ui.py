@@ -207,9 +207,11 @@ def bench_card_latency(app: QApplication, window: Any, proposals: int) -> None:
     stored: dict[str, datetime] = {}
 
     def on_batch(events: list[Any]) -> None:
+        from app.api import ActionProposed
+
         for event in events:
-            if event.kind == "action_proposed":
-                stored[str(event.data["action_id"])] = event.at
+            if isinstance(event, ActionProposed):
+                stored[event.action_id] = event.at
 
     window.bridge.events_received.connect(on_batch)
 

@@ -111,6 +111,7 @@ def test_run_ask_takes_one_decision_line_per_action(scripted: ScriptedModel, wor
     ]
     assert any(e["kind"] == "model_call" and e["data"]["output_tokens"] > 0 for e in events)
     assert events[-1]["kind"] == "mission_finished"
+    assert all(e["mission_id"] == mission_id and e["id"] == e["audit_id"] for e in events)
 
     readable = ensemble("audit", mission_id)
     assert "rejected by the person: INV-4 was paid yesterday" in readable.stdout
@@ -136,6 +137,17 @@ def test_missions_lists_newest_first_and_undo_restores(scripted: ScriptedModel, 
     assert set(listed[0]) == {"mission_id", "status", "title", "started_at", "tokens"}
     assert listed[0]["tokens"] > 0
     assert listed[0]["status"] == "done"
+
+    def page(*args: str) -> list[str]:
+        return [m["mission_id"] for m in json.loads(ensemble("missions", "--json", *args).stdout)]
+
+    assert page("--limit", "1") == [second["mission_id"]]
+    assert page("--limit", "1", "--offset", "1") == [first["mission_id"]]
+    assert page("--search", "inv-1 AND") == [second["mission_id"], first["mission_id"]]
+    assert page("--search", "no mission says this") == []
+    refused = ensemble("missions", "--limit", "-1")
+    assert refused.returncode == 2
+    assert "below zero" in refused.stderr
 
     events = json.loads(ensemble("audit", second["mission_id"], "--json").stdout)
     executed = [e["data"]["action_id"] for e in events if e["kind"] == "action_executed"]

@@ -8,6 +8,7 @@ import csv
 import json
 import os
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -209,8 +210,8 @@ def test_reject_leaves_the_workbook_unchanged_and_both_decisions_are_in_the_audi
     audit = window.audit_view
     qtbot.waitUntil(lambda: "mission_finished" in [e.kind for e in audit.events], timeout=WAIT)
     decided = [e for e in audit.events if e.kind == "action_decided"]
-    assert sorted(e.data["decision"] for e in decided) == ["approve", "reject"]
-    assert any(e.data.get("reason") == "amounts are final" for e in decided)
+    assert sorted(e.decision for e in decided) == ["approve", "reject"]
+    assert any(e.reason == "amounts are final" for e in decided)
 
     # Filter, then export everything as JSON and CSV.
     window.tabs.setCurrentWidget(audit)
@@ -590,33 +591,42 @@ def test_previews_of_every_kind_render_and_the_generic_form_edits_the_arguments(
 
 
 def test_a_card_says_why_the_person_is_asked(qtbot: QtBot) -> None:
+    from app.api import ActionInfo
     from ui.approval import ApprovalCard as Card
 
     why = "thief@evil.example appears only in content from outside (an email or a web page)."
     card = Card(
-        action_id="a1",
-        mission_id="m1",
+        ActionInfo(
+            id="a1",
+            mission_id="m1",
+            agent="email",
+            tool="email_send",
+            effect="external",
+            status="pending",
+            arguments={"to": ["thief@evil.example"]},
+            preview={"summary": "Send to thief@evil.example", "kind": "text", "detail": {}, "text": "hi"},
+            notice=why,
+            created_at=datetime.now(UTC),
+        ),
         mission_title="Reply",
-        agent="email",
-        tool="email_send",
-        effect="external",
-        arguments={"to": ["thief@evil.example"]},
-        preview={"summary": "Send to thief@evil.example", "kind": "text", "detail": {}, "text": "hi"},
-        notice=why,
     )
     qtbot.addWidget(card)
     card.show()
     assert card.notice_label.isVisible()
     assert card.notice_label.text() == why
     plain = Card(
-        action_id="a2",
-        mission_id="m1",
+        ActionInfo(
+            id="a2",
+            mission_id="m1",
+            agent="email",
+            tool="email_send",
+            effect="external",
+            status="pending",
+            arguments={},
+            preview={"summary": "Send", "kind": "text", "detail": {}, "text": ""},
+            created_at=datetime.now(UTC),
+        ),
         mission_title="Reply",
-        agent="email",
-        tool="email_send",
-        effect="external",
-        arguments={},
-        preview={"summary": "Send", "kind": "text", "detail": {}, "text": ""},
     )
     qtbot.addWidget(plain)
     plain.show()

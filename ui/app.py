@@ -1,7 +1,7 @@
 """Starting the window: ``ensemble`` with no command, or ``python -m ui [--workspace DIR]``.
 
-The command line (``app/cli.py``) must not import Qt, so it reaches this module through
-``importlib`` and calls :func:`run`.
+The command line (``app/cli.py``) imports this module only when it opens the window, and
+calls :func:`run`; this module imports Qt only inside its functions.
 """
 
 from __future__ import annotations
@@ -127,18 +127,12 @@ def _probe_first_paint(app: QApplication, window: MainWindow) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m ui [--workspace DIR]…``."""
+    from app.cli_args import add_workspace_option
+
     parser = argparse.ArgumentParser(prog="ensemble", description="Ensemble's window.")
-    parser.add_argument(
-        "--workspace",
-        "-w",
-        action="append",
-        type=Path,
-        default=[],
-        metavar="DIR",
-        help="a folder the agents may use (repeatable)",
-    )
+    add_workspace_option(parser, dest="workspaces")
     args = parser.parse_args(argv)
-    return run(args.workspace)
+    return run(args.workspaces)
 
 
 if __name__ == "__main__":

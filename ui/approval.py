@@ -4,11 +4,14 @@ Each :class:`ApprovalCard` says who proposes what, in which mission, in plain wo
 shows the preview of its real effect. The card only asks: the window turns its signals into
 engine calls and removes the card when the engine reports the action decided (by the
 person, by a rule, or by Stop), so the pane always shows what the engine really waits for.
+
+A card is built one way, from an :class:`app.api.ActionInfo`: the engine's list of waiting
+actions gives those, and a live ``ActionProposed`` event becomes one through
+:meth:`ActionInfo.proposed <app.api.ActionInfo.proposed>`.
 """
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
@@ -29,6 +32,8 @@ from ui.previews import ArgumentsEditor, EditError, preview_widget
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from app.api import ActionInfo
+
 EFFECT_WORDS = {
     "local": "Changes your files · can be undone",
     "external": "Reaches outside · cannot be taken back",
@@ -39,15 +44,10 @@ class ApprovalCard(QFrame):
     """One proposed action, with Approve, Edit and Reject.
 
     Args:
-        action_id: The proposed action's id.
-        mission_id: Its mission.
+        action: The proposed action: who proposes what, its arguments, its preview
+            (``{summary, kind, detail, text}``) and why the person is asked (its notice,
+            shown above the preview), if a rule might otherwise have decided.
         mission_title: The mission's title, for the person.
-        agent: The agent kind that proposed it.
-        tool: The tool (or side-effect kind) it would run.
-        effect: ``local`` or ``external``.
-        arguments: The arguments as proposed.
-        preview: ``{summary, kind, detail, text}``.
-        notice: Why the person is asked, or a warning (shown above the preview), if any.
 
     Signals:
         approved(str): Approve as proposed.
@@ -61,26 +61,20 @@ class ApprovalCard(QFrame):
     rejected = Signal(str, object)
     approve_all_requested = Signal(str)
 
-    def __init__(
-        self,
-        *,
-        action_id: str,
-        mission_id: str,
-        mission_title: str,
-        agent: str,
-        tool: str,
-        effect: str,
-        arguments: dict[str, Any],
-        preview: dict[str, Any],
-        notice: str | None = None,
-        parent: QWidget | None = None,
-    ) -> None:
+    def __init__(self, action: ActionInfo, *, mission_title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.action_id = action_id
-        self.mission_id = mission_id
-        self.tool = tool
-        self.arguments = arguments
-        self.preview = preview
+        self.action_id = action.id
+        self.mission_id = action.mission_id
+        self.tool = action.tool
+        self.arguments: dict[str, Any] = dict(action.arguments)
+        self.preview: dict[str, Any] = dict(action.preview)
+        agent, tool, effect, preview, notice = (
+            action.agent,
+            action.tool,
+            action.effect,
+            self.preview,
+            action.notice,
+        )
         self._editor: ArgumentsEditor | None = None
         self.setObjectName("approvalCard")
         self.setFrameShape(QFrame.Shape.StyledPanel)
@@ -370,52 +364,18 @@ class ApprovalPane(QWidget):
         """The card of an action, if it is waiting."""
         return self._cards.get(action_id)
 
-    def add_action(
-        self,
-        *,
-        action_id: str,
-        mission_id: str,
-        agent: str,
-        tool: str,
-        effect: str,
-        arguments: dict[str, Any],
-        preview: dict[str, Any],
-        notice: str | None = None,
-    ) -> ApprovalCard | None:
+    def add(self, action: ActionInfo) -> ApprovalCard | None:
         """Adds a card for a pending action (once); returns it."""
-        if action_id in self._cards:
+        if action.id in self._cards:
             return None
-        card = ApprovalCard(
-            action_id=action_id,
-            mission_id=mission_id,
-            mission_title=self._mission_title(mission_id),
-            agent=agent,
-            tool=tool,
-            effect=effect,
-            arguments=arguments,
-            preview=preview,
-            notice=notice,
-        )
-        self._cards[action_id] = card
+        card = ApprovalCard(action, mission_title=self._mission_title(action.mission_id))
+        self._cards[action.id] = card
         self._list.insertWidget(self._list.count() - 1, card)
         self._update_count()
         self.card_added.emit(card)
         return card
 
-    def add_event(self, data: dict[str, Any], mission_id: str, agent: str) -> ApprovalCard | None:
-        """Adds a card from an ``action_proposed`` event's data."""
-        return self.add_action(
-            action_id=str(data["action_id"]),
-            mission_id=mission_id,
-            agent=agent,
-            tool=str(data.get("tool", "")),
-            effect=str(data.get("effect", "")),
-            arguments=dict(data.get("arguments") or {}),
-            preview=dict(data.get("preview") or {}),
-            notice=data.get("warning"),
-        )
-
-    def remove_action(self, action_id: str) -> None:
+    def remove(self, action_id: str) -> None:
         """Removes an action's card, if there is one."""
         card = self._cards.pop(action_id, None)
         if card is None:
@@ -433,11 +393,3 @@ class ApprovalPane(QWidget):
         self.count_badge.style().polish(self.count_badge)
         self.empty_label.setVisible(count == 0)
         self.count_changed.emit(count)
-
-
-def arguments_of(data: dict[str, Any]) -> dict[str, Any]:
-    """An event's or action's arguments as a dict (they may be stored as JSON text)."""
-    value = data.get("arguments")
-    if isinstance(value, str):
-        value = json.loads(value)
-    return dict(value or {})

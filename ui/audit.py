@@ -1,6 +1,8 @@
 """The audit of one mission: every event, filterable, exportable to JSON and CSV, with undo.
 
-Exports are written in a worker thread: the GUI thread never waits for the disk.
+An event is exported, and shown in full, in its one JSON form (:func:`app.api.encode`), the
+same as ``ensemble audit --json`` prints. Exports are written in a worker thread: the GUI
+thread never waits for the disk.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
 
     from PySide6.QtGui import QShowEvent
 
-    from app.journal import Event
+    from app.api import AnyEvent
 
 COLUMNS = ["Time", "What", "Summary"]
 ROLE_INDEX = Qt.ItemDataRole.UserRole + 1
@@ -59,16 +61,11 @@ KIND_WORDS = {
 }
 
 
-def event_json(event: Event) -> dict[str, Any]:
-    """An event as exported: id, time, kind, task, summary and data."""
-    return {
-        "id": event.audit_id,
-        "at": event.at.isoformat(),
-        "kind": event.kind,
-        "task_id": event.task_id,
-        "summary": event.summary,
-        "data": event.data,
-    }
+def event_json(event: AnyEvent) -> dict[str, Any]:
+    """An event as exported: its one JSON form (:func:`app.api.encode`)."""
+    from app.api import encode
+
+    return encode(event)
 
 
 def write_json(path: Path, events: list[dict[str, Any]]) -> None:
@@ -77,7 +74,8 @@ def write_json(path: Path, events: list[dict[str, Any]]) -> None:
 
 
 def write_csv(path: Path, events: list[dict[str, Any]]) -> None:
-    """Writes exported events as CSV: id, at, kind, task_id, summary, data (JSON)."""
+    """Writes exported events as CSV: id, at, kind, task_id, summary, data (JSON), from their
+    JSON form."""
     with path.open("w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
         writer.writerow(["id", "at", "kind", "task_id", "summary", "data"])
@@ -100,13 +98,13 @@ class _EventModel(QStandardItemModel):
     def __init__(self, parent: QWidget) -> None:
         super().__init__(0, len(COLUMNS), parent)
         self.setHorizontalHeaderLabels(COLUMNS)
-        self._rows: list[Event] = []
+        self._rows: list[AnyEvent] = []
 
     def reset(self) -> None:
         self.removeRows(0, self.rowCount())
         self._rows = []
 
-    def extend(self, events: list[Event]) -> None:
+    def extend(self, events: list[AnyEvent]) -> None:
         """Shows the events past those already shown."""
         for event in events[len(self._rows) :]:
             index = len(self._rows)
@@ -121,7 +119,7 @@ class _EventModel(QStandardItemModel):
             items[2].setToolTip(event.summary)
             self.appendRow(items)
 
-    def event_at(self, row: int) -> Event | None:
+    def event_at(self, row: int) -> AnyEvent | None:
         return self._rows[row] if 0 <= row < len(self._rows) else None
 
 
@@ -168,7 +166,7 @@ class AuditView(QWidget):
         super().__init__(parent)
         self.setObjectName("auditView")
         self.setAccessibleName("Audit: every step of the mission")
-        self._events: list[Event] = []
+        self._events: list[AnyEvent] = []
         self._undone: set[str] = set()
         self._mission_id = ""
 
@@ -269,20 +267,22 @@ class AuditView(QWidget):
         self.undo_button.setEnabled(False)
 
     @property
-    def events(self) -> list[Event]:
+    def events(self) -> list[AnyEvent]:
         """The events shown, in order (unfiltered)."""
         return list(self._events)
 
-    def apply(self, events: Iterable[Event]) -> None:
+    def apply(self, events: Iterable[AnyEvent]) -> None:
         """Appends the journaled events among these (transient ones are not audit).
 
         While the view is hidden the rows wait: they are added when it is next shown.
         """
+        from app import api
+
         for event in events:
             if event.audit_id is None:
                 continue
-            if event.kind == "action_undone":
-                self._undone.add(str(event.data.get("action_id")))
+            if isinstance(event, api.ActionUndone):
+                self._undone.add(event.action_id)
             self._events.append(event)
         if self.isVisible():
             self._flush()
@@ -305,7 +305,7 @@ class AuditView(QWidget):
         self.proxy.set_filters(str(self.kind_filter.currentData() or ""), self.search.text().strip())
         self._refresh_undo()
 
-    def _selected(self) -> Event | None:
+    def _selected(self) -> AnyEvent | None:
         index = self.table.currentIndex()
         if not index.isValid():
             return None
@@ -331,21 +331,23 @@ class AuditView(QWidget):
             self.detail.setPlainText(json.dumps(event_json(event), ensure_ascii=False, indent=2, default=str))
         self._refresh_undo()
 
-    def _refresh_undo(self) -> None:
+    def _undoable(self) -> str | None:
+        """The action of the selected event, if it is a carried-out change that can be undone."""
+        from app import api
+
         event = self._selected()
-        undoable = (
-            event is not None
-            and event.kind == "action_executed"
-            and bool(event.data.get("undoable"))
-            and str(event.data.get("action_id")) not in self._undone
-        )
-        self.undo_button.setEnabled(undoable)
+        if isinstance(event, api.ActionExecuted) and event.undoable and event.action_id not in self._undone:
+            return event.action_id
+        return None
+
+    def _refresh_undo(self) -> None:
+        self.undo_button.setEnabled(self._undoable() is not None)
 
     def on_undo_clicked(self) -> None:
-        event = self._selected()
-        if event is not None:
+        action_id = self._undoable()
+        if action_id is not None:
             self.undo_button.setEnabled(False)
-            self.undo_requested.emit(str(event.data.get("action_id")))
+            self.undo_requested.emit(action_id)
 
     def show_status(self, text: str) -> None:
         """Shows the outcome of an undo or an export."""

@@ -5,11 +5,15 @@ thread talks to it only through :class:`Bridge`:
 
 - calls go in with ``asyncio.run_coroutine_threadsafe`` and never wait: their results come
   back as a queued Qt signal, and the callback runs on the GUI thread;
-- reads of the journal (SQLite, on disk) run in a worker thread of the engine's loop, so
-  neither the GUI thread nor the engine's loop waits for the disk;
-- the engine's events (delivered on the engine thread) are gathered into batches and handed
-  to the GUI thread as one queued signal per batch, so eight agents streaming text cost the
-  GUI thread one wake-up per batch, not one per token.
+- reads (the engine's read models: missions, a mission's events, rules, waiting actions; they
+  come from the journal on disk) run in a worker thread of the engine's loop (:meth:`Bridge.read`),
+  so neither the GUI thread nor the engine's loop waits for the disk;
+- the engine's events arrive typed (:mod:`app.api.events`, converted on the engine thread) and
+  are gathered into batches, handed to the GUI thread as one queued signal per batch, so eight
+  agents streaming text cost the GUI thread one wake-up per batch, not one per token.
+
+The window sees the engine through its facade (:class:`app.engine.Engine`) and its contract
+(:mod:`app.api`) only, never the journal's tables.
 """
 
 from __future__ import annotations
@@ -24,13 +28,24 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
+from app.errors import EngineError, EnsembleError
+
 if TYPE_CHECKING:
+    from app.api import AnyEvent
     from app.engine import Engine
-    from app.journal import Event, Journal
     from app.paths import Paths
     from app.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def error_text(error: object) -> str:
+    """An error as the person reads it: an :class:`~app.errors.EnsembleError`'s own sentence,
+    anything else (a bug) with its type."""
+    if isinstance(error, EnsembleError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
 
 T = TypeVar("T")
 
@@ -49,6 +64,12 @@ class EngineThread(threading.Thread):
         try:
             self.loop.run_forever()
         finally:
+            # Calls still on their way (a read in a worker thread) end here, cancelled: their
+            # callbacks are not called, and no task is left pending in a closed loop.
+            pending = asyncio.all_tasks(self.loop)
+            for task in pending:
+                task.cancel()
+            self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             self.loop.run_until_complete(self.loop.shutdown_asyncgens())
             self.loop.close()
 
@@ -64,19 +85,13 @@ class Bridge(QObject):
     Signals:
         engine_started: The engine is up; calls may be made.
         engine_failed(str): The engine could not start; the message says why.
-        events_received(list): A batch of :class:`app.journal.Event`, in order.
-        action_proposed(object): An ``action_proposed`` event (also in its batch).
-        action_decided(object): An ``action_decided`` event.
-        mission_finished(object): A ``mission_finished`` event.
+        events_received(list): A batch of typed events (:data:`app.api.AnyEvent`), in order.
         call_failed(str, object): A call raised; what was being done, and the exception.
     """
 
     engine_started = Signal()
     engine_failed = Signal(str)
     events_received = Signal(list)
-    action_proposed = Signal(object)
-    action_decided = Signal(object)
-    mission_finished = Signal(object)
     call_failed = Signal(str, object)
 
     # Private: queued from the engine thread to the GUI thread.
@@ -90,7 +105,7 @@ class Bridge(QObject):
         self._thread = EngineThread()
         self._engine: Engine | None = None
         self._lock = threading.Lock()
-        self._pending: list[Event] = []
+        self._pending: list[AnyEvent] = []
         self._flush_scheduled = False
         self._closed = False
         self._batch_ready.connect(self._on_batch_ready, Qt.ConnectionType.QueuedConnection)
@@ -117,9 +132,8 @@ class Bridge(QObject):
             # importing it here keeps that off the GUI thread and out of the cold start.
             from app.engine import Engine
 
-            engine = Engine(self._paths, self._settings)
-            engine.journal.interrupt_running()
-            engine.subscribe(self._on_engine_event)
+            engine = Engine(self._paths, self._settings)  # marks what a crash left as interrupted
+            engine.subscribe_events(self._on_engine_event)
             self._engine = engine
 
         future = asyncio.run_coroutine_threadsafe(create(), self.loop)
@@ -181,8 +195,6 @@ class Bridge(QObject):
 
         async def runner() -> Any:
             if self._engine is None:
-                from app.errors import EngineError
-
                 raise EngineError("The engine is not running.")
             result = fn(self._engine)
             if inspect.isawaitable(result):
@@ -193,15 +205,16 @@ class Bridge(QObject):
         callback = (on_done, on_error)
         future.add_done_callback(lambda f: self._call_done.emit(f, callback, what))
 
-    def query(
+    def read(
         self,
-        fn: Callable[[Journal], T],
+        fn: Callable[[Engine], T],
         on_done: Callable[[T], object],
         *,
-        what: str = "read the journal",
+        what: str,
     ) -> None:
-        """Runs ``fn(journal)`` in a worker thread (it reads the disk); ``on_done`` gets the result."""
-        self.call(lambda engine: asyncio.to_thread(fn, engine.journal), on_done, what=what)
+        """Runs ``fn(engine)`` in a worker thread (a read model: it reads the disk); ``on_done``
+        gets the result on the GUI thread."""
+        self.call(lambda engine: asyncio.to_thread(fn, engine), on_done, what=what)
 
     def post(self, fn: Callable[[Engine], object]) -> None:
         """Runs a quick synchronous ``fn(engine)`` on the engine's loop, ignoring its result."""
@@ -230,7 +243,7 @@ class Bridge(QObject):
 
     # Events out ----------------------------------------------------------------------------
 
-    def _on_engine_event(self, event: Event) -> None:
+    def _on_engine_event(self, event: AnyEvent) -> None:
         """On the engine thread: queue the event; wake the GUI thread once per batch."""
         with self._lock:
             self._pending.append(event)
@@ -244,13 +257,5 @@ class Bridge(QObject):
         with self._lock:
             events, self._pending = self._pending, []
             self._flush_scheduled = False
-        if not events:
-            return
-        self.events_received.emit(events)
-        for event in events:
-            if event.kind == "action_proposed":
-                self.action_proposed.emit(event)
-            elif event.kind == "action_decided":
-                self.action_decided.emit(event)
-            elif event.kind == "mission_finished":
-                self.mission_finished.emit(event)
+        if events:
+            self.events_received.emit(events)

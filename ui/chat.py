@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from datetime import datetime
 
-    from app.journal import Event
+    from app.api import AnyEvent
 
 
 class ChatInput(QPlainTextEdit):
@@ -106,19 +106,23 @@ class ChatView(QWidget):
         """The rendered messages, as markdown, in order (for tests and accessibility tools)."""
         return list(self._parts)
 
-    def apply(self, events: Iterable[Event]) -> None:
+    def apply(self, events: Iterable[AnyEvent]) -> None:
         """Applies events of the mission shown, in order."""
+        from app import api
+
         changed = False
         for event in events:
-            part = self._part(event)
-            if event.kind == "text_delta":
-                if event.task_id is None:
-                    self._draft = (self._draft + str(event.data.get("text", "")))[-600:]
+            match event:
+                case api.TextDelta(task_id=None):  # the lead's text, as it streams
+                    self._draft = (self._draft + event.text)[-600:]
                     self._dirty = True
-                continue
-            if event.kind in ("model_call", "tool_called"):
-                self._draft = ""
-                self._dirty = True
+                    continue
+                case api.TextDelta():
+                    continue
+                case api.ModelCallMade() | api.ToolCalled():
+                    self._draft = ""
+                    self._dirty = True
+            part = self._part(event)
             if part is not None:
                 self._parts.append(part)
                 self._draft = ""
@@ -128,28 +132,30 @@ class ChatView(QWidget):
         if self._dirty and not self._render_timer.isActive():
             self._render_timer.start()
 
-    def _part(self, event: Event) -> str | None:
-        data = event.data
+    def _part(self, event: AnyEvent) -> str | None:
+        """The chat's entry for an event, in markdown; None for an event the chat does not show."""
+        from app import api
+
         at = _time(event.at)
-        if event.kind == "mission_started":
-            return f"**You** · {at}\n\n{data.get('text', event.summary)}"
-        if event.kind == "chat_message":
-            if data.get("role") == "user":
-                return f"**You** · {at}\n\n{event.summary}"
-            return f"**Lead agent** · {at}\n\n{event.summary}"
-        if event.kind == "question_asked":
-            return f"**Lead agent asks** · {at}\n\n{_quote(str(data.get('question', event.summary)))}"
-        if event.kind == "question_answered":
-            return f"**You answered** · {at}\n\n{data.get('answer', event.summary)}"
-        if event.kind == "mission_finished":
-            status = data.get("status")
-            if status == "done":
+        match event:
+            case api.MissionStarted():
+                return f"**You** · {at}\n\n{event.text or event.summary}"
+            case api.ChatMessageEvent(role="user"):
+                return f"**You** · {at}\n\n{event.text}"
+            case api.ChatMessageEvent():
+                return f"**Lead agent** · {at}\n\n{event.text}"
+            case api.QuestionAsked():
+                return f"**Lead agent asks** · {at}\n\n{_quote(event.question or event.summary)}"
+            case api.QuestionAnswered():
+                return f"**You answered** · {at}\n\n{event.answer or event.summary}"
+            case api.MissionFinished(status="done"):
                 return f"*✓ Mission done · {at}*"
-            reason = data.get("error") or ""
-            words = {"cancelled": "Mission stopped", "failed": "Mission failed"}.get(
-                str(status), "Mission ended"
-            )
-            return f"*■ {words} · {at}*" + (f"\n\n{_quote(str(reason))}" if reason else "")
+            case api.MissionFinished():
+                words = {"cancelled": "Mission stopped", "failed": "Mission failed"}.get(
+                    event.status, "Mission ended"
+                )
+                reason = event.error or ""
+                return f"*■ {words} · {at}*" + (f"\n\n{_quote(reason)}" if reason else "")
         return None
 
     def on_render_due(self) -> None:

@@ -27,7 +27,7 @@ from ui.widgets import empty_state
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from app.journal import Event
+    from app.api import AnyEvent
 
 COLUMNS = ["Task", "Agent", "Status", "Time", "Tokens"]
 COL_TASK, COL_AGENT, COL_STATUS, COL_TIME, COL_TOKENS = range(5)
@@ -197,13 +197,15 @@ class PlanView(QStackedWidget):
         items = (self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount()))
         return [item for item in items if item is not None]
 
-    def apply(self, events: Iterable[Event]) -> None:
+    def apply(self, events: Iterable[AnyEvent]) -> None:
         """Applies events of the mission shown, in order."""
+        from app import api
+
         latest: dict[str, str] = {}
         for event in events:
-            if event.kind == "text_delta":
+            if isinstance(event, api.TextDelta):
                 key = event.task_id or LEAD
-                latest[key] = (latest.get(key, self._latest(key)) + str(event.data.get("text", "")))[-400:]
+                latest[key] = (latest.get(key, self._latest(key)) + event.text)[-400:]
                 continue
             self._apply(event)
         # Streamed text changes one cell per task per batch, however many deltas came.
@@ -246,93 +248,88 @@ class PlanView(QStackedWidget):
                 self.setCurrentWidget(self._page)
         return task
 
-    def _apply(self, event: Event) -> None:
-        data = event.data
-        kind = event.kind
-        if kind in ("mission_started", "mission_continued", "mission_resumed"):
-            lead = self._task(None)
-            if kind == "mission_started" or lead.started is None:
-                lead.started = event.at
-            lead.finished = None
-            lead.item.setText(COL_STATUS, TASK_STATUS["running"])
-            self._update_time(lead)
-        elif kind == "mission_finished":
-            lead = self._task(None)
-            lead.finished = event.at
-            status = str(data.get("status", "done"))
-            lead.item.setText(COL_STATUS, TASK_STATUS.get(status, status))
-            self._update_time(lead)
-            self._activity_text = ""
-            self.activity.hide()
-            # Whatever was still running when the mission ended has stopped with it.
-            for task in self._tasks.values():
-                if task.finished is None:
-                    task.finished = event.at
-                    if task.item.text(COL_STATUS) in (TASK_STATUS["running"], TASK_STATUS["pending"]):
-                        task.item.setText(COL_STATUS, TASK_STATUS["cancelled"])
-        elif kind == "task_started" and event.task_id:
-            task = self._task(event.task_id)
-            task.started = event.at
-            instructions = " ".join(str(data.get("instructions", "")).split())
-            task.item.setText(COL_TASK, f"{data.get('key', '')}: {instructions}")
-            task.instructions = str(data.get("instructions", ""))
-            task.item.setToolTip(COL_TASK, task.instructions)
-            task.item.setExpanded(True)
-            task.item.setText(COL_AGENT, str(data.get("agent", "")))
-            task.item.setText(COL_STATUS, TASK_STATUS["running"])
-            self._update_time(task)
-        elif kind == "task_finished" and event.task_id:
-            task = self._task(event.task_id)
-            task.finished = event.at
-            status = str(data.get("status", "done"))
-            task.item.setText(COL_STATUS, TASK_STATUS.get(status, status))
-            if data.get("result"):
-                task.item.setToolTip(COL_STATUS, str(data["result"]))
-            self._update_time(task)
-        elif kind == "model_call":
-            task = self._task(event.task_id)
-            task.tokens += sum(
-                int(data.get(k, 0) or 0)
-                for k in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
-            )
-            task.item.setText(COL_TOKENS, f"{task.tokens:,}")
-            task.latest = ""
-        elif kind == "tool_called":
-            task = self._task(event.task_id)
-            call_id = str(data.get("tool_call_id", ""))
-            label = f"{data.get('tool', '')}({_args_text(data.get('arguments'))})"
-            item = QTreeWidgetItem([label])
-            item.setData(COL_TASK, ROLE_LABEL, label)
-            _set_call_status(item, "running")
-            task.item.addChild(item)
-            # Spanning only takes once the item is in the tree.
-            item.setFirstColumnSpanned(True)
-            self._calls[call_id] = item
-            self._open_calls[(event.task_id or LEAD, str(data.get("tool", "")))] = call_id
-        elif kind == "tool_result":
-            result_item = self._calls.get(str(data.get("tool_call_id", "")))
-            if result_item is not None:
-                item = result_item
-                status = "error" if data.get("is_error") else "done"
-                if call_status(item) == "rejected":
-                    status = "rejected"
-                _set_call_status(item, status)
-                item.setToolTip(COL_TASK, str(data.get("result", ""))[:2000])
-        elif kind in ("action_proposed", "action_decided"):
-            found = self._open_calls.get((event.task_id or LEAD, str(data.get("tool", ""))), "")
-            if kind == "action_decided":
-                found = self._call_of_action.get(str(data.get("action_id")), found)
-            call_id = found
-            action_item = self._calls.get(call_id)
-            if action_item is None:
-                return
-            item = action_item
-            if kind == "action_proposed":
-                self._call_of_action[str(data.get("action_id"))] = call_id
-                _set_call_status(item, "waiting")
-            else:
-                decision = data.get("decision")
-                _set_call_status(item, "rejected" if decision == "reject" else "approved")
+    def _apply(self, event: AnyEvent) -> None:
+        from app import api
+
+        match event:
+            case api.MissionStarted() | api.MissionContinued() | api.MissionResumed():
+                lead = self._task(None)
+                if isinstance(event, api.MissionStarted) or lead.started is None:
+                    lead.started = event.at
+                lead.finished = None
+                lead.item.setText(COL_STATUS, TASK_STATUS["running"])
+                self._update_time(lead)
+            case api.MissionFinished():
+                self._finish(event.at, event.status)
+            case api.TaskStarted() if event.task_id:
+                task = self._task(event.task_id)
+                task.started = event.at
+                task.instructions = event.instructions
+                task.item.setText(COL_TASK, f"{event.key}: {' '.join(event.instructions.split())}")
+                task.item.setToolTip(COL_TASK, task.instructions)
+                task.item.setExpanded(True)
+                task.item.setText(COL_AGENT, event.agent)
+                task.item.setText(COL_STATUS, TASK_STATUS["running"])
+                self._update_time(task)
+            case api.TaskFinished() if event.task_id:
+                task = self._task(event.task_id)
+                task.finished = event.at
+                task.item.setText(COL_STATUS, TASK_STATUS.get(event.status, event.status))
+                if event.result:
+                    task.item.setToolTip(COL_STATUS, event.result)
+                self._update_time(task)
+            case api.ModelCallMade():
+                task = self._task(event.task_id)
+                task.tokens += (
+                    event.input_tokens
+                    + event.output_tokens
+                    + event.cache_read_tokens
+                    + event.cache_write_tokens
+                )
+                task.item.setText(COL_TOKENS, f"{task.tokens:,}")
+                task.latest = ""
+            case api.ToolCalled():
+                task = self._task(event.task_id)
+                label = f"{event.tool}({_args_text(event.arguments)})"
+                item = QTreeWidgetItem([label])
+                item.setData(COL_TASK, ROLE_LABEL, label)
+                _set_call_status(item, "running")
+                task.item.addChild(item)
+                # Spanning only takes once the item is in the tree.
+                item.setFirstColumnSpanned(True)
+                self._calls[event.tool_call_id] = item
+                self._open_calls[(event.task_id or LEAD, event.tool)] = event.tool_call_id
+            case api.ToolResultEvent():
+                call = self._calls.get(event.tool_call_id)
+                if call is not None:
+                    rejected = call_status(call) == "rejected"
+                    _set_call_status(call, "rejected" if rejected else "error" if event.is_error else "done")
+                    call.setToolTip(COL_TASK, event.result[:2000])
+            case api.ActionProposed():
+                # The proposal is the latest call of its tool in its task: it now waits.
+                call_id = self._open_calls.get((event.task_id or LEAD, event.tool), "")
+                call = self._calls.get(call_id)
+                if call is not None:
+                    self._call_of_action[event.action_id] = call_id
+                    _set_call_status(call, "waiting")
+            case api.ActionDecided():
+                call = self._calls.get(self._call_of_action.get(event.action_id, ""))
+                if call is not None:
+                    _set_call_status(call, "rejected" if event.decision == "reject" else "approved")
+
+    def _finish(self, at: datetime, status: str) -> None:
+        """The mission ended: the lead's row says how, and whatever still ran has stopped."""
+        lead = self._task(None)
+        lead.finished = at
+        lead.item.setText(COL_STATUS, TASK_STATUS.get(status, status))
+        self._update_time(lead)
+        self._activity_text = ""
+        self.activity.hide()
+        for task in self._tasks.values():
+            if task.finished is None:
+                task.finished = at
+                if task.item.text(COL_STATUS) in (TASK_STATUS["running"], TASK_STATUS["pending"]):
+                    task.item.setText(COL_STATUS, TASK_STATUS["cancelled"])
 
     def _update_time(self, task: _Task) -> None:
         if task.started is None:

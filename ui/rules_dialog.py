@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 if TYPE_CHECKING:
-    from app.journal import Rule
+    from app.api import RuleInfo
 
 TOOLS = [
     "sheet_write",
@@ -89,7 +89,7 @@ class RulesDialog(QDialog):
         self.setWindowModality(Qt.WindowModality.WindowModal)
         self.resize(720, 480)
         self.mission_id = mission_id
-        self.rules: list[Rule] = []
+        self.rules: list[RuleInfo] = []
 
         layout = QVBoxLayout(self)
         intro = QLabel("Standing decisions: actions they match are approved or rejected without asking you.")
@@ -161,7 +161,7 @@ class RulesDialog(QDialog):
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
 
-    def set_rules(self, rules: list[Rule]) -> None:
+    def set_rules(self, rules: list[RuleInfo]) -> None:
         """Shows these rules (the active ones), oldest first."""
         self.rules = list(rules)
         self.table.setRowCount(len(self.rules))
@@ -178,7 +178,7 @@ class RulesDialog(QDialog):
         self.table.resizeRowsToContents()
         self.empty_label.setVisible(not self.rules)
 
-    def scope_text(self, rule: Rule) -> str:
+    def scope_text(self, rule: RuleInfo) -> str:
         if rule.mission_id is None:
             return ALL_MISSIONS
         if rule.mission_id == self.mission_id:

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from app.pricing import estimate_cost
+
 
 class EventBase(BaseModel):
     """What every event has.
@@ -132,6 +134,13 @@ class ModelCallMade(EventBase):
     cache_write_tokens: int = 0
     stop_reason: str | None = None
     mission_tokens: int = 0
+
+    @property
+    def cost(self) -> float | None:
+        """This call's estimated price in US dollars, or None for a model whose price is unknown."""
+        return estimate_cost(
+            self.model, self.input_tokens, self.output_tokens, self.cache_read_tokens, self.cache_write_tokens
+        )
 
 
 class TextDelta(EventBase):
@@ -350,11 +359,14 @@ def typed(
 
 
 def encode(event: EventBase) -> dict[str, Any]:
-    """The one JSON form of an event: ``{"kind", "mission_id", "task_id", "summary", "at",
-    "audit_id", "data": {...}}``, as ``ensemble audit --json`` has always written it."""
+    """The one JSON form of an event: ``{"id", "kind", "mission_id", "task_id", "summary", "at",
+    "audit_id", "data": {...}}``, what ``ensemble audit --json`` and the window's export write.
+
+    ``id`` repeats ``audit_id`` under the name ``ensemble audit --json`` has always used for it.
+    """
     fields = event.model_dump(mode="json")
     head = {name: fields.pop(name) for name in ("kind", "mission_id", "task_id", "summary", "at", "audit_id")}
-    return {**head, "data": fields}
+    return {"id": head["audit_id"], **head, "data": fields}
 
 
 def dumps(event: EventBase) -> str:

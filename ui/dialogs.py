@@ -1,0 +1,206 @@
+"""The window's dialogs: the settings (and the API key), the rules, and the welcome.
+
+Each dialog only shows and asks; this controller makes the engine calls off the GUI thread
+(:meth:`app.engine.Engine.update_settings`, the rules through the facade, the key in the
+system keyring) and hands the dialogs what changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Signal
+
+from app.errors import EnsembleError
+
+if TYPE_CHECKING:
+    from app.api import RuleInfo
+    from app.engine import Engine, RuleKind
+    from app.settings import Settings
+    from ui.bridge import Bridge
+    from ui.main_window import MainWindow
+    from ui.mission_view import MissionView
+    from ui.missions_list import MissionsList
+    from ui.rules_dialog import RulesDialog
+    from ui.settings_dialog import SettingsDialog
+    from ui.welcome import WelcomeDialog
+
+
+def api_key() -> str | None:
+    """The API key in use (reads the keyring: call it off the GUI thread)."""
+    from app import secrets
+
+    return secrets.api_key()
+
+
+async def _save_settings(engine: Engine, settings: Settings, key: str | None) -> str | None:
+    """On the engine's loop: uses and stores new settings, and the key. Returns a note."""
+    from app import secrets
+
+    await asyncio.to_thread(engine.update_settings, settings)
+    if key is None:
+        return None
+    try:
+        await asyncio.to_thread(secrets.set_secret, secrets.API_KEY_ENTRY, key)
+    except EnsembleError as exc:
+        # Without a keyring the key still works for this session, from the environment.
+        os.environ["ANTHROPIC_API_KEY"] = key
+        return f"{exc} The key is used until Ensemble closes."
+    return None
+
+
+class Dialogs(QObject):
+    """Opens the settings, rules and welcome dialogs (window-modal, never blocking) and carries
+    out what the person asks in them.
+
+    Args:
+        window: The main window (their parent).
+        bridge: The engine.
+        view: The mission shown (its settings; "this mission" for a rule).
+        missions: The missions list (the shown mission's title).
+
+    Signals:
+        settings_opened(object): The settings dialog was opened.
+        welcome_opened(object): The welcome (no API key yet) was opened.
+        rules_opened(object): The rules dialog was opened.
+    """
+
+    settings_opened = Signal(object)
+    welcome_opened = Signal(object)
+    rules_opened = Signal(object)
+
+    def __init__(self, window: MainWindow, bridge: Bridge, view: MissionView, missions: MissionsList) -> None:
+        super().__init__(window)
+        self._window = window
+        self._bridge = bridge
+        self._view = view
+        self._missions = missions
+        self.settings_dialog: SettingsDialog | None = None
+        self.rules_dialog: RulesDialog | None = None
+        self.welcome_dialog: WelcomeDialog | None = None
+
+    # Settings and the key ------------------------------------------------------------------------
+
+    def check_key(self) -> None:
+        """Welcomes a newcomer who has no API key."""
+        self._bridge.call(lambda _e: asyncio.to_thread(api_key), self.on_key_checked, what="read the key")
+
+    def on_key_checked(self, key: str | None) -> None:
+        if not key:
+            self.open_welcome()
+
+    def on_settings_clicked(self) -> None:
+        self._bridge.call(
+            lambda _e: asyncio.to_thread(api_key),
+            lambda key: self.open_settings(first_run=False, key=key),
+            what="read the key",
+        )
+
+    def open_settings(self, *, first_run: bool, key: str | None) -> SettingsDialog | None:
+        """Opens the settings (window-modal, without blocking); returns the dialog."""
+        if self.settings_dialog is not None and self.settings_dialog.isVisible():
+            return self.settings_dialog
+        from app.settings import Settings
+        from ui.settings_dialog import SettingsDialog, key_hint
+
+        dialog = SettingsDialog(
+            self._view.settings or Settings(),
+            key_hint=key_hint(key),
+            key_from_env=bool(os.environ.get("ANTHROPIC_API_KEY")),
+            first_run=first_run,
+            parent=self._window,
+        )
+        dialog.saved.connect(self.on_settings_saved)
+        self.settings_dialog = dialog
+        dialog.open()
+        self.settings_opened.emit(dialog)
+        return dialog
+
+    def on_settings_saved(self, settings: Settings, key: str | None) -> None:
+        self._view.set_settings(settings)
+        self._bridge.call(
+            lambda e: _save_settings(e, settings, key),
+            self.on_settings_stored,
+            what="save the settings",
+        )
+
+    def on_settings_stored(self, note: str | None) -> None:
+        if note:
+            self._window.show_error(note)
+        else:
+            self._window.statusBar().showMessage("Settings saved.", 4000)
+
+    # The welcome ---------------------------------------------------------------------------------
+
+    def open_welcome(self) -> WelcomeDialog:
+        """Welcomes a newcomer who has no API key: the demo, or the settings (window-modal)."""
+        if self.welcome_dialog is not None and self.welcome_dialog.isVisible():
+            return self.welcome_dialog
+        from ui.welcome import WelcomeDialog
+
+        dialog = WelcomeDialog(self._window)
+        dialog.demo_requested.connect(self._window.start_demo)
+        dialog.key_requested.connect(lambda: self.open_settings(first_run=True, key=None))
+        self.welcome_dialog = dialog
+        dialog.open()
+        self.welcome_opened.emit(dialog)
+        return dialog
+
+    # Rules ---------------------------------------------------------------------------------------
+
+    def open_rules(self) -> RulesDialog:
+        """Opens the rules (window-modal, without blocking); returns the dialog."""
+        if self.rules_dialog is not None and self.rules_dialog.isVisible():
+            return self.rules_dialog
+        from ui.rules_dialog import RulesDialog
+
+        row = self._missions.get(self._view.mission_id or "")
+        dialog = RulesDialog(
+            mission_id=row.id if row else None, mission_title=row.title if row else "", parent=self._window
+        )
+        dialog.remove_requested.connect(self.on_rule_remove_requested)
+        dialog.add_requested.connect(self.on_rule_add_requested)
+        self.rules_dialog = dialog
+        dialog.open()
+        self.reload_rules()
+        self.rules_opened.emit(dialog)
+        return dialog
+
+    def reload_rules(self) -> None:
+        self._bridge.read(lambda e: e.list_rules(), self.on_rules_loaded, what="list the rules")
+
+    def on_rules_loaded(self, rules: list[RuleInfo]) -> None:
+        if self.rules_dialog is not None:
+            self.rules_dialog.set_rules(rules)
+
+    def on_rule_remove_requested(self, rule_id: str) -> None:
+        self._bridge.call(
+            lambda e: e.remove_rule(rule_id),
+            lambda _rule: self.reload_rules(),
+            what="remove the rule",
+            on_error=lambda _exc: self.reload_rules(),
+        )
+
+    def on_rule_add_requested(
+        self, kind: str, tool: str | None, where: dict[str, str] | None, mission_id: str | None
+    ) -> None:
+        dialog = self.rules_dialog
+        rule_kind: RuleKind = "reject_all" if kind == "reject_all" else "approve_all"
+
+        def done(_rule: object) -> None:
+            if dialog is not None:
+                dialog.on_added()
+            self.reload_rules()
+
+        def failed(exc: BaseException) -> None:
+            if dialog is not None:
+                dialog.show_add_error(str(exc))
+
+        self._bridge.call(
+            lambda e: e.add_rule(rule_kind, mission_id=mission_id, tool=tool, where=where),
+            done,
+            what="add the rule",
+            on_error=failed,
+        )
