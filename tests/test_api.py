@@ -69,7 +69,7 @@ def test_a_spec_round_trips_and_says_what_is_wrong_in_words() -> None:
         rules=[RuleSpec(kind="reject_all", tool="email_send")],
     )
     assert MissionSpec.from_json(spec.to_json()) == spec
-    with pytest.raises(EngineError, match="instruction"):
+    with pytest.raises(EngineError, match="The mission is empty"):
         MissionSpec.of(instruction="   ")
     with pytest.raises(EngineError, match="approval"):
         MissionSpec.of(instruction="x", approval="sometimes")

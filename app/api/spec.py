@@ -78,6 +78,8 @@ class MissionSpec(BaseModel):
         try:
             return cls.model_validate(fields)
         except ValidationError as exc:
+            if any(err["loc"][:1] == ("instruction",) for err in exc.errors()):
+                raise EngineError("The mission is empty: say what you want done.") from exc
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in err['loc']) or 'mission'}: {err['msg']}" for err in exc.errors()
             )
