@@ -20,7 +20,7 @@ from _dovecot import MailServer
 from imapclient import IMAPClient
 
 from app import secrets
-from app.agents import registry
+from app.agents import registry, system_prompt
 from app.engine import Engine, EngineError
 from app.settings import Settings
 from app.testing.scripted_model import ScriptedModel, text, tool_call
@@ -602,7 +602,7 @@ def test_the_email_agent_is_registered() -> None:
         "email_mark",
     }
     assert {t.name: t.effect for t in kind.tools}["email_send"] == "external"
-    assert "<external_content>" in kind.system_prompt
+    assert "<external_content>" in system_prompt(kind)
 
 
 # ---------------------------------------------------------------------------------------------

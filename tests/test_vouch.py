@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from app import cli, vouch
+from app.api import typed
 from app.commands import _progress_line
-from app.journal import ChatMessage, Event, Journal, Mission, Rule, ToolCall, VouchedDestination, utcnow
+from app.journal import ChatMessage, Journal, Mission, Rule, ToolCall, VouchedDestination
 from app.paths import Paths
 from app.settings import Settings
 from connectors.base import (
@@ -144,12 +145,10 @@ def test_only_the_persons_sources_vouch(tmp_path: Path) -> None:
 
 
 def test_the_command_line_card_says_why_the_person_is_asked() -> None:
-    event = Event(
-        kind="action_proposed",
-        mission_id="m",
-        task_id=None,
-        summary="",
-        data={
+    event = typed(
+        "action_proposed",
+        "m",
+        {
             "action_id": "a_1",
             "effect": "external",
             "preview": {"summary": "Send email to x@evil.example", "text": "Send email to x@evil.example"},
@@ -157,7 +156,6 @@ def test_the_command_line_card_says_why_the_person_is_asked() -> None:
             "email_read returned).",
             "ask_person": True,
         },
-        at=utcnow(),
     )
     line = _progress_line(event) or ""
     assert "! This is a new destination: the address x@evil.example" in line
