@@ -371,6 +371,9 @@ class Journal:
         try:
             _schema.upgrade(engine, self.path.with_name(self.path.name + ".lock"))
         except BaseException:
+            # Whatever stops the upgrade (a damaged file, a lock timeout, Ctrl+C), the engine's
+            # connections are closed before it propagates, so that a damaged file can be moved
+            # aside; nothing is swallowed: it is raised again.
             engine.dispose()
             raise
         return engine
