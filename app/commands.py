@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from app import accounts, secrets
 from app.api import (
+    ActionPreview,
     ActionProposed,
     AnyEvent,
     ChatMessageEvent,
@@ -193,7 +194,7 @@ def _progress_line(event: AnyEvent) -> str | None:
             return None
         case ActionProposed():
             body = "\n".join("    " + line for line in _preview_lines(event.preview))
-            summary = event.preview.get("summary", "")
+            summary = event.preview.summary
             line = f"? Proposed action {event.action_id} ({event.effect}): {summary}\n{body}"
             if event.warning:
                 # Why the person is asked although a rule or --approve might have decided.
@@ -214,10 +215,10 @@ def _progress_line(event: AnyEvent) -> str | None:
     return f"  {event.summary}"
 
 
-def _preview_lines(preview: dict[str, Any]) -> list[str]:
+def _preview_lines(preview: ActionPreview) -> list[str]:
     """The preview's text, without its first line when that only repeats the summary."""
-    lines = str(preview.get("text", "")).splitlines()
-    if lines and lines[0].strip() == str(preview.get("summary", "")).strip():
+    lines = preview.text.splitlines()
+    if lines and lines[0].strip() == preview.summary.strip():
         lines = lines[1:]
     return lines
 

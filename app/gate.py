@@ -815,7 +815,7 @@ def _new_action(
 
 
 def _preview_json(preview: Preview) -> dict[str, Any]:
-    return {"summary": preview.summary, "kind": preview.kind, "detail": preview.detail, "text": preview.text}
+    return preview.to_json()
 
 
 def _in_words(error: BaseException) -> str:

@@ -57,6 +57,7 @@ from app.paths import Paths
 from connectors.base import (
     Destination,
     Preview,
+    TextDetail,
     Tool,
     ToolContext,
     ToolOutput,
@@ -97,7 +98,7 @@ def make_tool(checked: bool, run_seconds: list[float]) -> Tool[SendArgs]:
 
     async def preview(_ctx: ToolContext, args: SendArgs) -> Preview:
         summary = f"Send an email to {', '.join(args.to)}"
-        return Preview(summary=summary, kind="text", detail={"to": args.to}, text=f"{summary}\n\n{args.body}")
+        return Preview(summary=summary, detail=TextDetail(to=args.to), text=f"{summary}\n\n{args.body}")
 
     def destinations(args: SendArgs) -> list[Destination]:
         # As connectors.email's: every recipient, then the host of every link in the body.

@@ -30,11 +30,11 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from filelock import FileLock, Timeout
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from app.errors import EnsembleError
 
@@ -177,23 +177,65 @@ def host_matches(host: str, vouched: str) -> bool:
     return host == vouched or host.endswith("." + vouched)
 
 
+class PreviewDetail(BaseModel):
+    """What a preview shows, typed by its kind: each connector declares one model per kind.
+
+    A subclass sets :attr:`kind` (the name a client maps to a widget) and declares its
+    fields; fields it does not declare are kept too (``extra="allow"``), so a client that
+    does not know a kind still shows everything (its generic view lists every field).
+
+    Attributes:
+        kind: The preview's kind, e.g. ``"cells"``; a class variable, not a field.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True, serialize_by_alias=True)
+
+    kind: ClassVar[str] = "generic"
+
+    def to_json(self) -> dict[str, Any]:
+        """The detail as JSON-serialisable data (the form the journal and events carry)."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class TextDetail(PreviewDetail):
+    """A preview best read as its text; any fields it has are shown beside it."""
+
+    kind: ClassVar[str] = "text"
+
+
+class GenericDetail(PreviewDetail):
+    """A preview of a kind no client knows, or one whose data does not fit its kind's model."""
+
+    kind: ClassVar[str] = "generic"
+
+
 @dataclass(frozen=True)
 class Preview:
     """What a proposed action would do, rendered before it runs.
 
     Attributes:
         summary: One plain sentence, e.g. ``"Write 3 cells in Sheet1 of invoices.xlsx"``.
-        kind: What ``detail`` holds, so a client knows how to draw it: ``"cells"`` (a list of
-            ``{"cell", "old", "new"}``), ``"rows"`` (``{"sheet", "first_row", "rows"}``),
-            ``"new_file"`` (``{"path", "sheets"}``), or ``"text"``.
-        detail: JSON-serialisable data for that kind.
+        detail: The typed data for its kind (see :class:`PreviewDetail`), drawn by a client.
         text: A plain-text rendering of the whole preview, for the command line and logs.
     """
 
     summary: str
-    kind: str
-    detail: dict[str, Any]
+    detail: PreviewDetail
     text: str
+
+    @property
+    def kind(self) -> str:
+        """The preview's kind: what :attr:`detail` holds (``"cells"``, ``"email"``…)."""
+        return self.detail.kind
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"summary", "kind", "detail", "text"}``: the form events and the journal carry."""
+        return {
+            "summary": self.summary,
+            "kind": self.kind,
+            "detail": self.detail.to_json(),
+            "text": self.text,
+        }
 
 
 @dataclass(frozen=True)
@@ -510,7 +552,7 @@ class Tool(Generic[ArgsT]):
     async def render_preview(self, ctx: ToolContext, args: ArgsT) -> Preview:
         """Renders what the call would do; see :attr:`preview`."""
         if self.preview is None:
-            return Preview(summary=f"Run {self.name}", kind="text", detail={}, text=f"Run {self.name}")
+            return Preview(summary=f"Run {self.name}", detail=TextDetail(), text=f"Run {self.name}")
         return await self.preview(ctx, args)
 
 

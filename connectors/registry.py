@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from pydantic import BaseModel
 
-    from connectors.base import Tool
+    from connectors.base import PreviewDetail, Tool
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,8 @@ class AgentKind:
         tools: Its tools; the only tools it can call.
         on_mission_end: Releases what the connector holds for a mission (a browser context,
             mailbox connections), given the mission's id.
-        preview_kinds: The preview kinds its tools render (a client maps each to a widget
-            and falls back to a generic one for any other).
+        previews: The typed preview details its tools render, one model per kind (a client
+            maps each kind to a widget and falls back to a generic one for any other).
         settings: Its section of the settings file, as a pydantic model, if it has one.
         account: The account type it works with (an email account), if any.
     """
@@ -44,7 +44,7 @@ class AgentKind:
     prompt: str
     tools: tuple[Tool[Any], ...]
     on_mission_end: Callable[[str], Awaitable[None]] | None = None
-    preview_kinds: tuple[str, ...] = field(default=())
+    previews: tuple[type[PreviewDetail], ...] = field(default=())
     settings: type[BaseModel] | None = None
     account: type[BaseModel] | None = None
 
@@ -76,3 +76,20 @@ def find_tool(name: str) -> Tool[Any] | None:
         if found is not None:
             return found
     return None
+
+
+def preview_model(kind: str) -> type[PreviewDetail]:
+    """The model of a preview kind, declared by some agent kind; the generic one if none is.
+
+    Args:
+        kind: The preview's kind, as a :class:`~connectors.base.Preview` carries it.
+    """
+    from connectors.base import GenericDetail, TextDetail
+
+    if kind == TextDetail.kind:
+        return TextDetail
+    for agent in registry().values():
+        for model in agent.previews:
+            if model.kind == kind:
+                return model
+    return GenericDetail

@@ -135,7 +135,7 @@ async def test_read_a_table_then_an_approved_form_post_arrives_once(tmp_path: Pa
     assert arguments["page_url"] == webapp.url("/order")
     assert "Place order" in arguments["element"]
     assert preview.kind == "http_request"
-    assert preview.detail["screenshot_png_base64"].startswith("iVBOR")
+    assert preview.detail.to_json()["screenshot_png_base64"].startswith("iVBOR")
 
 
 @pytest.mark.usefixtures("_browser_session")
@@ -195,7 +195,7 @@ async def test_login_password_is_masked_in_the_proposal(tmp_path: Path, webapp: 
     assert hit.fields == {"user": "ada", "secret": "s3cret-Pa55"}
     [(_kind, _effect, arguments, preview)] = person.proposals
     assert arguments["fields"] == [["user", "ada"], ["secret", "••••••"]]
-    everything = json.dumps(arguments) + preview.text + json.dumps({k: v for k, v in preview.detail.items()})
+    everything = json.dumps(arguments) + preview.text + json.dumps(preview.detail.to_json())
     assert "s3cret" not in everything
 
 

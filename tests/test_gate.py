@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from app.gate import ApprovalGate, CallSite, Decision
 from app.journal import Event, Journal, Mission, Rule
-from connectors.base import Preview, Tool, ToolContext, ToolOutput, untrusted
+from connectors.base import Preview, TextDetail, Tool, ToolContext, ToolOutput, untrusted
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -25,7 +25,7 @@ def submitting_tool(sent: list[str]) -> Tool[PostArgs]:
 
     async def run(ctx: ToolContext, args: PostArgs) -> ToolOutput:
         assert ctx.approve is not None
-        preview = Preview(summary=f"POST {args.url}", kind="text", detail={}, text=f"POST {args.url}")
+        preview = Preview(summary=f"POST {args.url}", detail=TextDetail(), text=f"POST {args.url}")
         approval = await ctx.approve("browser_request", "external", {"url": args.url}, preview, ())
         if not approval.approved:
             return ToolOutput(f"The request was blocked: {approval.reason}")
@@ -96,7 +96,7 @@ def sending_tool(sent: list[str]) -> Tool[SendArgs]:
         return ToolOutput("sent")
 
     async def preview(_ctx: ToolContext, args: SendArgs) -> Preview:
-        return Preview(summary=f"Send to {args.to}", kind="text", detail={}, text=args.body)
+        return Preview(summary=f"Send to {args.to}", detail=TextDetail(), text=args.body)
 
     return Tool(
         name="send", description="d", effect="external", args_model=SendArgs, run=run, preview=preview

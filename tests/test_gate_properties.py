@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from app import rules
 from app.gate import ApprovalGate, CallSite, Decision
 from app.journal import Event, Journal, Mission, Rule
-from connectors.base import Effect, Preview, Tool, ToolContext, ToolOutput
+from connectors.base import Effect, Preview, TextDetail, Tool, ToolContext, ToolOutput
 
 
 class Args(BaseModel):
@@ -38,7 +38,7 @@ def counting_tool(name: str, effect: Effect, ran: list[tuple[str, str]]) -> Tool
         return ToolOutput("ok")
 
     async def preview(_ctx: ToolContext, args: Args) -> Preview:
-        return Preview(summary=f"{name} {args.target}", kind="text", detail={}, text=args.target)
+        return Preview(summary=f"{name} {args.target}", detail=TextDetail(), text=args.target)
 
     return Tool(
         name=name,

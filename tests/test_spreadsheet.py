@@ -475,9 +475,9 @@ async def test_append_rows_grows_the_table(ctx: ToolContext, testdata: Path, tmp
     args = {"path": "inventory-table.xlsx", "sheet": "Sheet1", "rows": [[5, "Kiwi", 30], [6, "Lime"]]}
     shown = await preview(ctx, "sheet_append_rows", args)
     assert shown.kind == "rows"
-    assert shown.detail["first_row"] == 6
-    assert shown.detail["rows"] == [[5, "Kiwi", 30], [6, "Lime"]]
-    assert {"path", "sheet", "first_row", "rows"} <= set(shown.detail)
+    assert shown.detail.to_json()["first_row"] == 6
+    assert shown.detail.to_json()["rows"] == [[5, "Kiwi", 30], [6, "Lime"]]
+    assert {"path", "sheet", "first_row", "rows"} <= set(shown.detail.to_json())
     assert "Row 6: 5 | Kiwi | 30" in shown.text
     appended = await run(ctx, "sheet_append_rows", args)
     page = await read_json(ctx, "sheet_read", {"path": "inventory-table.xlsx"})
@@ -508,7 +508,7 @@ async def test_create_a_workbook_and_a_csv(ctx: ToolContext, tmp_path: Path) -> 
     args = {"path": "new.xlsx", "sheets": ["Summary", "Data"], "rows": {"Data": [["a", "b"], [1, 2]]}}
     shown = await preview(ctx, "sheet_create", args)
     assert shown.kind == "new_file"
-    assert shown.detail["sheets"] == ["Summary", "Data"]
+    assert shown.detail.to_json()["sheets"] == ["Summary", "Data"]
     assert not (tmp_path / "new.xlsx").exists()
     output = await run(ctx, "sheet_create", args)
     assert output.backup == Backup(tmp_path / "new.xlsx", None, sha256_file(tmp_path / "new.xlsx"))
@@ -541,9 +541,9 @@ async def test_preview_shows_old_and_new_and_changes_nothing(
     assert folder_state(tmp_path) == state
     assert shown.kind == "cells"
     assert shown.summary == "Write 3 cells in Sheet1 of formula.issue.xlsx"
-    assert shown.detail["path"] == str(tmp_path / "formula.issue.xlsx")
-    assert shown.detail["sheet"] == "Sheet1"
-    assert shown.detail["cells"] == [
+    assert shown.detail.to_json()["path"] == str(tmp_path / "formula.issue.xlsx")
+    assert shown.detail.to_json()["sheet"] == "Sheet1"
+    assert shown.detail.to_json()["cells"] == [
         {"cell": "A1", "old": "=C1+E5", "new": 1},
         {"cell": "B1", "old": None, "new": "x"},
         {"cell": "C1", "old": 23, "new": None},
@@ -560,7 +560,7 @@ async def test_preview_warns_of_parts_the_writer_drops(
         ctx, "sheet_write", {"path": "any_sheets.xlsx", "sheet": "Visible", "range": "A1", "values": [[9]]}
     )
     assert "chart style" in shown.text
-    assert any("chart style" in n for n in shown.detail["notes"])
+    assert any("chart style" in n for n in shown.detail.to_json()["notes"])
 
 
 # --- undo -------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractButton,
+    QLabel,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
@@ -521,6 +522,7 @@ def test_the_entry_refuses_a_missing_workspace_folder(
 
 
 def test_previews_of_every_kind_render_and_the_generic_form_edits_the_arguments(qtbot: QtBot) -> None:
+    from app.api import ActionPreview
     from ui.previews import ArgumentsEditor, preview_widget
 
     previews = [
@@ -563,7 +565,7 @@ def test_previews_of_every_kind_render_and_the_generic_form_edits_the_arguments(
         {"summary": "Broken", "kind": "cells", "text": "x", "detail": {"cells": "not a list"}},
     ]
     for preview in previews:
-        widget = preview_widget(preview)
+        widget = preview_widget(ActionPreview.model_validate(preview))
         qtbot.addWidget(widget)
         assert widget.objectName() == "previewView"
 
@@ -575,7 +577,7 @@ def test_previews_of_every_kind_render_and_the_generic_form_edits_the_arguments(
         "tags": ["a"],
         "note": None,
     }
-    editor = ArgumentsEditor(arguments, {"kind": "email", "detail": {}})
+    editor = ArgumentsEditor(arguments, ActionPreview(kind="email"))
     qtbot.addWidget(editor)
     assert editor.arguments() == arguments
     to = editor.findChild(QLineEdit, "field_to")
@@ -588,6 +590,50 @@ def test_previews_of_every_kind_render_and_the_generic_form_edits_the_arguments(
     count.setText("three")
     with pytest.raises(ValueError, match="whole number"):
         editor.arguments()
+
+
+def test_each_preview_kind_gets_its_widget_and_an_unknown_one_keeps_every_field(qtbot: QtBot) -> None:
+    from app.api import ActionPreview
+    from ui.previews import preview_widget
+
+    download = ActionPreview.model_validate(
+        {
+            "summary": "Download the file behind e12",
+            "kind": "download",
+            "text": "Download",
+            "detail": {
+                "ref": "e12",
+                "element": "link 'Statement.pdf'",
+                "save_as": "statement.pdf",
+                "page_url": "http://127.0.0.1/account",
+            },
+        }
+    )
+    assert download.typed
+    widget = preview_widget(download)
+    qtbot.addWidget(widget)
+    save_as = widget.findChild(QLabel, "downloadSaveAs")
+    assert save_as is not None
+    assert save_as.text() == "statement.pdf"
+    page = widget.findChild(QLabel, "downloadPage")
+    assert page is not None
+    assert page.text() == "http://127.0.0.1/account"
+
+    # A kind no agent declared, and a detail that does not fit its kind's model: each is
+    # drawn generically with every field it carries.
+    for kind, detail in (
+        ("calendar_event", {"when": "Tuesday 12:00", "attendees": ["bob@example.org"], "room": "4B"}),
+        ("cells", {"cells": "not a list", "path": "/w/a.xlsx"}),
+    ):
+        preview = ActionPreview.model_validate({"summary": "Odd", "kind": kind, "text": "", "detail": detail})
+        assert not preview.typed
+        widget = preview_widget(preview)
+        qtbot.addWidget(widget)
+        table = widget.findChild(QTableWidget, "detailTable")
+        assert table is not None
+        shown = {table.item(r, 0).text(): table.item(r, 1).text() for r in range(table.rowCount())}
+        assert set(shown) == set(detail)
+        assert shown["path" if kind == "cells" else "room"] == ("/w/a.xlsx" if kind == "cells" else "4B")
 
 
 def test_a_card_says_why_the_person_is_asked(qtbot: QtBot) -> None:

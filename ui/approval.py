@@ -67,7 +67,7 @@ class ApprovalCard(QFrame):
         self.mission_id = action.mission_id
         self.tool = action.tool
         self.arguments: dict[str, Any] = dict(action.arguments)
-        self.preview: dict[str, Any] = dict(action.preview)
+        self.preview = action.preview
         agent, tool, effect, preview, notice = (
             action.agent,
             action.tool,
@@ -79,7 +79,7 @@ class ApprovalCard(QFrame):
         self.setObjectName("approvalCard")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
-        summary = str(preview.get("summary") or f"{agent} wants to run {tool}")
+        summary = preview.summary or f"{agent} wants to run {tool}"
         self.setAccessibleName(f"Proposed action: {summary}")
         self.setAccessibleDescription(f"Proposed by the {agent} agent in the mission {mission_title}")
 

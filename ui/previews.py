@@ -15,7 +15,7 @@ import base64
 import binascii
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPixmap
@@ -34,6 +34,19 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from app.api.previews import (
+        ActionPreview,
+        CellsDetail,
+        DownloadDetail,
+        EmailDetail,
+        HttpRequestDetail,
+        NewFileDetail,
+        RowsDetail,
+    )
 
 _MAX_TABLE_ROWS = 200
 """The most rows a preview table shows; the rest are summed up in one line."""
@@ -131,27 +144,17 @@ def _text_box(text: str, *, name: str, max_height: int = 160) -> QPlainTextEdit:
 # Previews ---------------------------------------------------------------------------------
 
 
-def preview_widget(preview: dict[str, Any]) -> QWidget:
-    """The widget that shows a preview, chosen by its kind."""
-    kind = str(preview.get("kind", ""))
-    detail = preview.get("detail") or {}
-    if not isinstance(detail, dict):
-        detail = {"detail": detail}
-    builder = {
-        "cells": _cells_preview,
-        "rows": _rows_preview,
-        "new_file": _new_file_preview,
-        "text": _text_preview,
-        "email": _email_preview,
-        "http_request": _http_preview,
-    }.get(kind, _generic_preview)
+def preview_widget(preview: ActionPreview) -> QWidget:
+    """The widget that shows a preview, chosen by its kind; any other kind is shown generically."""
+    builder = _BUILDERS.get(preview.kind) if preview.typed else None
+    widget: QWidget
     try:
-        widget = builder(preview, detail)
+        widget = builder(preview) if builder is not None else _generic_preview(preview)
     except (KeyError, TypeError, ValueError, AttributeError):
         # A preview that does not have the shape its kind promises is still shown, plainly.
-        widget = _generic_preview(preview, detail)
+        widget = _generic_preview(preview)
     widget.setObjectName("previewView")
-    widget.setAccessibleName(f"Preview: {preview.get('summary', '')}")
+    widget.setAccessibleName(f"Preview: {preview.summary}")
     return widget
 
 
@@ -163,20 +166,23 @@ def _box() -> tuple[QWidget, QVBoxLayout]:
     return widget, layout
 
 
-def _where(detail: dict[str, Any]) -> str:
-    path = str(detail.get("path", ""))
+def _where(path: str, sheet: str | None = None) -> str:
     name = re.split(r"[\\/]", path)[-1] if path else ""
-    sheet = detail.get("sheet")
     return f"{name} \u203a {sheet}" if name and sheet else name
 
 
-def _cells_preview(_preview: dict[str, Any], detail: dict[str, Any]) -> QWidget:
+def _notes(layout: QVBoxLayout, notes: list[str]) -> None:
+    for note in notes:
+        layout.addWidget(_label(note, name="previewNote", muted=True))
+
+
+def _cells_preview(preview: ActionPreview) -> QWidget:
+    detail = cast("CellsDetail", preview.detail)
     widget, layout = _box()
-    where = _where(detail)
+    where = _where(detail.path, detail.sheet)
     if where:
         layout.addWidget(_label(where, name="previewLocation", muted=True))
-    cells = detail["cells"]
-    rows: list[list[object]] = [[c["cell"], c.get("old"), c.get("new")] for c in cells]
+    rows: list[list[object]] = [[c.cell, c.old, c.new] for c in detail.cells]
     table = _table(["Cell", "Now", "After"], rows, name="cellsPreview")
     for r in range(table.rowCount()):
         after = table.item(r, 2)
@@ -190,103 +196,143 @@ def _cells_preview(_preview: dict[str, Any], detail: dict[str, Any]) -> QWidget:
             font.setStrikeOut(True)
             before.setFont(font)
     layout.addWidget(table)
-    if len(cells) > _MAX_TABLE_ROWS:
-        layout.addWidget(_label(f"…and {len(cells) - _MAX_TABLE_ROWS} more cells.", muted=True))
+    if len(detail.cells) > _MAX_TABLE_ROWS:
+        layout.addWidget(_label(f"…and {len(detail.cells) - _MAX_TABLE_ROWS} more cells.", muted=True))
+    _notes(layout, detail.notes)
     return widget
 
 
-def _rows_preview(_preview: dict[str, Any], detail: dict[str, Any]) -> QWidget:
+def _rows_preview(preview: ActionPreview) -> QWidget:
+    detail = cast("RowsDetail", preview.detail)
     widget, layout = _box()
-    where = _where(detail)
-    first = int(detail.get("first_row", 1))
+    where = _where(detail.path, detail.sheet)
+    first = detail.first_row
     layout.addWidget(_label(f"{where} — new rows from row {first}" if where else "New rows", muted=True))
-    rows = [list(r) for r in detail["rows"]]
+    rows = [list(r) for r in detail.rows]
     width = max((len(r) for r in rows), default=1)
     headers = ["Row"] + [_column_name(i) for i in range(width)]
     table = _table(headers, [[first + i, *r] for i, r in enumerate(rows)], name="rowsPreview")
     layout.addWidget(table)
+    _notes(layout, detail.notes)
     return widget
 
 
-def _new_file_preview(preview: dict[str, Any], detail: dict[str, Any]) -> QWidget:
+def _new_file_preview(preview: ActionPreview) -> QWidget:
+    detail = cast("NewFileDetail", preview.detail)
     widget, layout = _box()
-    sheets = ", ".join(str(s) for s in detail.get("sheets", [])) or "(none)"
-    layout.addWidget(_label(f"New file {_where(detail)}, sheets: {sheets}", muted=True))
-    for sheet, rows in (detail.get("rows") or {}).items():
-        rows = [list(r) for r in rows]
+    sheets = ", ".join(detail.sheets) or "(none)"
+    layout.addWidget(_label(f"New file {_where(detail.path)}, sheets: {sheets}", muted=True))
+    for sheet, sheet_rows in detail.rows.items():
+        rows = [list(r) for r in sheet_rows]
         width = max((len(r) for r in rows), default=1)
         layout.addWidget(_label(str(sheet), muted=True))
         layout.addWidget(
             _table([_column_name(i) for i in range(width)], rows, name=f"newFilePreview_{sheet}")
         )
-    if not detail.get("rows") and preview.get("text"):
-        layout.addWidget(_text_box(str(preview["text"]), name="previewText"))
+    if not detail.rows and preview.text:
+        layout.addWidget(_text_box(preview.text, name="previewText"))
+    _notes(layout, detail.notes)
     return widget
 
 
-def _text_preview(preview: dict[str, Any], _detail: dict[str, Any]) -> QWidget:
+def _text_preview(preview: ActionPreview) -> QWidget:
     widget, layout = _box()
-    layout.addWidget(_text_box(str(preview.get("text", "")), name="previewText"))
+    layout.addWidget(_text_box(preview.text, name="previewText"))
     return widget
 
 
-def _email_preview(_preview: dict[str, Any], detail: dict[str, Any]) -> QWidget:
+def _email_preview(preview: ActionPreview) -> QWidget:
+    detail = cast("EmailDetail", preview.detail)
     widget = QWidget()
     form = QFormLayout(widget)
     form.setContentsMargins(0, 0, 0, 0)
-    for key, label in (("from", "From"), ("to", "To"), ("cc", "Cc"), ("bcc", "Bcc"), ("subject", "Subject")):
-        value = detail.get(key)
+    heads: tuple[tuple[str, str, str | list[str]], ...] = (
+        ("from", "From", detail.sender),
+        ("to", "To", detail.to),
+        ("cc", "Cc", detail.cc),
+        ("bcc", "Bcc", detail.bcc),
+        ("subject", "Subject", detail.subject),
+    )
+    for key, label, value in heads:
         if value:
-            text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+            text = ", ".join(value) if isinstance(value, list) else value
             form.addRow(f"{label}:", _label(text, name=f"email_{key}"))
-    form.addRow(_text_box(str(detail.get("body", "")), name="emailBody", max_height=220))
-    attachments = detail.get("attachments") or []
-    if attachments:
-        names = ", ".join(a.get("name", str(a)) if isinstance(a, dict) else str(a) for a in attachments)
+    form.addRow(_text_box(detail.body, name="emailBody", max_height=220))
+    if detail.attachments:
+        names = ", ".join(a.name for a in detail.attachments)
         form.addRow("Attachments:", _label(names, name="emailAttachments"))
     return widget
 
 
-def _http_preview(_preview: dict[str, Any], detail: dict[str, Any]) -> QWidget:
+def _http_preview(preview: ActionPreview) -> QWidget:
+    detail = cast("HttpRequestDetail", preview.detail)
     widget, layout = _box()
-    layout.addWidget(_label(f"{detail.get('method', 'GET')} {detail.get('url', '')}", name="httpRequestLine"))
-    if detail.get("page_url"):
-        layout.addWidget(_label(f"From the page {detail['page_url']}", muted=True))
-    if detail.get("element"):
-        layout.addWidget(_label(f"Triggered by: {display(detail['element'])}", muted=True))
-    fields = detail.get("fields") or {}
-    if isinstance(fields, dict) and fields:
-        layout.addWidget(_table(["Field", "Value"], [[k, v] for k, v in fields.items()], name="httpFields"))
-    elif isinstance(fields, list) and fields:
-        layout.addWidget(_table(["Field", "Value"], [list(f)[:2] for f in fields], name="httpFields"))
-    if detail.get("body"):
-        layout.addWidget(_text_box(display(detail["body"]), name="httpBody"))
-    shot = detail.get("screenshot_png_base64")
-    if isinstance(shot, str) and shot:
-        try:
-            data = base64.b64decode(shot, validate=True)
-        except (binascii.Error, ValueError):
-            data = b""
-        pixmap = QPixmap()
-        if data and pixmap.loadFromData(data, "PNG"):
-            image = QLabel()
-            image.setObjectName("httpScreenshot")
-            image.setAccessibleName("Screenshot of the page")
-            image.setPixmap(
-                pixmap.scaledToWidth(min(pixmap.width(), 360), Qt.TransformationMode.SmoothTransformation)
-            )
-            layout.addWidget(image)
+    layout.addWidget(_label(f"{detail.method} {detail.url}", name="httpRequestLine"))
+    if detail.page_url:
+        layout.addWidget(_label(f"From the page {detail.page_url}", muted=True))
+    if detail.element:
+        layout.addWidget(_label(f"Triggered by: {detail.element}", muted=True))
+    pairs = list(detail.fields.items()) if isinstance(detail.fields, dict) else detail.fields
+    if pairs:
+        layout.addWidget(_table(["Field", "Value"], [list(f)[:2] for f in pairs], name="httpFields"))
+    if detail.body:
+        layout.addWidget(_text_box(detail.body, name="httpBody"))
+    _screenshot(layout, detail.screenshot_png_base64)
     return widget
 
 
-def _generic_preview(preview: dict[str, Any], detail: dict[str, Any]) -> QWidget:
+def _download_preview(preview: ActionPreview) -> QWidget:
+    detail = cast("DownloadDetail", preview.detail)
+    widget = QWidget()
+    form = QFormLayout(widget)
+    form.setContentsMargins(0, 0, 0, 0)
+    form.addRow("Save as:", _label(detail.save_as or "the file's own name", name="downloadSaveAs"))
+    form.addRow("Link:", _label(detail.element or detail.ref, name="downloadElement"))
+    if detail.page_url:
+        form.addRow("On the page:", _label(detail.page_url, name="downloadPage"))
+    return widget
+
+
+def _screenshot(layout: QVBoxLayout, shot: str) -> None:
+    if not shot:
+        return
+    try:
+        data = base64.b64decode(shot, validate=True)
+    except (binascii.Error, ValueError):
+        return
+    pixmap = QPixmap()
+    if data and pixmap.loadFromData(data, "PNG"):
+        image = QLabel()
+        image.setObjectName("httpScreenshot")
+        image.setAccessibleName("Screenshot of the page")
+        image.setPixmap(
+            pixmap.scaledToWidth(min(pixmap.width(), 360), Qt.TransformationMode.SmoothTransformation)
+        )
+        layout.addWidget(image)
+
+
+def _generic_preview(preview: ActionPreview) -> QWidget:
+    """Any preview: its text and every field of its detail (never dropped)."""
     widget, layout = _box()
-    if preview.get("text"):
-        layout.addWidget(_text_box(str(preview["text"]), name="previewText"))
-    simple = {k: v for k, v in detail.items() if not k.endswith("_base64")}
+    if preview.text:
+        layout.addWidget(_text_box(preview.text, name="previewText"))
+    fields = preview.detail.to_json()
+    simple = {k: v for k, v in fields.items() if not k.endswith("_base64") and v not in (None, "", [], {})}
     if simple:
         layout.addWidget(_table(["Detail", "Value"], [[k, v] for k, v in simple.items()], name="detailTable"))
     return widget
+
+
+_BUILDERS: dict[str, Callable[[ActionPreview], QWidget]] = {
+    "cells": _cells_preview,
+    "rows": _rows_preview,
+    "new_file": _new_file_preview,
+    "text": _text_preview,
+    "email": _email_preview,
+    "http_request": _http_preview,
+    "download": _download_preview,
+}
+"""The preview kinds the window draws with a tailored widget; any other gets the generic one."""
 
 
 def _column_name(index: int) -> str:
@@ -347,7 +393,7 @@ class ArgumentsEditor(QWidget):
     """
 
     def __init__(
-        self, arguments: dict[str, Any], preview: dict[str, Any], parent: QWidget | None = None
+        self, arguments: dict[str, Any], preview: ActionPreview, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
         self.setObjectName("argumentsEditor")
@@ -363,9 +409,10 @@ class ArgumentsEditor(QWidget):
         self._form_page = QWidget()
         form_layout = QVBoxLayout(self._form_page)
         form_layout.setContentsMargins(0, 0, 0, 0)
-        cells = (preview.get("detail") or {}).get("cells") if preview.get("kind") == "cells" else None
+        typed_cells = preview.kind == "cells" and preview.typed
+        cells = cast("CellsDetail", preview.detail).cells if typed_cells else None
         if cells and "range" in arguments and isinstance(arguments.get("values"), list):
-            self._cells = list(cells)
+            self._cells = [c.model_dump(mode="json") for c in cells]
             form_layout.addWidget(_label("Type the new values in the After column.", muted=True))
             form_layout.addWidget(self._cells_table())
             fields = {k: v for k, v in arguments.items() if k not in ("values",)}

@@ -45,6 +45,7 @@ from app.api.events import (
     typed,
 )
 from app.api.models import ActionInfo, MissionInfo, RuleInfo
+from app.api.previews import ActionPreview
 from app.api.spec import ApprovalPolicy, MissionSpec, RuleSpec
 from app.errors import EngineError, EnsembleError
 
@@ -55,6 +56,7 @@ __all__ = [
     "ActionFailed",
     "ActionInfo",
     "ActionOutcomeUnknown",
+    "ActionPreview",
     "ActionProposed",
     "ActionUndone",
     "AnyEvent",

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from app.api.previews import ActionPreview
 from app.pricing import estimate_cost
 
 
@@ -187,7 +188,7 @@ class ActionProposed(EventBase):
 
     Attributes:
         agent: The agent that proposed it.
-        preview: ``{"summary", "kind", "detail", "text"}``, drawn by the preview's kind.
+        preview: What it would do, its detail typed by its kind (see :mod:`app.api.previews`).
         warning: Why the person is asked although a rule might decide (a new destination, an
             outcome unknown after a restart), or None.
         ask_person: Only the person may approve it.
@@ -200,7 +201,7 @@ class ActionProposed(EventBase):
     tool: str = ""
     effect: str = ""
     arguments: dict[str, Any] = Field(default_factory=dict)
-    preview: dict[str, Any] = Field(default_factory=dict)
+    preview: ActionPreview = Field(default_factory=ActionPreview)
     warning: str | None = None
     ask_person: bool = False
     new_destinations: list[NewDestination] = Field(default_factory=list)

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.api.previews import ActionPreview
+
 if TYPE_CHECKING:
     from app.api.events import ActionProposed
     from app.journal import Mission, ProposedAction, Rule
@@ -87,7 +89,7 @@ class ActionInfo(BaseModel):
             ``failed`` or ``undone``.
         arguments: As proposed.
         edited_arguments: As the person edited them, if they did.
-        preview: ``{"summary", "kind", "detail", "text"}``.
+        preview: What it would do, its detail typed by its kind.
         notice: Why the person is asked, or a warning, if any.
         ask_person: Only the person may approve it.
         decided_by: ``"person"`` or the rule, once decided.
@@ -108,7 +110,7 @@ class ActionInfo(BaseModel):
     status: str
     arguments: dict[str, Any] = Field(default_factory=dict)
     edited_arguments: dict[str, Any] | None = None
-    preview: dict[str, Any] = Field(default_factory=dict)
+    preview: ActionPreview = Field(default_factory=ActionPreview)
     notice: str | None = None
     ask_person: bool = False
     decided_by: str | None = None
@@ -129,7 +131,7 @@ class ActionInfo(BaseModel):
             effect=event.effect,
             status="pending",
             arguments=dict(event.arguments),
-            preview=dict(event.preview),
+            preview=event.preview,
             notice=event.warning,
             ask_person=event.ask_person,
             created_at=event.at,
@@ -148,7 +150,7 @@ class ActionInfo(BaseModel):
             status=row.status,
             arguments=json.loads(row.arguments_json or "{}"),
             edited_arguments=json.loads(row.edited_arguments_json) if row.edited_arguments_json else None,
-            preview=json.loads(row.preview_json or "{}"),
+            preview=ActionPreview.model_validate_json(row.preview_json or "{}"),
             notice=row.notice,
             ask_person=row.ask_person,
             decided_by=row.decided_by,

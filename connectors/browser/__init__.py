@@ -56,6 +56,7 @@ from connectors.base import (
 )
 from connectors.browser import _network, _snapshot
 from connectors.browser._session import SESSION, BrowserOptions, MissionBrowser
+from connectors.browser.previews import PREVIEWS, DownloadDetail
 from connectors.registry import AgentKind
 
 if TYPE_CHECKING:
@@ -646,7 +647,7 @@ async def _download_preview(ctx: ToolContext, args: DownloadArgs) -> Preview:
     page_url = state.page.url if state is not None and state.pages else ""
     detail = {"ref": args.ref, "element": description, "save_as": args.save_as, "page_url": page_url}
     text = f"{summary}\nElement: {description or args.ref}\nPage: {page_url}"
-    return Preview(summary=summary, kind="download", detail=detail, text=text)
+    return Preview(summary=summary, detail=DownloadDetail.model_validate(detail), text=text)
 
 
 async def _download(ctx: ToolContext, args: DownloadArgs) -> ToolOutput:
@@ -864,7 +865,7 @@ AGENT = AgentKind(
     prompt="browser.md",
     tools=tuple(TOOLS),
     on_mission_end=close_mission,
-    preview_kinds=("http_request", "download"),
+    previews=PREVIEWS,
     settings=BrowserSettings,
 )
 """The browser agent kind (see :mod:`connectors.registry`)."""

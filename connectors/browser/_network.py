@@ -87,6 +87,7 @@ from urllib.parse import parse_qsl, quote, unquote, unquote_plus, urlencode, url
 from playwright.async_api import Error as PlaywrightError
 
 from connectors.base import Destination, Preview, host_matches, link_hosts, normalise_host
+from connectors.browser.previews import HttpRequestDetail
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -511,7 +512,7 @@ def visit_proposal(
     detail["fields"] = query
     detail["host"] = host
     detail["screenshot_png_base64"] = base64.b64encode(shot).decode() if shot else ""
-    preview = Preview(summary=summary, kind="http_request", detail=detail, text="\n".join(lines))
+    preview = Preview(summary=summary, detail=HttpRequestDetail.model_validate(detail), text="\n".join(lines))
     return arguments, preview, destinations
 
 
@@ -610,7 +611,9 @@ async def _proposal(state: MissionBrowser, request: Request) -> tuple[dict[str, 
     lines += [f"  {name} = {value}" for name, value in masked_fields]
     if arguments["body"]:
         lines.append(f"Body: {arguments['body']}")
-    return arguments, Preview(summary=summary, kind="http_request", detail=detail, text="\n".join(lines))
+    return arguments, Preview(
+        summary=summary, detail=HttpRequestDetail.model_validate(detail), text="\n".join(lines)
+    )
 
 
 def _page_of(request: Request) -> Page | None:

@@ -49,6 +49,7 @@ from connectors.base import (
     ConfirmFn,
     Destination,
     Preview,
+    TextDetail,
     Tool,
     ToolContext,
     ToolError,
@@ -70,6 +71,7 @@ from connectors.email._message import (
     parse_message,
 )
 from connectors.email._store import Criteria, MessageState, Page, Role, SentState, Store, split_id
+from connectors.email.previews import PREVIEWS, EmailDetail
 from connectors.registry import AgentKind
 
 if TYPE_CHECKING:
@@ -412,14 +414,9 @@ async def _preview_save(ctx: ToolContext, args: EmailSaveAttachmentArgs) -> Prev
     summary = f"Save attachment {args.name} ({_size(len(data))}) to {target.name}"
     return Preview(
         summary=summary,
-        kind="text",
-        detail={
-            "path": str(target),
-            "name": args.name,
-            "type": kind,
-            "size": len(data),
-            "overwrite": target.exists(),
-        },
+        detail=TextDetail(
+            path=str(target), name=args.name, type=kind, size=len(data), overwrite=target.exists()
+        ),
         text=f"{summary}\n{verb} {target} from message {args.id}",
     )
 
@@ -567,7 +564,7 @@ def _preview_for(verb: str) -> Callable[[ToolContext, EmailComposeArgs], Any]:
             "",
             args.body,
         ]
-        return Preview(summary=summary, kind="email", detail=detail, text="\n".join(lines))
+        return Preview(summary=summary, detail=EmailDetail.model_validate(detail), text="\n".join(lines))
 
     return preview
 
@@ -694,7 +691,7 @@ async def _send(ctx: ToolContext, args: EmailComposeArgs) -> ToolOutput:
 
 async def _preview_move(ctx: ToolContext, args: EmailMoveArgs) -> Preview:
     summary = f"Move message {args.id} to {args.folder}"
-    return Preview(summary=summary, kind="text", detail={"id": args.id, "folder": args.folder}, text=summary)
+    return Preview(summary=summary, detail=TextDetail(id=args.id, folder=args.folder), text=summary)
 
 
 def _account_options(ctx: ToolContext) -> dict[str, Any]:
@@ -768,8 +765,7 @@ async def _preview_mark(ctx: ToolContext, args: EmailMarkArgs) -> Preview:
     summary = f"Mark message {args.id} {_mark_words(args)}"
     return Preview(
         summary=summary,
-        kind="text",
-        detail={"id": args.id, "seen": args.seen, "flagged": args.flagged},
+        detail=TextDetail(id=args.id, seen=args.seen, flagged=args.flagged),
         text=summary,
     )
 
@@ -952,7 +948,7 @@ AGENT = AgentKind(
     prompt="email.md",
     tools=tuple(TOOLS),
     on_mission_end=close_mission,
-    preview_kinds=("email", "text"),
+    previews=PREVIEWS,
     account=EmailAccount,
 )
 """The email agent kind (see :mod:`connectors.registry`)."""

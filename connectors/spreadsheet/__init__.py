@@ -47,6 +47,7 @@ from connectors.spreadsheet._read import _read, _source
 from connectors.spreadsheet._values import CellInput as CellInput
 from connectors.spreadsheet._values import CellValue as CellValue
 from connectors.spreadsheet._write import _append_plan, _commit, _create_plan, _preview_sync, _write_plan
+from connectors.spreadsheet.previews import PREVIEWS
 
 __all__ = [
     "AGENT",
@@ -374,6 +375,6 @@ AGENT = AgentKind(
     ),
     prompt="spreadsheet.md",
     tools=tuple(TOOLS),
-    preview_kinds=("cells", "rows", "new_file"),
+    previews=PREVIEWS,
 )
 """The spreadsheet agent kind (see :mod:`connectors.registry`)."""

@@ -20,6 +20,7 @@ from connectors.base import (
     TEMP_SUFFIX,
     Backup,
     Preview,
+    PreviewDetail,
     ToolContext,
     ToolError,
     ToolOutput,
@@ -47,6 +48,7 @@ from connectors.spreadsheet._documents import (
 )
 from connectors.spreadsheet._read import _Kind, _kind_of, _source
 from connectors.spreadsheet._values import CellValue, _classify, _Input, _shown
+from connectors.spreadsheet.previews import CellsDetail, NewFileDetail, RowsDetail
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -102,7 +104,7 @@ class _Plan:
     document: _Document
     original: bytes
     summary: str
-    kind: str
+    model: type[PreviewDetail]
     detail: dict[str, Any]
     lines: list[str]
     result: dict[str, Any]
@@ -115,7 +117,7 @@ class _Plan:
         if self.document.notes:
             detail["notes"] = list(self.document.notes)
             text.extend(f"Note: {n}" for n in self.document.notes)
-        return Preview(summary=self.summary, kind=self.kind, detail=detail, text="\n".join(text))
+        return Preview(summary=self.summary, detail=self.model.model_validate(detail), text="\n".join(text))
 
 
 def _classify_rows(rows: Sequence[Sequence[CellValue]], *, rectangular: bool) -> list[list[_Input]]:
@@ -187,7 +189,7 @@ def _plan_write(ctx: ToolContext, args: _WriteArgs) -> _Plan:
         document=document,
         original=data,
         summary=summary,
-        kind="cells",
+        model=CellsDetail,
         detail={"path": str(path), "sheet": sheet, "range": area.a1, "cells": [c.to_json() for c in changes]},
         lines=_cell_lines(changes),
         result={"path": str(path), "sheet": sheet, "range": area.a1, "cells_written": len(changes)},
@@ -227,7 +229,7 @@ def _plan_append(ctx: ToolContext, args: _AppendArgs) -> _Plan:
         document=document,
         original=data,
         summary=summary,
-        kind="rows",
+        model=RowsDetail,
         detail={
             "path": str(path),
             "sheet": sheet,
@@ -314,7 +316,7 @@ def _plan_create(ctx: ToolContext, args: _CreateArgs) -> _Plan:
         document=document,
         original=b"",
         summary=f"Create the {noun} {path.name} with {sheets_text}",
-        kind="new_file",
+        model=NewFileDetail,
         detail=detail,
         lines=lines,
         result={"path": str(path), "sheets": list(args.sheets), "rows_written": counts},
