@@ -682,3 +682,67 @@ async def file_fingerprint(ctx: ToolContext, path: str) -> str:
     if not resolved.exists():
         return "absent"
     return await asyncio.to_thread(sha256_file, resolved)
+
+
+def commit_file(
+    ctx: ToolContext, shown: str, render: Callable[[bytes | None], bytes], *, creating: bool = False
+) -> Backup:
+    """Writes a whole file the way every local write does, so that it can be undone byte for byte.
+
+    Under the file's cross-process lock: reads its bytes, renders the new bytes, writes them
+    beside it, backs the old bytes up (and checks the backup holds exactly what was read),
+    reports the fingerprint to :attr:`ToolContext.checkpoint`, then replaces the file
+    atomically. On any failure the temporary file and the backup are removed and the file
+    is as it was. Blocking: call it from a worker thread (``asyncio.to_thread``).
+
+    Args:
+        ctx: The call's context (workspace, backup folder, checkpoint).
+        shown: The path as the model gave it, relative to the workspace.
+        render: Given the file's current bytes (None when creating), returns its new bytes.
+            It may raise :class:`ToolError` to refuse; nothing is written then.
+        creating: The file must not exist yet (and must still not exist at the replace).
+
+    Returns:
+        The backup to undo the write with (its ``backup_path`` is None when it created the file).
+
+    Raises:
+        ToolError: The path is outside the workspace, the file exists when creating or is
+            missing when not, ``render`` refused, or the file changed while it was written.
+    """
+    path = ctx.resolve(shown, must_exist=not creating)
+    with write_lock(path):
+        if creating and path.exists():
+            raise ToolError(f"'{path.name}' already exists; choose another name or edit it instead.")
+        original = None if creating else path.read_bytes()
+        data = render(original)
+        handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+        temp = Path(temp_name)
+        backup_path: Path | None = None
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+            if original is None:
+                if path.exists():
+                    raise ToolError(
+                        f"'{path.name}' appeared while it was being created; nothing was written."
+                    )
+            else:
+                backup_path = ctx.back_up(path)
+                if backup_path is None or backup_path.read_bytes() != original:
+                    raise ToolError(
+                        f"'{path.name}' changed on disk while it was being written; nothing was written. "
+                        "Read it again and retry."
+                    )
+                os.chmod(temp, path.stat().st_mode & 0o7777)
+            if ctx.checkpoint is not None:
+                # Journaled before the replace, under the file's lock: after a crash, the file
+                # still matching this fingerprint means the write did not happen.
+                ctx.checkpoint("absent" if original is None else hashlib.sha256(original).hexdigest())
+            os.replace(temp, path)
+        except BaseException:
+            # Cleans up whatever the failure was (KeyboardInterrupt included), then goes on.
+            temp.unlink(missing_ok=True)
+            if backup_path is not None:
+                backup_path.unlink(missing_ok=True)
+            raise
+        return Backup(path=path, backup_path=backup_path, sha256_after=sha256_file(path))
