@@ -722,17 +722,10 @@ def commit_file(
             with os.fdopen(handle, "wb") as out:
                 out.write(data)
             if original is None:
-                if path.exists():
-                    raise ToolError(
-                        f"'{path.name}' appeared while it was being created; nothing was written."
-                    )
+                _still_absent(path)
             else:
                 backup_path = ctx.back_up(path)
-                if backup_path is None or backup_path.read_bytes() != original:
-                    raise ToolError(
-                        f"'{path.name}' changed on disk while it was being written; nothing was written. "
-                        "Read it again and retry."
-                    )
+                _backup_holds(path, backup_path, original)
                 os.chmod(temp, path.stat().st_mode & 0o7777)
             if ctx.checkpoint is not None:
                 # Journaled before the replace, under the file's lock: after a crash, the file
@@ -746,3 +739,16 @@ def commit_file(
                 backup_path.unlink(missing_ok=True)
             raise
         return Backup(path=path, backup_path=backup_path, sha256_after=sha256_file(path))
+
+
+def _still_absent(path: Path) -> None:
+    if path.exists():
+        raise ToolError(f"'{path.name}' appeared while it was being created; nothing was written.")
+
+
+def _backup_holds(path: Path, backup_path: Path | None, original: bytes) -> None:
+    if backup_path is None or backup_path.read_bytes() != original:
+        raise ToolError(
+            f"'{path.name}' changed on disk while it was being written; nothing was written. "
+            "Read it again and retry."
+        )
