@@ -153,11 +153,6 @@ class Engine:
         self.journal.subscribe(deliver)
 
     @property
-    def recovered_journal(self) -> Path | None:
-        """Where a damaged journal was moved at this start (a fresh one replaced it), or None."""
-        return self.journal.recovered
-
-    @property
     def recovery_note(self) -> str | None:
         """The sentence that tells the person a damaged journal was moved aside, or None."""
         if self.journal.recovered is None:

@@ -201,11 +201,6 @@ class ApprovalCard(QFrame):
     # Actions -------------------------------------------------------------------------------
 
     @property
-    def editing(self) -> bool:
-        """Whether the card's fields are open for editing."""
-        return self._editor is not None
-
-    @property
     def editor(self) -> ArgumentsEditor | None:
         """The arguments editor, while editing."""
         return self._editor

@@ -23,7 +23,6 @@ import concurrent.futures
 import inspect
 import logging
 import threading
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
@@ -31,6 +30,8 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 from app.errors import EngineError, EnsembleError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from app.api import AnyEvent
     from app.engine import Engine
     from app.paths import Paths
@@ -48,8 +49,6 @@ def error_text(error: object) -> str:
 
 
 T = TypeVar("T")
-
-EngineFactory = Callable[[], "Engine"]
 
 
 class EngineThread(threading.Thread):

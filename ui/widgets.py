@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import resources
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QFont, QIcon, QPalette
+from PySide6.QtGui import QIcon, QPalette
 from PySide6.QtWidgets import QApplication, QLabel, QVBoxLayout, QWidget
 
 
@@ -109,12 +109,3 @@ QTreeWidget, QTableView, QTableWidget {{ border: 1px solid {border}; border-radi
 #planTree::item {{ padding: 3px 0; }}
 QSplitter::handle {{ background: {border}; }}
 """
-
-
-def bold_font(widget: QWidget, delta: float = 0.0) -> QFont:
-    """The widget's font, bold and optionally bigger."""
-    font = QFont(widget.font())
-    font.setBold(True)
-    if delta:
-        font.setPointSizeF(font.pointSizeF() + delta)
-    return font

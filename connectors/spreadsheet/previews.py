@@ -8,9 +8,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.base import PreviewDetail
 
-Value = str | int | float | bool | None
-"""A cell's value as a preview shows it (dates and times are shown as ISO text)."""
-
 
 class CellChange(BaseModel):
     """One cell a write changes.
