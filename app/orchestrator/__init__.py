@@ -19,6 +19,7 @@ from app.journal import ChatMessage
 from app.orchestrator._delegate import DelegateArgs, delegate
 from app.orchestrator._loop import AgentTools, ToolHandler, add_user_text, run_agent
 from app.orchestrator._runtime import AskUser, LimitReached, MissionPaused, MissionRuntime
+from app.orchestrator._workspace import workspace_overview
 from connectors.base import Tool, ToolContext, ToolOutput
 
 __all__ = [
@@ -45,6 +46,15 @@ def lead_system_prompt(workspaces: list[str]) -> str:
     agents = "\n".join(f"- {k.name}: {k.description}" for k in registry().values())
     folders = "\n".join(f"- {w}" for w in workspaces) or "- (none)"
     return prompt_text("lead.md").replace("{agents}", agents).replace("{workspaces}", folders)
+
+
+_OVERVIEW = "What the workspace folders hold now (a sub-agent can list more with files_list):"
+
+
+def _has_overview(message: dict[str, Any]) -> bool:
+    content = message["content"]
+    blocks = content if isinstance(content, list) else [{"type": "text", "text": content}]
+    return any(str(b.get("text", "")).startswith(_OVERVIEW) for b in blocks if isinstance(b, dict))
 
 
 def _lead_tools(rt: MissionRuntime) -> list[Tool[Any]]:
@@ -105,6 +115,11 @@ async def run_lead(rt: MissionRuntime, messages: list[dict[str, Any]]) -> str:
         return handle
 
     system = lead_system_prompt([str(w) for w in rt.ctx.workspaces])
+    if len(messages) == 1 and messages[0]["role"] == "user" and not _has_overview(messages[0]):
+        # The lead's first turn: what the folders hold, so "the budget file" resolves to a
+        # file without a question. Added to the mission's first message (not the system
+        # prompt), so later turns keep their cached prefix while the files change.
+        add_user_text(messages, [f"{_OVERVIEW}\n{workspace_overview(rt.ctx.workspaces)}"])
     answer = await run_agent(
         rt,
         agent="lead",
