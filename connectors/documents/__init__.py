@@ -5,6 +5,9 @@ tools) and ``PREVIEWS`` (the preview models they render):
 
 - :mod:`._files`: list folders, read and write text files, make folders, copy, move, trash.
 - :mod:`._word`: read .docx and .odt documents, create and edit .docx documents.
+- :mod:`._pdf`: read PDFs, create them from text, merge, split, list and fill form fields.
+- :mod:`._deck`: read, create and edit slide decks (.pptx).
+- :mod:`._image`: show an image or a PDF page to the model, which reads it (scanned pages).
 
 Adding a part is one line in :data:`_PARTS`. Helpers the parts share live in
 :mod:`._common`; the preview models of these parts in :mod:`.previews`.
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from connectors.documents import _files, _word
+from connectors.documents import _deck, _files, _image, _pdf, _word
 from connectors.registry import AgentKind
 
 if TYPE_CHECKING:
@@ -28,7 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AGENT", "PREVIEWS", "TOOLS"]
 
-_PARTS: tuple[ModuleType, ...] = (_files, _word)
+_PARTS: tuple[ModuleType, ...] = (_files, _word, _pdf, _deck, _image)
 """The modules whose tools and previews make up the agent kind, in the order the model sees them."""
 
 
@@ -61,9 +64,10 @@ AGENT = AgentKind(
     name="documents",
     description=(
         "Works with files and documents in the workspace: lists folders, reads text files and "
-        "Word (.docx) or OpenDocument (.odt) documents, and proposes changes: writing text "
-        "files, creating and editing Word documents, making folders, copying, moving, renaming "
-        "and trashing files."
+        "Word (.docx) or OpenDocument (.odt) documents, PDFs (scanned pages as images) and slide "
+        "decks, looks at images, and proposes changes: writing text files, creating and editing "
+        "Word documents and slide decks, creating, merging, splitting PDFs and filling their "
+        "forms, making folders, copying, moving, renaming and trashing files."
     ),
     prompt="documents.md",
     tools=tuple(TOOLS),
