@@ -48,8 +48,11 @@ EXPECTED_REFUSED = {
 }
 """Test workbooks that must be refused, with a phrase their message must contain."""
 
-READ_ONLY_FOR_WRITER = {"issue_530.xlsx", "pivots.xlsx"}
-"""Workbooks calamine reads but openpyxl cannot open, so writes to them are refused."""
+READ_ONLY_FOR_WRITER = {"issue_530.xlsx"}
+"""Workbooks calamine reads but neither writer can open, so writes to them are refused.
+
+pivots.xlsx was one (openpyxl cannot open it); the in-place writer edits it, see
+test_a_workbook_openpyxl_cannot_open_is_written_in_place."""
 
 TOOL = {tool.name: tool for tool in TOOLS}
 
@@ -408,9 +411,21 @@ async def test_write_keeps_formulas_and_shows_uncalculated_ones(
     before.pop(("Sheet1", "C1"))
     assert before == after
     assert after[("Sheet1", "A1")][0] == "=C1+E5"
-    # openpyxl saves formulas without results; sheet_read says so rather than showing blanks.
+    # The formulas the write affects (A1 reads C1) and the new one are calculated again and
+    # saved with their values, so they read as numbers.
     page = await read_json(ctx, "sheet_read", {"path": "formula.issue.xlsx", "range": "A1:D1"})
-    assert page["rows"] == [["=C1+E5", None, 30, "=C1*2"]]
+    assert page["rows"] == [[30, None, 30, 60]]
+    assert "note" not in page
+    # A formula no engine here can calculate is saved without a value; sheet_read says so
+    # rather than showing a blank, and so does the write's result.
+    output = await run(
+        ctx,
+        "sheet_write",
+        {"path": "formula.issue.xlsx", "sheet": "Sheet1", "range": "E1", "values": [['=PROPER("ab")']]},
+    )
+    assert "without a calculated value" in json.loads(output.text)["note"]
+    page = await read_json(ctx, "sheet_read", {"path": "formula.issue.xlsx", "range": "A1:E1"})
+    assert page["rows"] == [[30, None, 30, 60, '=PROPER("ab")']]
     assert "formula" in page["note"]
 
 
@@ -552,10 +567,65 @@ async def test_preview_shows_old_and_new_and_changes_nothing(
     assert "C1: 23 → (empty)" in shown.text
 
 
+def _make_a1_a_shared_formula(path: Path, part: str) -> None:
+    """Turns A1 of a sheet into the first cell of a shared formula, which only openpyxl rewrites."""
+    with zipfile.ZipFile(path) as source:
+        members = [(info, source.read(info)) for info in source.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for info, data in members:
+            if info.filename == part:
+                data = re.sub(
+                    rb'<c r="A1"[^>]*?(?:/>|>.*?</c>)',
+                    b'<c r="A1"><f t="shared" ref="A1:A2" si="0">1+0</f><v>1</v></c>',
+                    data,
+                    count=1,
+                )
+            target.writestr(info, data)
+
+
+async def test_a_write_keeps_the_parts_openpyxl_would_drop(
+    ctx: ToolContext, testdata: Path, tmp_path: Path
+) -> None:
+    path = copy_in(testdata, tmp_path, "any_sheets.xlsx")
+    with zipfile.ZipFile(path) as archive:
+        before = {i.filename: archive.read(i) for i in archive.infolist()}
+    args = {"path": "any_sheets.xlsx", "sheet": "Visible", "range": "A1", "values": [[9]]}
+    shown = await preview(ctx, "sheet_write", args)
+    assert "no longer has" not in shown.text
+    await run(ctx, "sheet_write", args)
+    with zipfile.ZipFile(path) as archive:
+        after = {i.filename: archive.read(i) for i in archive.infolist()}
+    assert set(after) == set(before)
+    changed = {name for name in before if before[name] != after[name]}
+    assert changed == {"xl/worksheets/sheet1.xml"}
+    assert (await read_json(ctx, "sheet_read", {"path": "any_sheets.xlsx", "sheet": "Visible"}))["rows"][0][
+        0
+    ] == 9
+
+
+async def test_a_workbook_openpyxl_cannot_open_is_written_in_place(
+    ctx: ToolContext, testdata: Path, tmp_path: Path
+) -> None:
+    path = copy_in(testdata, tmp_path, "pivots.xlsx")
+    with zipfile.ZipFile(path) as archive:
+        before = {i.filename: archive.read(i) for i in archive.infolist()}
+    args = {"path": "pivots.xlsx", "sheet": "DataSheet", "range": "Z1", "values": [["checked"]]}
+    shown = await preview(ctx, "sheet_write", args)
+    assert shown.detail.to_json()["cells"] == [{"cell": "Z1", "old": None, "new": "checked"}]
+    await run(ctx, "sheet_write", args)
+    with zipfile.ZipFile(path) as archive:
+        after = {i.filename: archive.read(i) for i in archive.infolist()}
+    assert {n for n in before if before[n] != after.get(n)} == {"xl/worksheets/sheet5.xml"}
+    assert any(n.startswith("xl/pivotCache/") for n in after)
+    page = await read_json(ctx, "sheet_read", {"path": "pivots.xlsx", "sheet": "DataSheet", "range": "Z1"})
+    assert page["rows"] == [["checked"]]
+
+
 async def test_preview_warns_of_parts_the_writer_drops(
     ctx: ToolContext, testdata: Path, tmp_path: Path
 ) -> None:
-    copy_in(testdata, tmp_path, "any_sheets.xlsx")
+    # Overwriting the first cell of a shared formula is left to openpyxl, which drops parts.
+    _make_a1_a_shared_formula(copy_in(testdata, tmp_path, "any_sheets.xlsx"), "xl/worksheets/sheet1.xml")
     shown = await preview(
         ctx, "sheet_write", {"path": "any_sheets.xlsx", "sheet": "Visible", "range": "A1", "values": [[9]]}
     )

@@ -42,6 +42,7 @@ from connectors.spreadsheet._a1 import MAX_PREVIEW_LINES as MAX_PREVIEW_LINES
 from connectors.spreadsheet._a1 import MAX_WRITE_CELLS as MAX_WRITE_CELLS
 from connectors.spreadsheet._a1 import _Area, _parse_read_range, _sheet_and_reference
 from connectors.spreadsheet._read import MAX_PART_RATIO as MAX_PART_RATIO
+from connectors.spreadsheet._read import MAX_SHEET_CELLS as MAX_SHEET_CELLS
 from connectors.spreadsheet._read import MAX_UNPACKED_BYTES as MAX_UNPACKED_BYTES
 from connectors.spreadsheet._read import _read, _source
 from connectors.spreadsheet._values import CellInput as CellInput
@@ -202,21 +203,29 @@ def _read_sync(ctx: ToolContext, args: SheetReadArgs) -> ToolOutput:
     area = grid.used if reference is None else _parse_read_range(reference, grid.used)
     payload: dict[str, Any] = {"sheet": name, "range": None, "rows": []}
     notes: list[str] = []
+    shown_formula = False
+    rows_json = "[]"
     if area is None:
         notes.insert(0, "The sheet has no data." if reference is None else "The sheet has no data there.")
     else:
         page_rows = max(1, min(MAX_PAGE_ROWS, MAX_PAGE_CELLS // area.width))
-        rows: list[list[CellValue]] = []
-        chars = 0
-        for values in grid.rows(
-            _Area(area.top, area.left, min(area.bottom, area.top + page_rows - 1), area.right)
-        ):
-            size = len(json.dumps(values, ensure_ascii=False))
-            if rows and chars + size > MAX_PAGE_CHARS:
-                break
-            rows.append(values)
-            chars += size
+        rows = list(
+            grid.rows(_Area(area.top, area.left, min(area.bottom, area.top + page_rows - 1), area.right))
+        )
+        # The page's rows as one JSON text are longer than the rows' texts added up, so a page
+        # within the limit as a whole needs no row-by-row count.
+        rows_json = json.dumps(rows, ensure_ascii=False)
+        if len(rows_json) > MAX_PAGE_CHARS:
+            chars = 0
+            for count, values in enumerate(rows):
+                size = len(json.dumps(values, ensure_ascii=False))
+                if count and chars + size > MAX_PAGE_CHARS:
+                    del rows[count:]
+                    rows_json = json.dumps(rows, ensure_ascii=False)
+                    break
+                chars += size
         last = area.top + len(rows) - 1
+        shown_formula = any(area.top <= row <= last for row in grid.formula_rows)
         payload["range"] = _Area(area.top, area.left, last, area.right).a1
         payload["rows"] = rows
         if last < area.bottom:
@@ -229,7 +238,7 @@ def _read_sync(ctx: ToolContext, args: SheetReadArgs) -> ToolOutput:
                 f"{MAX_PAGE_ROWS} rows or about {MAX_PAGE_CELLS:,} cells. Call sheet_read with "
                 f"range '{following}' for the rest.",
             )
-    if grid.showed_uncalculated:
+    if shown_formula:
         notes.append(
             "Cells shown as a formula (text starting with '=') have no calculated value saved in "
             "the file, as in files saved by Ensemble; Excel or LibreOffice calculates them when "
@@ -237,7 +246,12 @@ def _read_sync(ctx: ToolContext, args: SheetReadArgs) -> ToolOutput:
         )
     if notes:
         payload["note"] = " ".join(notes)
-    return ToolOutput(untrusted(json.dumps(payload, ensure_ascii=False), _source(path)))
+    # The rows are already JSON: the payload is written around them (as json.dumps would).
+    # No string in the payload holds the text '"rows": []': JSON escapes its quotes.
+    text = json.dumps({**payload, "rows": []}, ensure_ascii=False).replace(
+        '"rows": []', '"rows": ' + rows_json, 1
+    )
+    return ToolOutput(untrusted(text, _source(path)))
 
 
 async def _sheet_list(ctx: ToolContext, args: SheetListArgs) -> ToolOutput:
@@ -254,27 +268,33 @@ async def _sheet_read(ctx: ToolContext, args: SheetReadArgs) -> ToolOutput:
 
 
 async def _sheet_write(ctx: ToolContext, args: SheetWriteArgs) -> ToolOutput:
-    return await asyncio.to_thread(_commit, ctx, args.path, lambda: _write_plan(ctx, args), creating=False)
+    return await asyncio.to_thread(
+        _commit, ctx, args.path, lambda fast: _write_plan(ctx, args, fast), creating=False
+    )
 
 
 async def _sheet_write_preview(ctx: ToolContext, args: SheetWriteArgs) -> Preview:
-    return await asyncio.to_thread(_preview_sync, lambda: _write_plan(ctx, args))
+    return await asyncio.to_thread(_preview_sync, lambda fast: _write_plan(ctx, args, fast))
 
 
 async def _sheet_append_rows(ctx: ToolContext, args: SheetAppendRowsArgs) -> ToolOutput:
-    return await asyncio.to_thread(_commit, ctx, args.path, lambda: _append_plan(ctx, args), creating=False)
+    return await asyncio.to_thread(
+        _commit, ctx, args.path, lambda fast: _append_plan(ctx, args, fast), creating=False
+    )
 
 
 async def _sheet_append_rows_preview(ctx: ToolContext, args: SheetAppendRowsArgs) -> Preview:
-    return await asyncio.to_thread(_preview_sync, lambda: _append_plan(ctx, args))
+    return await asyncio.to_thread(_preview_sync, lambda fast: _append_plan(ctx, args, fast))
 
 
 async def _sheet_create(ctx: ToolContext, args: SheetCreateArgs) -> ToolOutput:
-    return await asyncio.to_thread(_commit, ctx, args.path, lambda: _create_plan(ctx, args), creating=True)
+    return await asyncio.to_thread(
+        _commit, ctx, args.path, lambda fast: _create_plan(ctx, args, fast), creating=True
+    )
 
 
 async def _sheet_create_preview(ctx: ToolContext, args: SheetCreateArgs) -> Preview:
-    return await asyncio.to_thread(_preview_sync, lambda: _create_plan(ctx, args))
+    return await asyncio.to_thread(_preview_sync, lambda fast: _create_plan(ctx, args, fast))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -290,6 +310,7 @@ async def _fingerprint(ctx: ToolContext, args: Any) -> str:
 TOOLS: list[Tool[Any]] = [
     Tool(
         name="sheet_list",
+        title="List a workbook's sheets",
         description=(
             "Lists the sheets of a spreadsheet file (.xlsx, .xlsm, .xls, .xlsb, .ods or .csv) "
             "with the size of the data on each. Returns JSON: {path, sheets: [{name, rows, "
@@ -304,6 +325,7 @@ TOOLS: list[Tool[Any]] = [
     ),
     Tool(
         name="sheet_read",
+        title="Read a workbook",
         description=(
             "Reads cell values from one sheet of a spreadsheet file. Returns JSON: {sheet, "
             "range, rows}, rows being a list of rows, each a list of cell values from left to "
@@ -321,6 +343,7 @@ TOOLS: list[Tool[Any]] = [
     ),
     Tool(
         name="sheet_write",
+        title="Change a workbook",
         description=(
             "Writes values into a block of cells on one sheet of an .xlsx, .xlsm or .csv file, "
             "changing nothing else: other cells, formulas, formatting, tables and macros stay "
@@ -337,6 +360,7 @@ TOOLS: list[Tool[Any]] = [
     ),
     Tool(
         name="sheet_append_rows",
+        title="Add rows to a workbook",
         description=(
             "Adds rows below the last row holding data on one sheet of an .xlsx, .xlsm or .csv "
             "file, starting in the first column of that data; a formatted table ending there "
@@ -351,6 +375,7 @@ TOOLS: list[Tool[Any]] = [
     ),
     Tool(
         name="sheet_create",
+        title="Create a workbook",
         description=(
             "Creates a new .xlsx workbook with the named sheets (or a .csv file with one), "
             "optionally with first rows on each. Refuses if the file already exists. The "

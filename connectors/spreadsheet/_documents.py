@@ -23,6 +23,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from connectors.base import ToolError
 from connectors.spreadsheet._a1 import _Area, _cell_name, _parse_block
+from connectors.spreadsheet._patch import PartsWorkbook
 from connectors.spreadsheet._read import (
     _OPENPYXL_LOAD_ERRORS,
     _WRITABLE,
@@ -34,6 +35,7 @@ from connectors.spreadsheet._read import (
     _Kind,
     _kind_of,
     _openpyxl_quietly,
+    _read_calamine,
     _unreadable,
 )
 from connectors.spreadsheet._values import CellValue, _csv_value, _Input, _json_value
@@ -90,6 +92,55 @@ class _Document(ABC):
     def sheet(self, name: str) -> str:
         """Resolves a sheet name the model gave. Raises ToolError when there is none."""
         return _find_sheet(name, self.sheet_names, self.shown)
+
+    saved_for_preview = True
+    """Whether a preview saves the file in memory (to tell what a save would drop)."""
+
+    @property
+    def uncalculated(self) -> bool:
+        """Whether the saved file holds formulas without a calculated value (known after save)."""
+        return True
+
+
+# --- Editing the parts in place ---------------------------------------------------------------
+
+
+class _PartsDocument(_Document):
+    """An .xlsx or .xlsm workbook edited in place by :class:`PartsWorkbook`.
+
+    Raises :class:`Unsupported` from any method for a change openpyxl has to make instead.
+    """
+
+    saved_for_preview = False  # It drops nothing, so a preview has nothing to compare.
+
+    def __init__(self, data: bytes, shown: str, path: Path, kind: _Kind) -> None:
+        super().__init__(shown)
+        self.book = PartsWorkbook(data, shown)
+        self._path = path
+        self._kind = kind
+
+    @property
+    def sheet_names(self) -> list[str]:
+        return [name for name, _, _ in self.book.sheets]
+
+    def get(self, sheet: str, row: int, column: int) -> CellValue:
+        return self.book.get(sheet, row, column)
+
+    def put(self, sheet: str, row: int, column: int, value: _Input) -> None:
+        self.book.put(sheet, row, column, value)
+
+    def data_area(self, sheet: str) -> _Area | None:
+        self.book.sheet_xml(sheet)  # A chart sheet is refused as by openpyxl.
+        # The parsed-sheet cache knows the block (calamine's, with the formulas it misses).
+        result = _read_calamine(self._path, self.shown, self._kind, sheet, all_sheets=False)
+        return result.grids[sheet].used
+
+    def save(self, out: IO[bytes]) -> None:
+        self.book.save(out)
+
+    @property
+    def uncalculated(self) -> bool:
+        return self.book.uncalculated
 
 
 # --- openpyxl ---------------------------------------------------------------------------------
@@ -367,9 +418,17 @@ class _CsvDocument(_Document):
         out.write(self.table.dump())
 
 
-def _load_document(data: bytes, path: Path, shown: str, kind: _Kind) -> _Document:
+def _load_document(data: bytes, path: Path, shown: str, kind: _Kind, *, fast: bool = True) -> _Document:
+    """The document to change: CSV, the in-place writer (``fast``) or openpyxl.
+
+    Raises:
+        Unsupported: ``fast`` was asked and the file is not one the in-place writer edits.
+        ToolError: The file cannot be opened for writing.
+    """
     if kind == "csv":
         return _CsvDocument(data, shown, path)
+    if fast:
+        return _PartsDocument(data, shown, path, kind)
     return _OpenpyxlDocument(data, shown, path, kind)
 
 

@@ -11,29 +11,27 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import re
 import threading
 import warnings
 import zipfile
 import zlib
 from abc import ABC, abstractmethod
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal
 from xml.etree.ElementTree import ParseError
 
-import openpyxl
 import python_calamine
-from openpyxl.cell.read_only import ReadOnlyCell
 from openpyxl.utils.exceptions import InvalidFileException
-from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 
 from connectors.base import ToolContext, ToolError
 from connectors.spreadsheet._a1 import _Area
+from connectors.spreadsheet._cache import CACHE, CachedBook, CachedSheet, stamp
+from connectors.spreadsheet._parts import Overrides, PartError, sheet_extent, workbook_index
 from connectors.spreadsheet._values import CellValue, _csv_value, _json_value
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Iterator, Sequence
     from pathlib import Path
 
 # ---------------------------------------------------------------------------------------------
@@ -158,6 +156,39 @@ def _check_unpacked(path: Path, shown: str, kind: _Kind) -> None:
             )
 
 
+MAX_SHEET_CELLS = 40_000_000
+"""The most cells a sheet's block (first cell to last, empty ones included) may span: a
+million rows of forty columns. The reader lays the block out whole in memory."""
+
+
+def _check_cells(path: Path, shown: str, kind: _Kind, names: Sequence[str], book: CachedBook) -> None:
+    """Refuses a workbook whose sheets' blocks would take more cells than a read may lay out.
+
+    Also keeps in ``book`` which part holds which sheet, for the reads that follow.
+
+    Raises:
+        ToolError: The limit, in words, and the sheet's block.
+    """
+    if kind not in ("xlsx", "xlsm"):
+        return
+    try:
+        if book.parts is None or book.infos is None:
+            book.parts, book.infos = workbook_index(path)
+        for name in names:
+            info = book.infos.get(book.parts.get(name, ""))
+            if info is None:
+                continue
+            rows, columns = sheet_extent(path, info)
+            if rows * columns > MAX_SHEET_CELLS:
+                raise ToolError(
+                    f"'{shown}' has a sheet ('{name}') whose cells span {rows:,} rows by {columns:,} "
+                    f"columns, more than the {MAX_SHEET_CELLS:,} cells Ensemble reads from one sheet; "
+                    "it was not opened. If it is genuine, move the far-away cells nearer or split the sheet."
+                )
+    except PartError:
+        return  # The reader says what is wrong with the file, in its words.
+
+
 def _check_not_cfb(path: Path, shown: str, kind: _Kind) -> None:
     """Refuses an .xlsx/.xlsm/.xlsb that is really an OLE compound file, saying which kind.
 
@@ -252,8 +283,11 @@ class _Grid(ABC):
 
     name: str
     used: _Area | None
-    showed_uncalculated = False
-    """Set once rows() has shown a formula's text for want of a calculated value."""
+
+    @property
+    def formula_rows(self) -> set[int]:
+        """Rows where rows() has shown a formula's text for want of a calculated value."""
+        return set()
 
     @abstractmethod
     def rows(self, area: _Area) -> Iterator[list[CellValue]]:
@@ -289,155 +323,155 @@ def _find_sheet(name: str | None, names: Sequence[str], shown: str) -> str:
 
 # --- python-calamine -------------------------------------------------------------------------
 
-_NEEDS_SECOND_PASS_RE = re.compile(
-    rb"""\st\s*=\s*["']e["']"""  # An error cell.
-    rb"|<(?:\w+:)?v\s*/>|<(?:\w+:)?v>\s*</(?:\w+:)?v>"  # An empty cached value.
-    rb"|</(?:\w+:)?f>\s*</(?:\w+:)?c>"  # A formula with no cached value at all.
-    rb"|<(?:\w+:)?f\b[^>]*/>\s*</(?:\w+:)?c>"  # A shared formula with none.
-)
-"""Marks in a worksheet's XML of cells python-calamine reads as empty though they are not."""
-
-
-def _needs_second_pass(path: Path) -> bool:
-    """Tells whether any worksheet of an .xlsx/.xlsm has error cells or uncalculated formulas.
-
-    Reads each sheet's XML in chunks (keeping an overlap for marks across a boundary), so its
-    memory stays small whatever the sheet's size.
-    """
-    try:
-        with zipfile.ZipFile(path) as archive:
-            for info in archive.infolist():
-                if info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml"):
-                    with archive.open(info) as part:
-                        tail = b""
-                        while chunk := part.read(1 << 20):
-                            if _NEEDS_SECOND_PASS_RE.search(tail + chunk):
-                                return True
-                            tail = chunk[-512:]
-    except (OSError, zipfile.BadZipFile, zlib.error, EOFError):
-        # calamine read the file; if this quick look cannot, the second pass is skipped.
-        return False
-    return False
-
-
-_Overrides: TypeAlias = dict[tuple[int, int], CellValue]
-
-
-def _second_pass(path: Path, names: Sequence[str]) -> dict[str, _Overrides]:
-    """Reads error texts and uncalculated formulas that python-calamine shows as empty.
-
-    Uses openpyxl's streaming reader twice: once for cached values (an error cell's text)
-    and once for formulas. A formula cell whose cached value is missing (not an empty string)
-    is shown as its formula text.
-
-    Args:
-        path: An .xlsx or .xlsm file that calamine has read.
-        names: The sheets wanted.
-
-    Returns:
-        Per sheet, 1-based (row, column) to the value to show; only for cells calamine left
-        empty does the caller use it. Empty when openpyxl cannot read the file.
-    """
-    errors: dict[str, _Overrides] = {name: {} for name in names}
-    uncached: dict[str, set[tuple[int, int]]] = {name: set() for name in names}
-    formulas: dict[str, _Overrides] = {name: {} for name in names}
-    ignored: list[str] = []
-    try:
-        with _openpyxl_quietly(ignored):
-            for data_only in (True, False):
-                book = openpyxl.load_workbook(path, read_only=True, data_only=data_only)
-                try:
-                    for name in names:
-                        if name not in book.sheetnames:
-                            continue
-                        sheet = book[name]
-                        if not isinstance(sheet, ReadOnlyWorksheet):
-                            continue
-                        sheet.reset_dimensions()
-                        for row in sheet.iter_rows():
-                            for cell in row:
-                                if not isinstance(cell, ReadOnlyCell) or cell.row is None:
-                                    continue
-                                key = (cell.row, cell.column)
-                                if data_only and cell.data_type == "e":
-                                    errors[name][key] = _json_value(cell.value)
-                                elif data_only and cell.value is None and cell.data_type == "n":
-                                    uncached[name].add(key)
-                                elif not data_only and cell.data_type == "f":
-                                    formulas[name][key] = _json_value(cell.value)
-                finally:
-                    book.close()
-    except (*_OPENPYXL_LOAD_ERRORS, OSError):
-        return {}
-    result: dict[str, _Overrides] = {}
-    for name in names:
-        found = dict(errors[name])
-        for key, formula in formulas[name].items():
-            if key in uncached[name] and key not in found:
-                found[key] = formula
-        result[name] = found
-    return result
-
 
 class _CalamineGrid(_Grid):
-    def __init__(
-        self,
-        sheet: python_calamine.CalamineSheet,
-        overrides: _Overrides,
-        guard: Callable[[], AbstractContextManager[None]],
-    ) -> None:
-        self.name = sheet.name
-        self._sheet = sheet
-        self._overrides = overrides
-        self._guard = guard
-        with guard():
-            start, end = sheet.start, sheet.end
+    """A sheet from the parsed-sheet cache; for .xlsx/.xlsm, the cells calamine misses are
+    looked for in the sheet's XML only as far down as a read asks."""
+
+    def __init__(self, book: CachedBook, name: str, path: Path, kind: _Kind) -> None:
+        self.name = name
+        self._book = book
+        self._cached = book.sheets[name]
+        self._scan = book.scan(path, name) if kind in ("xlsx", "xlsm") else None
+        self._formula_rows: set[int] = set()
+        self.used = self._used()
+
+    def _scan_to(self, row: int) -> Overrides:
+        if self._scan is None:
+            return {}
+        try:
+            with self._book.lock:
+                self._scan.scan_to(row)
+        except PartError:
+            # calamine read the file; if this quick look cannot, calamine's values stand.
+            self._scan = None
+            return {}
+        return self._scan.overrides
+
+    def _used(self) -> _Area | None:
+        used = self._cached.used
+        if self._scan is None:
+            return used
+        self._scan_to(1)
+        dimension = self._scan.dimension if self._scan is not None else None
+        beyond = dimension is None or used is None or dimension.union(used) != used
+        # A cell calamine does not see (a formula saved without its value) can widen the
+        # data block only where the sheet's own dimension says there is something beyond
+        # calamine's block; only then is the whole sheet looked through.
+        overrides = self._scan_to(1 << 24) if beyond else {}
+        for row, column in overrides:
+            used = _Area(row, column, row, column).union(used)
+        return used
+
+    @property
+    def formula_rows(self) -> set[int]:
+        return self._formula_rows
+
+    def rows(self, area: _Area) -> Iterator[list[CellValue]]:
+        data = self._cached.python_rows(area.bottom)
+        overrides: Overrides | None = None
+        width = area.width
+        for row in range(area.top, area.bottom + 1):
+            source = data[row - 1] if row - 1 < len(data) else []
+            values = _row_values(source[area.left - 1 : area.right])
+            if len(values) < width:
+                values.extend([None] * (width - len(values)))
+            if self._scan is not None and None in values:
+                if overrides is None:
+                    overrides = self._scan_to(area.bottom)
+                if overrides:
+                    for index, value in enumerate(values):
+                        if value is None and (found := overrides.get((row, area.left + index))) is not None:
+                            values[index] = found
+                            if isinstance(found, str) and found.startswith("="):
+                                self._formula_rows.add(row)
+            yield values
+
+
+_EXACT = float(2**53)
+
+
+def _row_values(source: Sequence[Any]) -> list[CellValue]:
+    """A row of calamine's values as the model is shown them (:func:`_json_value`, inlined for
+    the common types: a page of a big sheet converts tens of thousands of cells)."""
+    values: list[CellValue] = []
+    append = values.append
+    for value in source:
+        kind = type(value)
+        if kind is float:
+            if value.is_integer() and -_EXACT < value < _EXACT:
+                append(int(value))
+            elif value - value == 0:
+                append(value)
+            else:
+                append(str(value))
+        elif kind is str:
+            append(value or None)
+        else:
+            append(_json_value(value))
+    return values
+
+
+def _parse_sheets(workbook: python_calamine.CalamineWorkbook, book: CachedBook, names: Sequence[str]) -> None:
+    for name in names:
+        if name in book.sheets:
+            continue
+        sheet = workbook.get_sheet_by_name(name)
+        start, end = sheet.start, sheet.end
         used = (
             None
             if start is None or end is None
             else _Area(start[0] + 1, start[1] + 1, end[0] + 1, end[1] + 1)
         )
-        for row, column in overrides:
-            used = _Area(row, column, row, column).union(used)
-        self.used = used
+        book.sheets[name] = CachedSheet(sheet, used, used.height * used.width if used else 0)
 
-    def rows(self, area: _Area) -> Iterator[list[CellValue]]:
-        with self._guard():
-            data = self._sheet.to_python(skip_empty_area=False, nrows=area.bottom)
-        for row in range(area.top, area.bottom + 1):
-            source = data[row - 1] if row - 1 < len(data) else []
-            values: list[CellValue] = []
-            for column in range(area.left, area.right + 1):
-                raw = source[column - 1] if column - 1 < len(source) else None
-                value = _json_value(raw)
-                if value is None:
-                    value = self._overrides.get((row, column))
-                    if isinstance(value, str) and value.startswith("="):
-                        self.showed_uncalculated = True
-                values.append(value)
-            yield values
+
+def _open_book(
+    path: Path, shown: str, kind: _Kind, wanted: str | None, *, all_sheets: bool
+) -> tuple[CachedBook, list[str]]:
+    """The workbook from the cache, or parsed afresh, with the sheets wanted parsed.
+
+    Raises:
+        ToolError: The file cannot be read, or has no such sheet.
+    """
+    book = CACHE.book(path)
+    if book is not None:
+        names = _chosen(book.metadata, wanted, shown, all_sheets)
+        if any(n not in book.sheets for n in names):
+            _check_cells(path, shown, kind, [n for n in names if n not in book.sheets], book)
+            with book.lock, _calamine_errors(path, shown, kind):
+                workbook = python_calamine.CalamineWorkbook.from_path(str(path))
+                try:
+                    _parse_sheets(workbook, book, names)
+                finally:
+                    # A sheet keeps its data once loaded; closing releases the file now.
+                    workbook.close()
+            CACHE.grew()
+        return book, names
+    _check_not_cfb(path, shown, kind)
+    _check_unpacked(path, shown, kind)
+    try:
+        version = stamp(path)
+    except OSError as exc:
+        raise _unreadable(shown, exc) from exc
+    with _calamine_errors(path, shown, kind):
+        workbook = python_calamine.CalamineWorkbook.from_path(str(path))
+        try:
+            book = CachedBook(version, list(workbook.sheets_metadata))
+            names = _chosen(book.metadata, wanted, shown, all_sheets)
+            _check_cells(path, shown, kind, names, book)
+            _parse_sheets(workbook, book, names)
+        finally:
+            workbook.close()
+    CACHE.put(path, book)
+    return book, names
 
 
 def _read_calamine(
     path: Path, shown: str, kind: _Kind, wanted: str | None, *, all_sheets: bool
 ) -> _ReadResult:
-    _check_not_cfb(path, shown, kind)
-    _check_unpacked(path, shown, kind)
-
-    def guard() -> AbstractContextManager[None]:
-        return _calamine_errors(path, shown, kind)
-
-    with guard():
-        book = python_calamine.CalamineWorkbook.from_path(str(path))
-    try:
-        with guard():
-            metadata = book.sheets_metadata
-            sheets = {
-                name: book.get_sheet_by_name(name) for name in _chosen(metadata, wanted, shown, all_sheets)
-            }
-    finally:
-        # A sheet keeps its data once loaded; closing releases the file now.
-        book.close()
+    book, names = _open_book(path, shown, kind, wanted, all_sheets=all_sheets)
+    metadata = book.metadata
     infos = [
         _SheetInfo(
             name=meta.name,
@@ -446,12 +480,9 @@ def _read_calamine(
         )
         for meta in metadata
     ]
-    overrides: dict[str, _Overrides] = {}
-    if kind in ("xlsx", "xlsm") and _needs_second_pass(path):
-        overrides = _second_pass(path, list(sheets))
     result = _ReadResult(infos)
-    for name, sheet in sheets.items():
-        result.grids[name] = _CalamineGrid(sheet, overrides.get(name, {}), guard)
+    for name in names:
+        result.grids[name] = _CalamineGrid(book, name, path, kind)
     return result
 
 

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -39,6 +40,7 @@ from connectors.spreadsheet._a1 import (
     _parse_block,
     _sheet_and_reference,
 )
+from connectors.spreadsheet._cache import CACHE
 from connectors.spreadsheet._documents import (
     _Document,
     _load_document,
@@ -46,15 +48,20 @@ from connectors.spreadsheet._documents import (
     _read_original,
     _writable_kind,
 )
+from connectors.spreadsheet._patch import Unsupported
 from connectors.spreadsheet._read import _Kind, _kind_of, _source
 from connectors.spreadsheet._values import CellValue, _classify, _Input, _shown
 from connectors.spreadsheet.previews import CellsDetail, NewFileDetail, RowsDetail
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
 
 # The argument models live in the package's __init__, which imports this module: a plan names
 # only what it reads of them.
+
+
+_MakePlan = Callable[[bool], "_Plan"]
+"""Makes a write's plan; its argument says whether the in-place writer may be used."""
 
 
 class _WriteArgs(Protocol):
@@ -109,6 +116,7 @@ class _Plan:
     lines: list[str]
     result: dict[str, Any]
     result_notes: list[str] = field(default_factory=list)
+    formulas_written: bool = False
 
     def preview(self, saved: bytes) -> Preview:
         self.document.compare(self.original, saved)
@@ -154,7 +162,7 @@ def _plural(count: int, word: str) -> str:
     return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
-def _plan_write(ctx: ToolContext, args: _WriteArgs) -> _Plan:
+def _plan_write(ctx: ToolContext, args: _WriteArgs, *, fast: bool) -> _Plan:
     path = ctx.resolve(args.path)
     kind = _writable_kind(path, args.path)
     wanted, reference = _sheet_and_reference(args.sheet, args.range)
@@ -174,7 +182,7 @@ def _plan_write(ctx: ToolContext, args: _WriteArgs) -> _Plan:
             "the values decide, or make the two agree."
         )
     data = _read_original(path, args.path, kind)
-    document = _load_document(data, path, args.path, kind)
+    document = _load_document(data, path, args.path, kind, fast=fast)
     sheet = document.sheet(wanted or args.sheet)
     changes: list[_Change] = []
     for i, row in enumerate(values):
@@ -196,12 +204,12 @@ def _plan_write(ctx: ToolContext, args: _WriteArgs) -> _Plan:
     )
 
 
-def _plan_append(ctx: ToolContext, args: _AppendArgs) -> _Plan:
+def _plan_append(ctx: ToolContext, args: _AppendArgs, *, fast: bool) -> _Plan:
     path = ctx.resolve(args.path)
     kind = _writable_kind(path, args.path)
     rows = _classify_rows(args.rows, rectangular=False)
     data = _read_original(path, args.path, kind)
-    document = _load_document(data, path, args.path, kind)
+    document = _load_document(data, path, args.path, kind, fast=fast)
     sheet = document.sheet(args.sheet)
     used = document.data_area(sheet)
     first_row = used.bottom + 1 if used else 1
@@ -326,8 +334,11 @@ def _plan_create(ctx: ToolContext, args: _CreateArgs) -> _Plan:
 # --- Carrying a plan out ----------------------------------------------------------------------
 
 
-def _preview_sync(plan_fn: Callable[[], _Plan]) -> Preview:
-    plan = plan_fn()
+def _preview_sync(plan_fn: _MakePlan) -> Preview:
+    plan = plan_fn(True)
+    if not plan.document.saved_for_preview:
+        # The in-place writer keeps every part it does not edit, so there is nothing to compare.
+        return plan.preview(plan.original)
     buffer = io.BytesIO()
     plan.document.save(buffer)
     return plan.preview(buffer.getvalue())
@@ -346,7 +357,20 @@ def _check_backup(path: Path, backup_path: Path | None, original: bytes) -> None
         )
 
 
-def _commit(ctx: ToolContext, shown: str, make_plan: Callable[[], _Plan], *, creating: bool) -> ToolOutput:
+def _saved(make_plan: _MakePlan) -> tuple[_Plan, io.BytesIO]:
+    """Makes the plan and saves its document in memory (with openpyxl if it must)."""
+    plan = make_plan(True)
+    saved = io.BytesIO()
+    try:
+        plan.document.save(saved)
+    except Unsupported:
+        plan = make_plan(False)
+        saved = io.BytesIO()
+        plan.document.save(saved)
+    return plan, saved
+
+
+def _commit(ctx: ToolContext, shown: str, make_plan: _MakePlan, *, creating: bool) -> ToolOutput:
     """Carries out a write: plan, save beside the file, back up, then replace atomically.
 
     The plan reads the file's bytes once, under the file's lock, and the backup must hold the
@@ -359,11 +383,9 @@ def _commit(ctx: ToolContext, shown: str, make_plan: Callable[[], _Plan], *, cre
     # Held across processes (another window, the command line) from reading the file's state
     # to the replace, so that no other writer's change is lost in between.
     with write_lock(ctx.resolve(shown, must_exist=not creating)):
-        plan = make_plan()
         # Saved in memory first: a full disk then fails on a plain write, never inside the
         # zip writer (which would leave it half-closed).
-        saved = io.BytesIO()
-        plan.document.save(saved)
+        plan, saved = _saved(make_plan)
         handle, temp_name = tempfile.mkstemp(
             dir=plan.path.parent, prefix=f".{plan.path.name}.", suffix=TEMP_SUFFIX
         )
@@ -391,6 +413,9 @@ def _commit(ctx: ToolContext, shown: str, make_plan: Callable[[], _Plan], *, cre
                 backup_path.unlink(missing_ok=True)
             raise
         backup = Backup(path=plan.path, backup_path=backup_path, sha256_after=sha256_file(plan.path))
+        CACHE.forget(plan.path)
+    if plan.formulas_written and plan.document.uncalculated:
+        plan.result_notes.append(_FORMULA_NOTE)
     result = dict(plan.result)
     notes = [*plan.document.notes, *plan.result_notes]
     if notes:
@@ -403,28 +428,42 @@ def _commit(ctx: ToolContext, shown: str, make_plan: Callable[[], _Plan], *, cre
 
 
 _FORMULA_NOTE = (
-    "Formulas are saved without a calculated value: Excel and LibreOffice calculate them when "
-    "they open the file, and sheet_read shows them as their formula text until it is saved there."
+    "Some formulas are saved without a calculated value: Excel and LibreOffice calculate them "
+    "when they open the file, and sheet_read shows them as their formula text until it is saved there."
 )
 
 
 def _note_formulas(plan: _Plan, values: Sequence[Sequence[CellValue]], kind: _Kind) -> _Plan:
     if kind != "csv" and any(isinstance(v, str) and v.startswith("=") for r in values for v in r):
-        plan.result_notes.append(_FORMULA_NOTE)
+        plan.formulas_written = True
     return plan
 
 
-def _write_plan(ctx: ToolContext, args: _WriteArgs) -> _Plan:
-    plan = _plan_write(ctx, args)
+def _write_plan(ctx: ToolContext, args: _WriteArgs, fast: bool = True) -> _Plan:
+    """The plan of a write: in place when the writer can, else through openpyxl."""
+    try:
+        plan = _plan_write(ctx, args, fast=fast)
+    except Unsupported:
+        plan = _plan_write(ctx, args, fast=False)
     return _note_formulas(plan, args.values, _kind_of(plan.path, args.path))
 
 
-def _append_plan(ctx: ToolContext, args: _AppendArgs) -> _Plan:
-    plan = _plan_append(ctx, args)
+def _append_plan(ctx: ToolContext, args: _AppendArgs, fast: bool = True) -> _Plan:
+    """The plan of an append: in place when the writer can, else through openpyxl."""
+    try:
+        plan = _plan_append(ctx, args, fast=fast)
+    except Unsupported:
+        plan = _plan_append(ctx, args, fast=False)
     return _note_formulas(plan, args.rows, _kind_of(plan.path, args.path))
 
 
-def _create_plan(ctx: ToolContext, args: _CreateArgs) -> _Plan:
+def _create_plan(ctx: ToolContext, args: _CreateArgs, fast: bool = True) -> _Plan:
+    """The plan of a new file (always made whole; ``fast`` does not apply)."""
+    del fast
     plan = _plan_create(ctx, args)
     rows = [r for sheet_rows in args.rows.values() for r in sheet_rows]
-    return _note_formulas(plan, rows, _kind_of(plan.path, args.path))
+    plan = _note_formulas(plan, rows, _kind_of(plan.path, args.path))
+    if plan.formulas_written:
+        plan.result_notes.append(_FORMULA_NOTE)
+        plan.formulas_written = False
+    return plan
