@@ -54,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="end with one JSON line: mission_id, status, result")
     run.add_argument("--model", help="the model to use for this mission")
     run.add_argument(
-        "--account", metavar="NAME", help="the email account to use (default: the default or only one)"
+        "--account",
+        metavar="NAME",
+        help="the account to use, email or calendar (default: each kind's default or only one)",
     )
     run.add_argument(
         "--allow-domain",
@@ -138,9 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     contact_commands.add_parser("remove", help="remove an entry").add_argument("entry")
 
-    account = commands.add_parser("account", help="email accounts (passwords in the system keyring)")
+    account = commands.add_parser(
+        "account", help="email and calendar accounts (passwords in the system keyring)"
+    )
     account_commands = account.add_subparsers(dest="account_command", metavar="ACTION", required=True)
-    add = account_commands.add_parser("add", help="add an IMAP/SMTP account, or a local Maildir or mbox")
+    add = account_commands.add_parser(
+        "add", help="add an IMAP/SMTP account, a local Maildir or mbox, or a CalDAV calendar account"
+    )
     add.add_argument("name", help="a short name for it, e.g. work")
     add.add_argument("--imap", metavar="HOST:PORT", help="the IMAP server")
     add.add_argument("--smtp", metavar="HOST:PORT", help="the SMTP server")
@@ -150,8 +156,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="tls",
         help="tls (ports 993/465, the default), starttls (143/587), or none (a server on this machine only)",
     )
-    add.add_argument("--user", help="the login name (default: the address)")
-    add.add_argument("--address", required=True, help="the address mail is sent from")
+    add.add_argument(
+        "--caldav",
+        metavar="URL",
+        help="a CalDAV server's address (https://...), for the calendar agent, instead of email servers",
+    )
+    add.add_argument("--user", help="the login name (email: default the address; CalDAV: none)")
+    add.add_argument("--address", help="the address mail is sent from (email accounts)")
     add.add_argument("--maildir", metavar="DIR", type=Path, help="a local Maildir instead of a server")
     add.add_argument("--mbox", metavar="PATH", type=Path, help="a local mbox file or folder of them")
     add.add_argument(

@@ -2,7 +2,7 @@
 
 A :class:`MissionSpec` is what the window and the command line hand the engine
 (:meth:`app.engine.Engine.start`), what a saved workflow keeps and what a schedule starts. It
-holds no secret: an email account is named, and its password stays in the keyring.
+holds no secret: an account is named, and its password stays in the keyring.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ class MissionSpec(BaseModel):
     Attributes:
         instruction: What the person asks for, in their words.
         workspaces: Folders the agents may touch; empty: the settings' folders.
-        account: The email account to use, by name; None: the default (or only) one.
+        account: The account to use, by name (an email or a calendar account); None: each
+            agent kind's default (or only) one.
         allowed_sites: Sites the browser may open on top of the settings' list.
         approval: How proposed actions are decided (see :data:`ApprovalPolicy`).
         rules: Rules for this mission only.

@@ -9,13 +9,14 @@ they log in, and it goes nowhere else.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import keyring
 from keyring.errors import KeyringError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from connectors.base import ToolContext, ToolError
+from connectors.registry import Account
 
 KEYRING_SERVICE = "ensemble"
 """The keyring service of every Ensemble secret; the same as ``app.secrets.SERVICE``."""
@@ -29,7 +30,7 @@ AccountKind = Literal["imap", "maildir", "mbox"]
 mail files, read in place, where sending only appends to a local Sent folder."""
 
 
-class EmailAccount(BaseModel):
+class EmailAccount(Account):
     """One email account, without its password.
 
     Attributes:
@@ -45,6 +46,8 @@ class EmailAccount(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid")
+
+    label: ClassVar[str] = "email"
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
     kind: AccountKind = "imap"
@@ -63,6 +66,25 @@ class EmailAccount(BaseModel):
     def domain(self) -> str:
         """The domain of the sending address, for Message-IDs."""
         return self.address.rpartition("@")[2]
+
+    def needs_password(self) -> bool:
+        """Only a mail server needs one; local mail files are opened in place."""
+        return self.kind == "imap"
+
+    def where(self) -> str:
+        """The address and the servers (or the local files), for ``ensemble account list``."""
+        place = (
+            f"{self.imap_host}:{self.imap_port} / {self.smtp_host}:{self.smtp_port} ({self.security})"
+            if self.kind == "imap"
+            else f"{self.kind} {self.path}"
+        )
+        return f"{self.address:<30} {place}"
+
+    def check(self, password: str) -> list[str]:
+        """Logs in to IMAP and SMTP (or opens the local files), changing nothing."""
+        from connectors.email import check_account
+
+        return check_account(self, password)
 
 
 def keyring_entry(name: str) -> str:
