@@ -501,6 +501,8 @@ class Tool(Generic[ArgsT]):
         undo: Takes back a change the tool made that is not a file, from the data its
             :attr:`ToolOutput.undo` returned; returns a sentence saying what was restored.
             Raises :class:`ToolError` when it cannot (the message was moved again since).
+        title: What it does for a person, as a short verb phrase ("Send an email"), shown on
+            approval cards and in rules instead of its name; see :func:`tool_title`.
     """
 
     name: str
@@ -515,6 +517,7 @@ class Tool(Generic[ArgsT]):
     destinations: DestinationsFn[ArgsT] | None = None
     known: KnownFn[ArgsT] | None = None
     undo: UndoFn | None = None
+    title: str = ""
 
     def __post_init__(self) -> None:
         if self.effect != "read" and self.preview is None:
@@ -554,6 +557,22 @@ class Tool(Generic[ArgsT]):
         if self.preview is None:
             return Preview(summary=f"Run {self.name}", detail=TextDetail(), text=f"Run {self.name}")
         return await self.preview(ctx, args)
+
+
+def tool_title(name: str, title: str = "") -> str:
+    """What an action does, for a person: its declared title, or else its name in words.
+
+    Args:
+        name: The tool's (or approval kind's) name, e.g. ``"sheet_write"``.
+        title: Its declared :attr:`Tool.title`, if any.
+
+    Returns:
+        ``title`` when set, else the name humanised: ``"sheet_write"`` gives "Sheet write".
+    """
+    if title.strip():
+        return title.strip()
+    words = " ".join(part for part in re.split(r"[_\-\s]+", name) if part)
+    return words[:1].upper() + words[1:] if words else "An action"
 
 
 AnyTool = Tool[Any]

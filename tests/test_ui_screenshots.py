@@ -9,6 +9,7 @@ and saves, once the second one's card is shown:
 - ``test-artifacts/main-window-first-start.png`` (the window as a new user first sees it),
 
 - ``test-artifacts/main-window-pending-card.png`` (the window, light palette),
+- ``test-artifacts/main-window-pending-card-1024x700.png`` (the same on a small laptop screen),
 - ``test-artifacts/main-window-pending-card-dark.png`` (the same, dark palette),
 - ``test-artifacts/main-window-audit.png`` (the audit tab of the first mission),
 - ``test-artifacts/settings-first-run.png`` (the settings as a new user first sees them),
@@ -35,6 +36,7 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 NAMES = [
     "main-window-first-start.png",
     "main-window-pending-card.png",
+    "main-window-pending-card-1024x700.png",
     "main-window-pending-card-dark.png",
     "main-window-audit.png",
     "settings-first-run.png",
@@ -219,6 +221,13 @@ def _run_window(workspace: Path, out: Path) -> int:  # pragma: no cover - runs i
         screen = QGuiApplication.primaryScreen()
         if not screen.grabWindow(0).save(str(out / "screen-pending-card.png")):
             fail("could not save the screen")
+        # The same card on a small laptop screen: it wraps, it never needs a sideways scroll.
+        window.resize(1024, 700)
+        QTimer.singleShot(300, small)
+
+    def small() -> None:
+        grab("main-window-pending-card-1024x700.png")
+        window.resize(1560, 940)
         # The audit of the first mission.
         first = window.mission_list.item(1)
         window.mission_list.setCurrentItem(first)

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.previews import ArgumentsEditor, EditError, preview_widget
+from ui.widgets import WrapLabel, button_row
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -66,6 +67,7 @@ class ApprovalCard(QFrame):
         self.action_id = action.id
         self.mission_id = action.mission_id
         self.tool = action.tool
+        self.title = action.title or action.tool
         self.arguments: dict[str, Any] = dict(action.arguments)
         self.preview = action.preview
         agent, tool, effect, preview, notice = (
@@ -78,46 +80,50 @@ class ApprovalCard(QFrame):
         self._editor: ArgumentsEditor | None = None
         self.setObjectName("approvalCard")
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
-        summary = preview.summary or f"{agent} wants to run {tool}"
-        self.setAccessibleName(f"Proposed action: {summary}")
+        # As wide as the pane, never wider: the pane scrolls down, never sideways, so every
+        # part of the card wraps or flows to the width it is given.
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        summary = preview.summary or self.title
+        self.setAccessibleName(f"Proposed action: {self.title}: {summary}")
         self.setAccessibleDescription(f"Proposed by the {agent} agent in the mission {mission_title}")
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(14, 12, 14, 12)
         layout.setSpacing(8)
 
-        top = QHBoxLayout()
-        badge = QLabel(EFFECT_WORDS.get(effect, effect))
+        badge = WrapLabel(EFFECT_WORDS.get(effect, effect))
         badge.setObjectName("effectBadge")
         badge.setProperty("effect", effect)
-        badge.setAccessibleName(f"Effect: {effect}")
+        badge.setAccessibleName(f"Effect: {EFFECT_WORDS.get(effect, effect)}")
+        top = QHBoxLayout()
         top.addWidget(badge)
         top.addStretch(1)
         layout.addLayout(top)
 
-        title = QLabel(summary)
+        heading = QLabel(self.title)
+        heading.setObjectName("cardTitle")
+        heading.setAccessibleName("Action")
+        heading.setWordWrap(True)
+        heading.setTextFormat(Qt.TextFormat.PlainText)
+        layout.addWidget(heading)
+
+        title = WrapLabel(summary)
         title.setObjectName("cardSummary")
         title.setAccessibleName("What it will do")
-        title.setWordWrap(True)
-        title.setTextFormat(Qt.TextFormat.PlainText)
         layout.addWidget(title)
 
-        who = QLabel(f"Proposed by the {agent} agent · {mission_title}")
+        who = WrapLabel(f"Proposed by the {agent} agent · {mission_title}")
         who.setObjectName("cardOrigin")
         who.setAccessibleName("Proposed by")
         who.setToolTip(f"Mission: {mission_title}")
         who.setProperty("muted", True)
-        who.setWordWrap(True)
         layout.addWidget(who)
 
         # Why the person is asked although a rule might have decided, or a warning after a
         # restart: the card must say it before anything else about the effect.
-        self.notice_label = QLabel(notice or "")
+        self.notice_label = WrapLabel(notice or "")
         self.notice_label.setObjectName("cardNotice")
         self.notice_label.setAccessibleName("Why you are asked")
-        self.notice_label.setWordWrap(True)
-        self.notice_label.setTextFormat(Qt.TextFormat.PlainText)
         self.notice_label.setStyleSheet(
             "QLabel#cardNotice { background: #fff3cd; color: #5c3c00; border-radius: 4px; padding: 6px; }"
         )
@@ -136,30 +142,29 @@ class ApprovalCard(QFrame):
 
         # Rejecting asks for an optional reason first; it goes back to the agent.
         self.reason_row = QWidget()
-        reason_layout = QHBoxLayout(self.reason_row)
+        self.reason_row.setObjectName("rejectReasonRow")
+        reason_layout = QVBoxLayout(self.reason_row)
         reason_layout.setContentsMargins(0, 0, 0, 0)
+        reason_layout.setSpacing(6)
         self.reason_input = QLineEdit()
         self.reason_input.setObjectName("rejectReasonInput")
         self.reason_input.setAccessibleName("Reason for rejecting (optional)")
         self.reason_input.setPlaceholderText("Why not? (optional, the agent will read it)")
         self.reason_input.returnPressed.connect(self.on_confirm_reject_clicked)
-        reason_layout.addWidget(self.reason_input, 1)
+        reason_layout.addWidget(self.reason_input)
         self.confirm_reject_button = QPushButton("Reject")
         self.confirm_reject_button.setObjectName("confirmRejectButton")
         self.confirm_reject_button.setAccessibleName("Confirm reject")
         self.confirm_reject_button.setProperty("role", "danger")
         self.confirm_reject_button.clicked.connect(self.on_confirm_reject_clicked)
-        reason_layout.addWidget(self.confirm_reject_button)
         cancel_reject = QPushButton("Cancel")
         cancel_reject.setObjectName("cancelRejectButton")
         cancel_reject.setAccessibleName("Cancel reject")
         cancel_reject.clicked.connect(self.on_cancel_reject_clicked)
-        reason_layout.addWidget(cancel_reject)
+        reason_layout.addWidget(button_row(self.confirm_reject_button, cancel_reject))
         self.reason_row.hide()
         layout.addWidget(self.reason_row)
 
-        buttons = QHBoxLayout()
-        buttons.setSpacing(6)
         # Approving a visit to a new site lets the agent use that site for the rest of the
         # mission (the engine vouches for it), so the button says so.
         self._approve_text = "Allow for this mission" if tool == "browser_visit" else "Approve"
@@ -183,20 +188,24 @@ class ApprovalCard(QFrame):
         self.reject_button.setAccessibleName("Reject")
         self.reject_button.setToolTip("Do not do this (Ctrl+Shift+R rejects the first card)")
         self.reject_button.clicked.connect(self.on_reject_clicked)
-        for button in (self.approve_button, self.edit_button, self.reject_button):
-            buttons.addWidget(button)
-        buttons.addStretch(1)
         self.approve_all_button = QPushButton("Approve all like this")
         self.approve_all_button.setObjectName("approveAllLikeThisButton")
         self.approve_all_button.setAccessibleName("Approve all like this in this mission")
         self.approve_all_button.setToolTip(
-            f"Approve this and every later '{tool}' action in this mission without asking"
+            f"Approve this and every later “{self.title}” in this mission without asking"
         )
         self.approve_all_button.setFlat(True)
         self.approve_all_button.setProperty("role", "link")
         self.approve_all_button.clicked.connect(self.on_approve_all_clicked)
-        buttons.addWidget(self.approve_all_button)
-        layout.addLayout(buttons)
+        # One line when the pane is wide enough, two when it is not; never a cut-off word.
+        self.button_row = button_row(
+            self.approve_button,
+            self.edit_button,
+            self.reject_button,
+            self.approve_all_button,
+            name="cardButtons",
+        )
+        layout.addWidget(self.button_row)
 
     # Actions -------------------------------------------------------------------------------
 
@@ -239,6 +248,11 @@ class ApprovalCard(QFrame):
 
     def _close_editor(self) -> None:
         if self._editor is not None:
+            # Gone from the card now, not only once the event loop deletes it.
+            self._editor.hide()
+            layout = self.layout()
+            if layout is not None:
+                layout.removeWidget(self._editor)
             self._editor.deleteLater()
             self._editor = None
         self.preview_view.show()

@@ -80,7 +80,7 @@ class ApprovalController(QObject):
         card.rejected.connect(self.on_rejected)
         card.approve_all_requested.connect(self.on_approve_all)
         self.card_shown.emit(card.action_id)
-        self._window.notify("An agent needs your approval", card.preview.summary or card.tool)
+        self._window.notify("An agent needs your approval", card.preview.summary or card.title)
 
     # Out to the engine ----------------------------------------------------------------------------
 
@@ -119,8 +119,10 @@ class ApprovalController(QObject):
         card = self.pane.card(action_id)
         if card is None:
             return
+        from ui.rules_dialog import sentence
+
         mission_id, tool = card.mission_id, card.tool
-        description = f"Approve every {tool} in this mission"
+        description = sentence("approve_all", card.title, None, "is", "", this_mission=True)
         self._bridge.call(
             lambda e: e.add_rule("approve_all", mission_id=mission_id, tool=tool, description=description),
             lambda _rule: self._window.statusBar().showMessage(f"Rule added: {description}.", 6000),

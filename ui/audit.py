@@ -1,14 +1,22 @@
 """The audit of one mission: every event, filterable, exportable to JSON and CSV, with undo.
 
-An event is exported, and shown in full, in its one JSON form (:func:`app.api.encode`), the
-same as ``ensemble audit --json`` prints. Exports are written in a worker thread: the GUI
+The selected event is shown as a card a person reads: who did what and when, the preview
+of the action (its summary and text), the decision and who made it, and the result. "Show
+raw" shows it in its one JSON form (:func:`app.api.encode`), the same as ``ensemble audit
+--json`` prints and the export writes. Exports are written in a worker thread: the GUI
 thread never waits for the disk.
+
+Undo takes back a carried-out change through the engine. When the engine refuses because the
+file changed since Ensemble wrote it, the audit says so, says what undoing anyway would lose,
+and offers "Undo anyway" (the engine's ``undo(force=True)``); a refusal is explained here, not
+in the window's problem banner, and a later undo that succeeds clears that banner.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import re
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -18,17 +26,25 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QFileDialog,
+    QFormLayout,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
+    QSizePolicy,
     QSplitter,
+    QStackedWidget,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
+
+from ui.bridge import Bridge
+from ui.widgets import WrapLabel, button_row
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -37,6 +53,7 @@ if TYPE_CHECKING:
     from PySide6.QtGui import QShowEvent
 
     from app.api import AnyEvent
+    from app.engine import Engine
 
 COLUMNS = ["Time", "What", "Summary"]
 ROLE_INDEX = Qt.ItemDataRole.UserRole + 1
@@ -149,16 +166,169 @@ class _EventFilter(QSortFilterProxyModel):
         )
 
 
+def _when(event: AnyEvent) -> str:
+    return event.at.astimezone().strftime("%d %b %Y, %H:%M:%S")
+
+
+def _who_decided(decided_by: str) -> str:
+    """``"person"`` → "you"; ``"rule:ID (sentence)"`` → the rule's sentence."""
+    if decided_by in ("", "person"):
+        return "you"
+    if decided_by.startswith("rule:") and "(" in decided_by:
+        return f"the rule “{decided_by.split('(', 1)[1].rstrip(')')}”"
+    return decided_by
+
+
+DECISION_WORDS = {"approve": "Approved", "edit": "Approved with changes", "reject": "Rejected"}
+
+
+def _action_events(events: list[AnyEvent], action_id: str) -> list[AnyEvent]:
+    return [e for e in events if getattr(e, "action_id", None) == action_id]
+
+
+def _changed_file(events: list[AnyEvent], action_id: str) -> str:
+    """The file an action wrote, as the person names it ("invoices.xlsx"), or "The file"."""
+    from app import api
+
+    for event in _action_events(events, action_id):
+        if isinstance(event, api.ActionProposed):
+            detail = event.preview.detail.to_json()
+            path = str(detail.get("path") or event.arguments.get("path") or "")
+            if path:
+                return path
+    return "The file"
+
+
+class EventCard(QWidget):
+    """The selected event as a person reads it: what happened, when, who did it, and for an
+    action its preview, the decision (and by whom) and its result."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("auditEventCard")
+        self.setAccessibleName("The selected event")
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(4, 4, 4, 4)
+        self._layout.setSpacing(6)
+        self.heading = self._text("auditCardHeading", "What happened")
+        self.heading.setStyleSheet("font-weight: 600;")
+        self._layout.addWidget(self.heading)
+        self._form_widget = QWidget()
+        self._form = QFormLayout(self._form_widget)
+        self._form.setContentsMargins(0, 0, 0, 0)
+        self._form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        self._layout.addWidget(self._form_widget)
+        self.preview_text = QPlainTextEdit()
+        self.preview_text.setObjectName("auditPreviewText")
+        self.preview_text.setAccessibleName("The preview the person saw")
+        self.preview_text.setReadOnly(True)
+        self.preview_text.setMaximumHeight(140)
+        self._layout.addWidget(self.preview_text)
+        self._layout.addStretch(1)
+        self.fields: dict[str, str] = {}
+        self.show_event(None, [])
+
+    @staticmethod
+    def _text(name: str, accessible: str) -> QLabel:
+        label = WrapLabel()
+        label.setObjectName(name)
+        label.setAccessibleName(accessible)
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        return label
+
+    def show_event(self, event: AnyEvent | None, events: list[AnyEvent]) -> None:
+        """Shows ``event``, with what the other ``events`` of its action say (None: nothing)."""
+        while self._form.rowCount():
+            self._form.removeRow(0)
+        self.fields = {}
+        self.preview_text.hide()
+        if event is None:
+            self.heading.setText("Select an event to see what happened.")
+            return
+        self.heading.setText(f"{KIND_WORDS.get(event.kind, event.kind)}: {event.summary}")
+        self._row("When", _when(event))
+        action_id = getattr(event, "action_id", None)
+        if isinstance(action_id, str) and action_id:
+            self._action_rows(_action_events(events, action_id))
+        else:
+            self._other_rows(event)
+
+    def _row(self, label: str, value: str) -> None:
+        if not value:
+            return
+        self.fields[label] = value
+        field = self._text(f"auditField_{label.replace(' ', '_')}", label)
+        field.setText(value)
+        self._form.addRow(f"{label}:", field)
+
+    def _action_rows(self, related: list[AnyEvent]) -> None:
+        from app import api
+
+        proposed = next((e for e in related if isinstance(e, api.ActionProposed)), None)
+        decided = next((e for e in related if isinstance(e, api.ActionDecided)), None)
+        if proposed is not None:
+            self._row("Who", f"The {proposed.agent} agent" if proposed.agent else "An agent")
+            self._row("What", proposed.title)
+            self._row("Preview", proposed.preview.summary)
+            text = proposed.preview.text.strip()
+            if text and text != proposed.preview.summary.strip():
+                self.preview_text.setPlainText(text)
+                self.preview_text.show()
+            if proposed.warning:
+                self._row("Why you were asked", proposed.warning)
+        if decided is not None:
+            words = DECISION_WORDS.get(decided.decision, decided.decision.capitalize())
+            decision = f"{words} by {_who_decided(decided.decided_by)}"
+            if decided.reason:
+                decision += f": {decided.reason}"
+            self._row("Decision", decision)
+        else:
+            self._row("Decision", "Waiting for a decision")
+        results: list[str] = []
+        for e in related:
+            if isinstance(e, api.ActionExecuted):
+                results.append("Carried out" + (" (it can be undone from here)" if e.undoable else ""))
+            elif isinstance(e, api.ActionFailed):
+                results.append(f"Failed: {e.error or e.summary}")
+            elif isinstance(e, api.ActionUndone):
+                results.append(f"Undone: {e.summary}")
+            elif isinstance(e, api.ActionConfirmed):
+                results.append("Found to have happened before a restart")
+        self._row("Result", "; ".join(results))
+
+    def _other_rows(self, event: AnyEvent) -> None:
+        from app import api
+
+        match event:
+            case api.ToolCalled():
+                self._row("What", event.tool)
+            case api.ToolResultEvent():
+                self._row("Result", event.result[:600] + ("…" if len(event.result) > 600 else ""))
+            case api.TaskStarted() | api.TaskFinished():
+                self._row("Who", f"The {event.agent} agent" if event.agent else "")
+            case api.ModelCallMade():
+                self._row("Tokens", f"{event.input_tokens:,} in, {event.output_tokens:,} out")
+            case api.RuleAdded():
+                self._row("Rule", event.summary.removeprefix("Rule: "))
+            case _:
+                pass
+
+
 class AuditView(QWidget):
     """Every journaled event of the mission shown.
 
     Signals:
-        undo_requested(str): The person asked to undo the local write of this action.
+        undo_requested(str): The person asked to undo the local write of this action; only
+            when the view is in no window with an engine (see :meth:`on_undo_clicked`).
+        undo_finished(str, bool): An undo this view ran ended: the action, and whether the
+            change was taken back.
         exported(str): An export was written to this path.
         export_failed(str): An export could not be written; the message says why.
     """
 
     undo_requested = Signal(str)
+    undo_finished = Signal(str, bool)
     exported = Signal(str)
     export_failed = Signal(str)
 
@@ -169,6 +339,7 @@ class AuditView(QWidget):
         self._events: list[AnyEvent] = []
         self._undone: set[str] = set()
         self._mission_id = ""
+        self._refused: str | None = None  # the action whose undo the engine refused
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
@@ -183,6 +354,9 @@ class AuditView(QWidget):
         self.kind_filter = QComboBox()
         self.kind_filter.setObjectName("auditKindFilter")
         self.kind_filter.setAccessibleName("Filter events by kind")
+        # It may be narrower than its longest choice in a narrow pane; the list opens wide.
+        self.kind_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.kind_filter.setMinimumContentsLength(8)
         self.kind_filter.addItem("All events", "")
         self.kind_filter.addItem("Decisions only", "action_")
         for kind, words in KIND_WORDS.items():
@@ -190,7 +364,6 @@ class AuditView(QWidget):
         self.kind_filter.currentIndexChanged.connect(self.on_filter_changed)
         bar.addWidget(self.kind_filter)
         layout.addLayout(bar)
-        bar = QHBoxLayout()
         self.undo_button = QPushButton("Undo change")
         self.undo_button.setObjectName("undoButton")
         self.undo_button.setAccessibleName("Undo the selected change")
@@ -199,19 +372,19 @@ class AuditView(QWidget):
         )
         self.undo_button.setEnabled(False)
         self.undo_button.clicked.connect(self.on_undo_clicked)
-        bar.addWidget(self.undo_button)
-        bar.addStretch(1)
         self.export_json_button = QPushButton("Export JSON…")
         self.export_json_button.setObjectName("exportJsonButton")
         self.export_json_button.setAccessibleName("Export the audit as JSON")
         self.export_json_button.clicked.connect(lambda: self.on_export_clicked("json"))
-        bar.addWidget(self.export_json_button)
         self.export_csv_button = QPushButton("Export CSV…")
         self.export_csv_button.setObjectName("exportCsvButton")
         self.export_csv_button.setAccessibleName("Export the audit as CSV")
         self.export_csv_button.clicked.connect(lambda: self.on_export_clicked("csv"))
-        bar.addWidget(self.export_csv_button)
-        layout.addLayout(bar)
+        # The buttons keep their whole text: in a narrow pane they go onto a second line.
+        self.button_bar = button_row(
+            self.undo_button, self.export_json_button, self.export_csv_button, name="auditButtons"
+        )
+        layout.addWidget(self.button_bar)
 
         self.model = _EventModel(self)
         self.proxy = _EventFilter(self)
@@ -237,17 +410,73 @@ class AuditView(QWidget):
         self.table.setColumnWidth(0, metrics.horizontalAdvance("00:00:00") + 20)
         self.table.setColumnWidth(1, max(metrics.horizontalAdvance(w) for w in KIND_WORDS.values()) + 20)
         self.table.selectionModel().currentRowChanged.connect(self.on_current_changed)
+
+        # The selected event: a card a person reads, or its JSON.
+        self.detail_card = EventCard()
+        self.detail_scroll = QScrollArea()
+        self.detail_scroll.setObjectName("auditDetailScroll")
+        self.detail_scroll.setAccessibleName("Details of the selected event")
+        self.detail_scroll.setWidgetResizable(True)
+        self.detail_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.detail_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.detail_scroll.setWidget(self.detail_card)
         self.detail = QPlainTextEdit()
         self.detail.setObjectName("auditDetail")
-        self.detail.setAccessibleName("Details of the selected event")
+        self.detail.setAccessibleName("Details of the selected event, as JSON")
         self.detail.setReadOnly(True)
         self.detail.setPlaceholderText("Select an event to see all its details.")
+        self.detail_stack = QStackedWidget()
+        self.detail_stack.addWidget(self.detail_scroll)
+        self.detail_stack.addWidget(self.detail)
+        self.raw_toggle = QPushButton("Show raw")
+        self.raw_toggle.setObjectName("auditRawToggle")
+        self.raw_toggle.setAccessibleName("Show the selected event as JSON")
+        self.raw_toggle.setCheckable(True)
+        self.raw_toggle.setFlat(True)
+        self.raw_toggle.setProperty("role", "link")
+        self.raw_toggle.toggled.connect(self.on_raw_toggled)
+        details = QWidget()
+        details_layout = QVBoxLayout(details)
+        details_layout.setContentsMargins(0, 4, 0, 0)
+        details_layout.setSpacing(2)
+        details_layout.addWidget(self.detail_stack, 1)
+        details_layout.addWidget(self.raw_toggle, 0, Qt.AlignmentFlag.AlignRight)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.table)
-        split.addWidget(self.detail)
-        split.setSizes([400, 140])
+        split.addWidget(details)
+        split.setSizes([360, 220])
         layout.addWidget(split, 1)
-        self.status = QLabel()
+
+        # An undo the engine refused because the file changed: what is at stake, and a way on.
+        self.undo_anyway_box = QFrame()
+        self.undo_anyway_box.setObjectName("undoAnywayBox")
+        self.undo_anyway_box.setAccessibleName("The file changed since")
+        self.undo_anyway_box.setStyleSheet(
+            "QFrame#undoAnywayBox { background: #fff3cd; border-radius: 6px; }"
+            "QFrame#undoAnywayBox QLabel { color: #5c3c00; }"
+        )
+        box = QVBoxLayout(self.undo_anyway_box)
+        box.setContentsMargins(10, 8, 10, 8)
+        self.undo_anyway_label = WrapLabel()
+        self.undo_anyway_label.setObjectName("undoAnywayText")
+        self.undo_anyway_label.setAccessibleName("What undoing anyway would lose")
+        self.undo_anyway_label.setWordWrap(True)
+        self.undo_anyway_label.setTextFormat(Qt.TextFormat.PlainText)
+        box.addWidget(self.undo_anyway_label)
+        self.undo_anyway_button = QPushButton("Undo anyway")
+        self.undo_anyway_button.setObjectName("undoAnywayButton")
+        self.undo_anyway_button.setAccessibleName("Undo anyway, losing the later changes")
+        self.undo_anyway_button.setProperty("role", "danger")
+        self.undo_anyway_button.clicked.connect(self.on_undo_anyway_clicked)
+        self.keep_button = QPushButton("Keep the file as it is")
+        self.keep_button.setObjectName("keepFileButton")
+        self.keep_button.setAccessibleName("Keep the file as it is")
+        self.keep_button.clicked.connect(self.on_keep_clicked)
+        box.addWidget(button_row(self.undo_anyway_button, self.keep_button))
+        self.undo_anyway_box.hide()
+        layout.addWidget(self.undo_anyway_box)
+
+        self.status = WrapLabel()
         self.status.setObjectName("auditStatus")
         self.status.setAccessibleName("Audit status")
         self.status.setProperty("muted", True)
@@ -263,7 +492,9 @@ class AuditView(QWidget):
         self._undone.clear()
         self.model.reset()
         self.detail.clear()
+        self.detail_card.show_event(None, [])
         self.status.clear()
+        self._hide_refusal()
         self.undo_button.setEnabled(False)
 
     @property
@@ -329,7 +560,12 @@ class AuditView(QWidget):
             self.detail.clear()
         else:
             self.detail.setPlainText(json.dumps(event_json(event), ensure_ascii=False, indent=2, default=str))
+        self.detail_card.show_event(event, self._events)
         self._refresh_undo()
+
+    def on_raw_toggled(self, raw: bool) -> None:
+        self.detail_stack.setCurrentWidget(self.detail if raw else self.detail_scroll)
+        self.raw_toggle.setText("Show as a card" if raw else "Show raw")
 
     def _undoable(self) -> str | None:
         """The action of the selected event, if it is a carried-out change that can be undone."""
@@ -343,11 +579,107 @@ class AuditView(QWidget):
     def _refresh_undo(self) -> None:
         self.undo_button.setEnabled(self._undoable() is not None)
 
+    # Undo ----------------------------------------------------------------------------------
+
+    def _bridge(self) -> Bridge | None:
+        """The engine of the window this view is in (None when it is shown on its own)."""
+        bridge = getattr(self.window(), "bridge", None)
+        return bridge if isinstance(bridge, Bridge) else None
+
     def on_undo_clicked(self) -> None:
+        """Undoes the selected change through the window's engine; a view in no such window
+        emits :attr:`undo_requested` for its owner to do it."""
         action_id = self._undoable()
-        if action_id is not None:
-            self.undo_button.setEnabled(False)
+        if action_id is None:
+            return
+        self.undo_button.setEnabled(False)
+        self._hide_refusal()
+        if self._bridge() is None:
             self.undo_requested.emit(action_id)
+            return
+        self.undo(action_id, force=False)
+
+    def on_undo_anyway_clicked(self) -> None:
+        action_id = self._refused
+        if action_id is not None:
+            self._hide_refusal()
+            self.undo(action_id, force=True)
+
+    def on_keep_clicked(self) -> None:
+        self._hide_refusal()
+        self.show_status("Nothing was undone: the file stays as it is.")
+        self._refresh_undo()
+
+    def undo(self, action_id: str, *, force: bool) -> None:
+        """Asks the engine to take an action back; the outcome shows here.
+
+        Args:
+            action_id: The carried-out action.
+            force: Restore a file even though it changed since the action wrote it.
+        """
+        bridge = self._bridge()
+        if bridge is None:
+            self.undo_requested.emit(action_id)
+            return
+        self.show_status("Undoing…")
+
+        async def attempt(engine: Engine) -> tuple[bool, str]:
+            from app.api import EnsembleError
+
+            # A refusal (the file changed, the backup is gone) is an answer for the person,
+            # shown in the audit with what they can do; any other error is a bug and goes to
+            # the window's problem banner as usual.
+            try:
+                return True, await engine.undo(action_id, force=force)
+            except EnsembleError as exc:
+                return False, str(exc)
+
+        bridge.call(
+            attempt,
+            lambda outcome: self.on_undo_done(action_id, outcome),
+            what="undo the change",
+            on_error=lambda _exc: self._refresh_undo(),
+        )
+
+    def on_undo_done(self, action_id: str, outcome: tuple[bool, str]) -> None:
+        """Shows how an undo ended: done (the window's old problem banner goes), refused
+        because the file changed (with "Undo anyway"), or refused for another reason."""
+        done, message = outcome
+        if done:
+            self._undone.add(action_id)
+            self.show_status(message)
+            clear = getattr(self.window(), "clear_error", None)
+            if callable(clear):
+                clear()
+        elif "changed since" in message:
+            self._offer_undo_anyway(action_id)
+            self.show_status("Not undone yet: the file changed since.")
+        else:
+            self.show_status(f"Could not undo: {message}")
+        self._refresh_undo()
+        self.undo_finished.emit(action_id, done)
+
+    def _offer_undo_anyway(self, action_id: str) -> None:
+        self._refused = action_id
+        path = _changed_file(self._events, action_id)
+        what = re.split(r"[\\/]", path)[-1] or path
+        self.undo_anyway_label.setToolTip(path)
+        self.undo_anyway_label.setText(
+            f"{what} was changed after Ensemble wrote it. Undoing anyway puts back the "
+            "version from before this action: every change made to it since then (by you "
+            "or anyone else) will be lost."
+        )
+        self.undo_anyway_box.show()
+        self.undo_anyway_button.setFocus()
+
+    def _hide_refusal(self) -> None:
+        self._refused = None
+        self.undo_anyway_box.hide()
+
+    @property
+    def undo_offered(self) -> bool:
+        """Whether "Undo anyway" is offered (after the engine refused an undo)."""
+        return self._refused is not None
 
     def show_status(self, text: str) -> None:
         """Shows the outcome of an undo or an export."""

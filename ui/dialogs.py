@@ -198,8 +198,12 @@ class Dialogs(QObject):
             if dialog is not None:
                 dialog.show_add_error(str(exc))
 
+        # The sentence the person built in the dialog is what every list of rules shows.
+        description = (dialog.new_rule_sentence or None) if dialog is not None else None
         self._bridge.call(
-            lambda e: e.add_rule(rule_kind, mission_id=mission_id, tool=tool, where=where),
+            lambda e: e.add_rule(
+                rule_kind, mission_id=mission_id, tool=tool, where=where, description=description
+            ),
             done,
             what="add the rule",
             on_error=failed,

@@ -6,19 +6,23 @@ shown generically: its summary, its text and a key/value table of its detail, so
 connector added later is readable before the window learns about it.
 
 Editing works on the action's arguments (what really runs): a table of new values for a
-cell write, a field per simple value otherwise, and raw JSON for everything as a fallback.
+cell write, a field per value a person knows otherwise (a list of recipients as one line of
+addresses separated by commas), and raw JSON for everything as a fallback. Values Ensemble fixed
+when the action was proposed (an email's Message-ID and Date, the message it answers) are not
+in the form: they stay as proposed, and only the raw JSON shows them.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import html
 import json
 import re
 from typing import TYPE_CHECKING, Any, cast
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QPixmap
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -28,23 +32,36 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QSizePolicy,
     QStackedWidget,
     QTableWidget,
     QTableWidgetItem,
+    QTextEdit,
     QVBoxLayout,
     QWidget,
 )
 
+from ui.widgets import WrapLabel
+
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from PySide6.QtGui import QPaintEvent, QResizeEvent
 
     from app.api.previews import (
         ActionPreview,
         CellsDetail,
+        DeckOutlineDetail,
+        DocumentDiffDetail,
         DownloadDetail,
         EmailDetail,
+        EventDetail,
+        FileOperationDetail,
         HttpRequestDetail,
+        InviteDetail,
         NewFileDetail,
+        PdfDetail,
+        PdfFormDetail,
         RowsDetail,
     )
 
@@ -93,10 +110,17 @@ ROW_HEIGHT = 26
 
 
 def _fit_columns(table: QTableWidget) -> None:
-    """The first column as wide as its contents; the others share the rest."""
+    """The first column as wide as its contents; the others share the rest.
+
+    With up to four columns every column fits the table's width (a long value is cut with
+    "…" and shown whole in its tooltip), so the last one (a cell's new value) is always in
+    sight; more columns scroll sideways inside the table, never the card.
+    """
     header = table.horizontalHeader()
     header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
     if table.columnCount() <= 4:
+        header.setMinimumSectionSize(24)
+        table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         for col in range(1, table.columnCount()):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.Stretch)
     else:
@@ -119,7 +143,7 @@ def _fit_height(table: QTableWidget, max_rows: int = 8) -> None:
 
 
 def _label(text: str, *, name: str = "", muted: bool = False, selectable: bool = True) -> QLabel:
-    label = QLabel(text)
+    label = WrapLabel(text)
     label.setWordWrap(True)
     label.setTextFormat(Qt.TextFormat.PlainText)
     if selectable:
@@ -241,11 +265,41 @@ def _text_preview(preview: ActionPreview) -> QWidget:
     return widget
 
 
+class FormBox(QWidget):
+    """A form that puts each field under its label when it is narrower than
+    :data:`NARROW_FORM` (a narrow pane), and beside it otherwise."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.form = QFormLayout(self)
+        self.form.setContentsMargins(0, 0, 0, 0)
+        self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        policy = (
+            QFormLayout.RowWrapPolicy.WrapAllRows
+            if event.size().width() < NARROW_FORM
+            else QFormLayout.RowWrapPolicy.WrapLongRows
+        )
+        if self.form.rowWrapPolicy() != policy:
+            self.form.setRowWrapPolicy(policy)
+        super().resizeEvent(event)
+
+
+NARROW_FORM = 340
+"""Below this width (in pixels) a form's labels go above their fields."""
+
+
+def _form() -> tuple[QWidget, QFormLayout]:
+    """A form whose rows put the field under its label when the pane is narrow (:class:`FormBox`)."""
+    box = FormBox()
+    return box, box.form
+
+
 def _email_preview(preview: ActionPreview) -> QWidget:
     detail = cast("EmailDetail", preview.detail)
-    widget = QWidget()
-    form = QFormLayout(widget)
-    form.setContentsMargins(0, 0, 0, 0)
+    widget, form = _form()
     heads: tuple[tuple[str, str, str | list[str]], ...] = (
         ("from", "From", detail.sender),
         ("to", "To", detail.to),
@@ -283,9 +337,7 @@ def _http_preview(preview: ActionPreview) -> QWidget:
 
 def _download_preview(preview: ActionPreview) -> QWidget:
     detail = cast("DownloadDetail", preview.detail)
-    widget = QWidget()
-    form = QFormLayout(widget)
-    form.setContentsMargins(0, 0, 0, 0)
+    widget, form = _form()
     form.addRow("Save as:", _label(detail.save_as or "the file's own name", name="downloadSaveAs"))
     form.addRow("Link:", _label(detail.element or detail.ref, name="downloadElement"))
     if detail.page_url:
@@ -302,13 +354,236 @@ def _screenshot(layout: QVBoxLayout, shot: str) -> None:
         return
     pixmap = QPixmap()
     if data and pixmap.loadFromData(data, "PNG"):
-        image = QLabel()
+        image = ScaledImage(pixmap, max_width=360)
         image.setObjectName("httpScreenshot")
         image.setAccessibleName("Screenshot of the page")
-        image.setPixmap(
-            pixmap.scaledToWidth(min(pixmap.width(), 360), Qt.TransformationMode.SmoothTransformation)
-        )
         layout.addWidget(image)
+
+
+class ScaledImage(QWidget):
+    """A picture that shrinks with its pane (keeping its proportions), up to ``max_width``.
+
+    Args:
+        pixmap: The picture.
+        max_width: The widest it is drawn.
+    """
+
+    def __init__(self, pixmap: QPixmap, *, max_width: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._pixmap = pixmap
+        self._max_width = max(1, min(max_width, pixmap.width()))
+        policy = QSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        policy.setHeightForWidth(True)
+        self.setSizePolicy(policy)
+
+    def _height(self, width: int) -> int:
+        return round(self._pixmap.height() * width / max(1, self._pixmap.width()))
+
+    def sizeHint(self) -> QSize:
+        return QSize(self._max_width, self._height(self._max_width))
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(40, self._height(40))
+
+    def hasHeightForWidth(self) -> bool:
+        return True
+
+    def heightForWidth(self, width: int) -> int:
+        return self._height(min(width, self._max_width))
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        width = min(self.width(), self._max_width)
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        painter.drawPixmap(0, 0, width, self._height(width), self._pixmap)
+        painter.end()
+
+
+def _size_words(size: int | None) -> str:
+    if size is None:
+        return ""
+    if size < 1024:
+        return f"{size} bytes"
+    value = float(size)
+    for unit in ("KB", "MB", "GB"):
+        value /= 1024
+        if value < 1024 or unit == "GB":
+            break
+    return f"{value:.1f} {unit}"
+
+
+def _diff_preview(preview: ActionPreview) -> QWidget:
+    """A document's change as its lines: removed ones struck through in red, added ones in green."""
+    detail = cast("DocumentDiffDetail", preview.detail)
+    widget, layout = _box()
+    counts = f"{detail.added} lines added, {detail.removed} removed"
+    what = "New document" if detail.created else "Changes to"
+    layout.addWidget(_label(f"{what} {_where(detail.path)} — {counts}", name="previewLocation", muted=True))
+    box = QTextEdit()
+    box.setObjectName("documentDiff")
+    box.setAccessibleName("The document's text before and after")
+    box.setReadOnly(True)
+    box.setLineWrapMode(QTextEdit.LineWrapMode.WidgetWidth)
+    rows: list[str] = []
+    for line in detail.diff:
+        if line.startswith(("---", "+++")):
+            continue
+        text = html.escape(line[1:] if line[:1] in "+- " else line) or "&nbsp;"
+        if line.startswith("@@"):
+            rows.append(f'<div style="color:#6b7280">{html.escape(line)}</div>')
+        elif line.startswith("+"):
+            rows.append(f'<div style="background:#dcfce7;color:#14532d">+ {text}</div>')
+        elif line.startswith("-"):
+            rows.append(f'<div style="background:#fee2e2;color:#7f1d1d"><s>- {text}</s></div>')
+        else:
+            rows.append(f'<div style="color:#374151">&nbsp;&nbsp;{text}</div>')
+    box.setHtml("".join(rows))
+    box.setMaximumHeight(260)
+    layout.addWidget(box)
+    if detail.truncated:
+        layout.addWidget(_label("The change is longer than shown here.", muted=True))
+    _notes(layout, detail.notes)
+    return widget
+
+
+_OPERATION_WORDS = {
+    "write_text": "Write",
+    "make_folder": "New folder",
+    "copy": "Copy",
+    "move": "Move",
+    "rename": "Rename",
+    "trash": "Move to the trash",
+}
+
+
+def _file_operation_preview(preview: ActionPreview) -> QWidget:
+    detail = cast("FileOperationDetail", preview.detail)
+    widget, form = _form()
+    form.addRow(
+        "Action:", _label(_OPERATION_WORDS.get(detail.operation, detail.operation), name="fileOperation")
+    )
+    if detail.source:
+        noun = "Folder" if detail.is_folder else "File"
+        form.addRow(f"{noun}:", _label(detail.source, name="fileSource"))
+    if detail.target:
+        form.addRow("To:", _label(detail.target, name="fileTarget"))
+    size = _size_words(detail.size)
+    if detail.files is not None:
+        size = f"{detail.files} files" + (f", {size}" if size else "")
+    if size:
+        form.addRow("Size:", _label(size, name="fileSize"))
+    if detail.overwrite:
+        replaced = _size_words(detail.overwritten_size)
+        form.addRow("Replaces:", _label(f"the file already there{f' ({replaced})' if replaced else ''}"))
+    for note in detail.notes:
+        form.addRow(_label(note, name="previewNote", muted=True))
+    return widget
+
+
+def _pdf_preview(preview: ActionPreview) -> QWidget:
+    detail = cast("PdfDetail", preview.detail)
+    widget, layout = _box()
+    rows: list[list[object]] = [
+        [_where(f.path), f.pages, ", ".join(_where(s) for s in f.sources) or "text"] for f in detail.files
+    ]
+    layout.addWidget(_table(["New PDF", "Pages", "From"], rows, name="pdfFiles"))
+    for plan in detail.files:
+        if plan.outline:
+            layout.addWidget(_text_box("\n".join(plan.outline), name="pdfOutline", max_height=140))
+    if detail.font:
+        layout.addWidget(_label(f"Font: {detail.font}", muted=True))
+    _notes(layout, detail.notes)
+    return widget
+
+
+def _pdf_form_preview(preview: ActionPreview) -> QWidget:
+    detail = cast("PdfFormDetail", preview.detail)
+    widget, layout = _box()
+    where = _where(detail.path) + (f" → {_where(detail.output)}" if detail.output else "")
+    layout.addWidget(_label(f"Form fields in {where}", name="previewLocation", muted=True))
+    rows: list[list[object]] = [[f.name, f.old, f.new] for f in detail.fields]
+    layout.addWidget(_table(["Field", "Now", "After"], rows, name="pdfFormFields"))
+    _notes(layout, detail.notes)
+    return widget
+
+
+def _deck_preview(preview: ActionPreview) -> QWidget:
+    detail = cast("DeckOutlineDetail", preview.detail)
+    widget, layout = _box()
+    title = _where(detail.path) + (
+        f" (on the layouts of {_where(detail.template)})" if detail.template else ""
+    )
+    layout.addWidget(_label(title, name="previewLocation", muted=True))
+    marks = {"new": "New", "changed": "Changed", "unchanged": "Same"}
+    outline: list[str] = []
+    for slide in detail.slides:
+        outline.append(
+            f"{slide.number}. {slide.title or '(no title)'}  [{marks.get(slide.status, slide.status)}]"
+        )
+        outline += [f"     • {b}" for b in slide.bullets]
+        if slide.table:
+            columns = max(len(r) for r in slide.table)
+            outline.append(f"     a table of {len(slide.table)} rows and {columns} columns")
+        if slide.images:
+            outline.append(f"     {slide.images} picture(s)")
+        if slide.notes:
+            outline.append(f"     notes: {slide.notes}")
+    outline += [f"Removed: {name}" for name in detail.removed]
+    layout.addWidget(_text_box("\n".join(outline), name="deckOutline", max_height=260))
+    for shot in detail.thumbnails[:12]:
+        _screenshot(layout, shot)
+    _notes(layout, detail.notes)
+    return widget
+
+
+def _event_preview(preview: ActionPreview) -> QWidget:
+    detail = cast("EventDetail", preview.detail)
+    widget, form = _form()
+    before = detail.before or {}
+    fields = (
+        ("summary", "What"),
+        ("start", "Starts"),
+        ("end", "Ends"),
+        ("time_zone", "Time zone"),
+        ("location", "Where"),
+        ("recurrence", "Repeats"),
+        ("calendar", "Calendar"),
+    )
+    for key, label in fields:
+        value = getattr(detail, key)
+        if not value:
+            continue
+        text = str(value)
+        old = before.get(key)
+        if old not in (None, "") and str(old) != text:
+            text = f"{old} → {text}"
+        form.addRow(f"{label}:", _label(text, name=f"event_{key}"))
+    if detail.attendees:
+        form.addRow("Guests:", _label(", ".join(detail.attendees), name="event_attendees"))
+    if detail.description:
+        form.addRow(_text_box(detail.description, name="eventDescription", max_height=120))
+    return widget
+
+
+def _invite_preview(preview: ActionPreview) -> QWidget:
+    detail = cast("InviteDetail", preview.detail)
+    widget, form = _form()
+    rows = (
+        ("From", detail.sender),
+        ("To", ", ".join(detail.to)),
+        ("Subject", detail.subject),
+        ("Event", detail.summary),
+        ("Starts", detail.start),
+        ("Ends", detail.end),
+        ("Where", detail.location),
+        ("Repeats", detail.recurrence or ""),
+    )
+    for label, value in rows:
+        if value:
+            form.addRow(f"{label}:", _label(value, name=f"invite_{label.lower()}"))
+    if detail.body:
+        form.addRow(_text_box(detail.body, name="inviteBody", max_height=160))
+    return widget
 
 
 def _generic_preview(preview: ActionPreview) -> QWidget:
@@ -331,6 +606,13 @@ _BUILDERS: dict[str, Callable[[ActionPreview], QWidget]] = {
     "email": _email_preview,
     "http_request": _http_preview,
     "download": _download_preview,
+    "document_diff": _diff_preview,
+    "file_operation": _file_operation_preview,
+    "pdf": _pdf_preview,
+    "pdf_form": _pdf_form_preview,
+    "deck_outline": _deck_preview,
+    "calendar_event": _event_preview,
+    "calendar_invite": _invite_preview,
 }
 """The preview kinds the window draws with a tailored widget; any other gets the generic one."""
 
@@ -345,6 +627,67 @@ def _column_name(index: int) -> str:
 
 
 # Editing ----------------------------------------------------------------------------------
+
+FIXED_FIELDS = frozenset({"message_id", "date", "in_reply_to", "references"})
+"""Arguments Ensemble fixed when the action was proposed (an email's Message-ID and Date, the
+message it answers): the form leaves them as proposed; only the raw JSON shows them."""
+
+FIELD_WORDS = {
+    "to": "To",
+    "cc": "Cc",
+    "bcc": "Bcc",
+    "subject": "Subject",
+    "body": "Message",
+    "attachments": "Attachments",
+    "path": "File",
+    "sheet": "Sheet",
+    "range": "Cells",
+    "url": "Address",
+    "method": "Method",
+    "folder": "Folder",
+    "save_as": "Save as",
+}
+"""What a form calls an argument; any other is its name in words."""
+
+_FIELD_ORDER = ("to", "cc", "bcc", "subject", "body", "attachments")
+_LONG_TEXT_FIELDS = frozenset({"body", "text", "note"})
+
+
+def field_words(key: str) -> str:
+    """An argument's name as a form labels it (``"to"`` → "To", ``"save_as"`` → "Save as")."""
+    return FIELD_WORDS.get(key) or key.replace("_", " ").capitalize()
+
+
+def _is_text_list(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def join_list(values: list[str]) -> str:
+    """A list of texts (addresses, file names) as one line, separated by commas."""
+    return ", ".join(values)
+
+
+def split_list(text: str) -> list[str]:
+    """One line of texts separated by commas back into a list; a comma inside quotes or
+    angle brackets (``"Stone, Bob" <bob@example.com>``) does not split."""
+    items: list[str] = []
+    current: list[str] = []
+    quoted = angled = False
+    for ch in text:
+        if ch == '"' and not angled:
+            quoted = not quoted
+        elif ch == "<" and not quoted:
+            angled = True
+        elif ch == ">" and not quoted:
+            angled = False
+        if ch in ",;" and not quoted and not angled:
+            items.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    items.append("".join(current))
+    return [item.strip() for item in items if item.strip()]
+
 
 _A1 = re.compile(r"^\$?([A-Za-z]{1,3})\$?(\d+)$")
 
@@ -418,12 +761,22 @@ class ArgumentsEditor(QWidget):
             fields = {k: v for k, v in arguments.items() if k not in ("values",)}
         else:
             fields = arguments
-        form = QFormLayout()
-        for key, value in fields.items():
-            editor = self._field_editor(key, value)
+        shown = [key for key in fields if key not in FIXED_FIELDS]
+        shown.sort(key=lambda k: _FIELD_ORDER.index(k) if k in _FIELD_ORDER else len(_FIELD_ORDER))
+        form_widget, form = _form()
+        for key in shown:
+            editor = self._field_editor(key, fields[key])
             self._fields[key] = editor
-            form.addRow(f"{key.replace('_', ' ').capitalize()}:", editor)
-        form_layout.addLayout(form)
+            form.addRow(f"{field_words(key)}:", editor)
+        form_layout.addWidget(form_widget)
+        if any(key in FIXED_FIELDS for key in fields):
+            form_layout.addWidget(
+                _label(
+                    "Its message id and date stay as proposed, so that it is never sent twice.",
+                    name="fixedFieldsNote",
+                    muted=True,
+                )
+            )
         self._stack.addWidget(self._form_page)
 
         self._raw = QPlainTextEdit(json.dumps(arguments, ensure_ascii=False, indent=2))
@@ -480,7 +833,12 @@ class ArgumentsEditor(QWidget):
             box = QCheckBox()
             box.setChecked(value)
             editor = box
-        elif isinstance(value, str) and ("\n" in value or len(value) > 80):
+        elif _is_text_list(value):
+            # Recipients, file names: one line a person can type into, never a JSON list.
+            line = QLineEdit(join_list(cast("list[str]", value)))
+            line.setPlaceholderText("Separate them with commas")
+            editor = line
+        elif isinstance(value, str) and ("\n" in value or len(value) > 80 or key in _LONG_TEXT_FIELDS):
             text = QPlainTextEdit(value)
             text.setMinimumHeight(90)
             editor = text
@@ -491,7 +849,7 @@ class ArgumentsEditor(QWidget):
             text.setMinimumHeight(70)
             editor = text
         editor.setObjectName(f"field_{key}")
-        editor.setAccessibleName(key.replace("_", " "))
+        editor.setAccessibleName(field_words(key))
         return editor
 
     def cell_editor(self) -> QTableWidget | None:
@@ -535,6 +893,10 @@ class ArgumentsEditor(QWidget):
                 raise EditError(f"{key}: not valid JSON ({exc.msg}).") from exc
         assert isinstance(editor, QLineEdit)
         text = editor.text()
+        if _is_text_list(original):
+            listed = cast("list[str]", original)
+            # Unchanged: exactly as proposed, even where a comma in a name would split.
+            return listed if text == join_list(listed) else split_list(text)
         if isinstance(original, str):
             return text
         if isinstance(original, int):

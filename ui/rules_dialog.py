@@ -1,12 +1,19 @@
 """The standing rules: every active rule as its sentence, with its scope, and a way to add one.
 
+A new rule is written as a sentence with blanks to fill: "[Always allow] [sending an email]
+when [the recipients] [are anyone at] [example.com] in [all missions]". The action is chosen
+by what it does (its title, "Send an email"), the condition by the name of a field in words
+("the recipients"); what the engine stores is the same rule as ``ensemble rules add`` makes
+(a tool, argument patterns such as ``{"to": "*@example.com"}``, a scope), with the sentence
+as its description.
+
 The dialog only shows and asks; the window makes the engine calls (off the GUI thread) and
 hands the dialog the rules again when they change.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -14,7 +21,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
-    QFormLayout,
     QGroupBox,
     QHeaderView,
     QLabel,
@@ -26,29 +32,113 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-if TYPE_CHECKING:
-    from app.api import RuleInfo
+from ui.widgets import FlowLayout, button_row
 
-TOOLS = [
-    "sheet_write",
-    "sheet_append_rows",
-    "sheet_create",
-    "email_send",
-    "email_draft",
-    "email_move",
-    "email_mark",
-    "email_save_attachment",
-    "browser_request",
-    "browser_visit",
-    "browser_download",
-]
+if TYPE_CHECKING:
+    from app.api import ActionKindInfo, RuleInfo
+
 ANY_TOOL = "any"
+"""What the command line calls "every action" (``ensemble rules add --allow any``)."""
+ANY_ACTION = "any action"
 ALL_MISSIONS = "All missions"
 THIS_MISSION = "This mission"
 
+FIELD_WORDS = {
+    "to": "the recipients",
+    "cc": "the copy recipients",
+    "bcc": "the hidden copy recipients",
+    "subject": "the subject",
+    "body": "the message",
+    "attachments": "the attachments",
+    "path": "the file",
+    "sheet": "the sheet",
+    "sheets": "the sheets",
+    "range": "the cells",
+    "url": "the address",
+    "method": "the kind of request (GET, POST…)",
+    "folder": "the folder",
+    "save_as": "the file name",
+    "name": "the attachment's name",
+}
+"""A rule's condition names an argument in words; any other argument is its name in words."""
+
+HIDDEN_FIELDS = frozenset({"message_id", "date", "in_reply_to", "references", "id", "ref"})
+"""Arguments a person never matches on: ids Ensemble or the mail server set."""
+
+Match = Literal["is", "anyone_at", "ends", "starts", "contains", "pattern"]
+MATCHES: tuple[tuple[Match, str, str], ...] = (
+    ("is", "is", "are"),
+    ("anyone_at", "is anyone at", "are anyone at"),
+    ("ends", "ends with", "end with"),
+    ("starts", "starts with", "start with"),
+    ("contains", "contains", "contain"),
+    ("pattern", "matches the pattern", "match the pattern"),
+)
+"""How a condition compares: its key, then its words for one value and for several."""
+
+_PLURAL_FIELDS = frozenset({"to", "cc", "bcc", "attachments", "sheets"})
+_GERUNDS = {"submit": "submitting", "visit": "visiting", "open": "opening", "get": "getting"}
+
+
+def field_words(name: str) -> str:
+    """An argument as a rule's sentence names it (``"to"`` → "the recipients")."""
+    return FIELD_WORDS.get(name) or f"the {name.replace('_', ' ')}"
+
+
+def gerund(title: str) -> str:
+    """A title as the object of "allow" ("Send an email" → "sending an email")."""
+    verb, _, rest = title.partition(" ")
+    low = verb.lower()
+    if low in _GERUNDS:
+        ing = _GERUNDS[low]
+    elif low.endswith("e") and not low.endswith("ee"):
+        ing = low[:-1] + "ing"
+    else:
+        ing = low + "ing"
+    return f"{ing} {rest}".strip()
+
+
+def pattern_for(match: Match, value: str) -> str:
+    """The shell-style pattern the engine matches, from a comparison and the value typed."""
+    value = value.strip()
+    match match:
+        case "anyone_at":
+            return f"*@{value.lstrip('@')}"
+        case "ends":
+            return f"*{value}"
+        case "starts":
+            return f"{value}*"
+        case "contains":
+            return f"*{value}*"
+        case _:
+            return value
+
+
+def sentence(
+    kind: str, title: str | None, field: str | None, match: Match, value: str, *, this_mission: bool
+) -> str:
+    """A rule as the person reads it, e.g. "Always allow sending an email when the recipients
+    are anyone at example.com".
+
+    Args:
+        kind: ``approve_all`` or ``reject_all``.
+        title: The action's title, or None for any action.
+        field: The argument the condition is about, or None for no condition.
+        match: How it compares.
+        value: What was typed.
+        this_mission: Whether the rule is limited to one mission.
+    """
+    verb = "Never allow" if kind == "reject_all" else "Always allow"
+    text = f"{verb} {gerund(title) if title else ANY_ACTION}"
+    if field is not None and value.strip():
+        words = next(w for key, *w in MATCHES if key == match)
+        compare = words[1] if field in _PLURAL_FIELDS else words[0]
+        text += f" when {field_words(field)} {compare} {value.strip()}"
+    return text + (" in this mission" if this_mission else "")
+
 
 def parse_condition(text: str) -> dict[str, str] | None:
-    """``ARG=pattern`` → ``{ARG: pattern}``; empty → None.
+    """``ARG=pattern`` → ``{ARG: pattern}``; empty → None (the command line's form).
 
     Raises:
         ValueError: The text is not of that form.
@@ -59,8 +149,27 @@ def parse_condition(text: str) -> dict[str, str] | None:
     name, sep, pattern = text.partition("=")
     name, pattern = name.strip(), pattern.strip()
     if not sep or not name or not pattern:
-        raise ValueError("Write the condition as ARGUMENT=pattern, e.g. to=*@example.com")
+        raise ValueError(
+            "Choose what the condition is about (the recipients, the address…) in the list "
+            "before the value, or leave the value empty for every such action."
+        )
     return {name: pattern}
+
+
+class ToolCombo(QComboBox):
+    """The actions a rule can name, shown by their titles ("Send an email").
+
+    :meth:`findText` also finds an action by the name the command line gives it
+    (``email_send``, or ``any`` for every action), so a rule typed elsewhere can be picked.
+    """
+
+    def findText(self, text: str, flags: Qt.MatchFlag = Qt.MatchFlag.MatchExactly) -> int:
+        found = super().findText(text, flags)
+        if found >= 0:
+            return found
+        if text == ANY_TOOL:
+            return self.findData(None)
+        return self.findData(text)
 
 
 class RulesDialog(QDialog):
@@ -73,7 +182,8 @@ class RulesDialog(QDialog):
     Signals:
         remove_requested(str): Remove the rule with this id.
         add_requested(str, object, object, object): Kind (``approve_all``/``reject_all``),
-            tool (None: any), conditions (None: none), mission id (None: every mission).
+            tool (None: any), conditions (None: none), mission id (None: every mission); its
+            sentence is :attr:`new_rule_sentence`.
     """
 
     remove_requested = Signal(str)
@@ -83,13 +193,17 @@ class RulesDialog(QDialog):
         self, *, mission_id: str | None, mission_title: str = "", parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
+        from app.api import action_kinds
+
         self.setObjectName("rulesDialog")
         self.setWindowTitle("Rules")
         self.setAccessibleName("Rules")
         self.setWindowModality(Qt.WindowModality.WindowModal)
-        self.resize(720, 480)
+        self.resize(760, 520)
         self.mission_id = mission_id
         self.rules: list[RuleInfo] = []
+        self.kinds: dict[str, ActionKindInfo] = {k.name: k for k in action_kinds()}
+        self.new_rule_sentence = ""
 
         layout = QVBoxLayout(self)
         intro = QLabel("Standing decisions: actions they match are approved or rejected without asking you.")
@@ -115,60 +229,140 @@ class RulesDialog(QDialog):
         self.empty_label.setProperty("muted", True)
         layout.addWidget(self.empty_label)
 
-        box = QGroupBox("Add rule…")
+        box = QGroupBox("Add a rule")
         box.setObjectName("addRuleBox")
-        form = QFormLayout(box)
+        box_layout = QVBoxLayout(box)
+        # The rule is a sentence with blanks; the blanks flow onto more lines when narrow.
+        blanks = QWidget()
+        blanks.setObjectName("ruleBlanks")
+        flow = FlowLayout(blanks)
         self.kind_combo = QComboBox()
         self.kind_combo.setObjectName("ruleKindCombo")
         self.kind_combo.setAccessibleName("Allow or deny")
-        self.kind_combo.addItem("Allow", "approve_all")
-        self.kind_combo.addItem("Deny", "reject_all")
-        form.addRow("Decision", self.kind_combo)
-        self.tool_combo = QComboBox()
+        self.kind_combo.addItem("Always allow", "approve_all")
+        self.kind_combo.addItem("Never allow", "reject_all")
+        self.tool_combo = ToolCombo()
         self.tool_combo.setObjectName("ruleToolCombo")
-        self.tool_combo.setAccessibleName("Tool")
-        for tool in TOOLS:
-            self.tool_combo.addItem(tool, tool)
-        self.tool_combo.addItem(ANY_TOOL, None)
-        form.addRow("Tool", self.tool_combo)
+        self.tool_combo.setAccessibleName("Which action")
+        for kind in self.kinds.values():
+            self.tool_combo.addItem(gerund(kind.title), kind.name)
+            self.tool_combo.setItemData(self.tool_combo.count() - 1, kind.title, Qt.ItemDataRole.ToolTipRole)
+        self.tool_combo.addItem(ANY_ACTION, None)
+        when = QLabel("when")
+        when.setAccessibleName("when")
+        # Level with the lists beside it (the flow lines its widgets up at the top).
+        when.setMinimumHeight(self.kind_combo.sizeHint().height())
+        when.setAlignment(Qt.AlignmentFlag.AlignVCenter)
+        self.field_combo = QComboBox()
+        self.field_combo.setObjectName("ruleFieldCombo")
+        self.field_combo.setAccessibleName("Only when this part of the action")
+        self.match_combo = QComboBox()
+        self.match_combo.setObjectName("ruleMatchCombo")
+        self.match_combo.setAccessibleName("Compares how")
+        for key, one, _several in MATCHES:
+            self.match_combo.addItem(one, key)
         self.condition_input = QLineEdit()
         self.condition_input.setObjectName("ruleConditionInput")
-        self.condition_input.setAccessibleName("Condition")
-        self.condition_input.setPlaceholderText("Optional: ARGUMENT=pattern, e.g. to=*@example.com")
-        form.addRow("Only when", self.condition_input)
+        self.condition_input.setAccessibleName("Value")
+        self.condition_input.setPlaceholderText("e.g. example.com")
+        self.condition_input.setMinimumWidth(160)
         self.scope_combo = QComboBox()
         self.scope_combo.setObjectName("ruleScopeCombo")
         self.scope_combo.setAccessibleName("Applies to")
-        self.scope_combo.addItem(ALL_MISSIONS, None)
+        self.scope_combo.addItem("in all missions", None)
         if mission_id is not None:
-            label = f"{THIS_MISSION}: {mission_title}" if mission_title else THIS_MISSION
+            label = f"in this mission: {mission_title}" if mission_title else "in this mission"
             self.scope_combo.addItem(label, mission_id)
-        form.addRow("Applies to", self.scope_combo)
+        flow.add_widgets(
+            [
+                self.kind_combo,
+                self.tool_combo,
+                when,
+                self.field_combo,
+                self.match_combo,
+                self.condition_input,
+                self.scope_combo,
+            ]
+        )
+        box_layout.addWidget(blanks)
+        self.sentence_label = QLabel()
+        self.sentence_label.setObjectName("ruleSentence")
+        self.sentence_label.setAccessibleName("The rule as it will read")
+        self.sentence_label.setWordWrap(True)
+        self.sentence_label.setTextFormat(Qt.TextFormat.PlainText)
+        box_layout.addWidget(self.sentence_label)
         self.add_error = QLabel()
         self.add_error.setObjectName("ruleAddError")
         self.add_error.setAccessibleName("Problem with the rule")
         self.add_error.setWordWrap(True)
         self.add_error.hide()
-        form.addRow(self.add_error)
+        box_layout.addWidget(self.add_error)
         self.add_button = QPushButton("Add rule")
         self.add_button.setObjectName("addRuleButton")
         self.add_button.setAccessibleName("Add rule")
         self.add_button.clicked.connect(self.on_add_clicked)
-        form.addRow(self.add_button)
+        box_layout.addWidget(button_row(self.add_button))
         layout.addWidget(box)
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
 
+        self.tool_combo.currentIndexChanged.connect(self.on_tool_changed)
+        for combo in (self.kind_combo, self.field_combo, self.match_combo, self.scope_combo):
+            combo.currentIndexChanged.connect(self.on_rule_changed)
+        self.condition_input.textChanged.connect(self.on_rule_changed)
+        self.on_tool_changed()
+
+    # The sentence being written ------------------------------------------------------------
+
+    def on_tool_changed(self, *_args: object) -> None:
+        """Offers the fields of the chosen action (in words) for the condition."""
+        kind = self.kinds.get(str(self.tool_combo.currentData() or ""))
+        fields = [f for f in (kind.fields if kind else []) if f not in HIDDEN_FIELDS]
+        self.field_combo.blockSignals(True)
+        self.field_combo.clear()
+        self.field_combo.addItem("always (no condition)", None)
+        for name in fields:
+            self.field_combo.addItem(field_words(name), name)
+        self.field_combo.blockSignals(False)
+        if "to" in fields:
+            self.match_combo.setCurrentIndex(self.match_combo.findData("anyone_at"))
+        self.on_rule_changed()
+
+    def _match(self) -> Match:
+        key = str(self.match_combo.currentData() or "is")
+        return next((k for k, *_ in MATCHES if k == key), "is")
+
+    def on_rule_changed(self, *_args: object) -> None:
+        """Reads the rule back as the sentence it will be."""
+        field = self.field_combo.currentData()
+        has_field = isinstance(field, str)
+        self.match_combo.setEnabled(has_field)
+        self.sentence_label.setText(self._sentence())
+
+    def _sentence(self) -> str:
+        kind = self.kinds.get(str(self.tool_combo.currentData() or ""))
+        field = self.field_combo.currentData()
+        return sentence(
+            str(self.kind_combo.currentData()),
+            kind.title if kind else None,
+            field if isinstance(field, str) else None,
+            self._match(),
+            self.condition_input.text(),
+            this_mission=self.scope_combo.currentData() is not None,
+        )
+
+    # The rules -----------------------------------------------------------------------------
+
     def set_rules(self, rules: list[RuleInfo]) -> None:
         """Shows these rules (the active ones), oldest first."""
         self.rules = list(rules)
         self.table.setRowCount(len(self.rules))
         for row, rule in enumerate(self.rules):
-            sentence = QTableWidgetItem(rule.description)
-            sentence.setToolTip(rule.description)
-            self.table.setItem(row, 0, sentence)
+            text = QTableWidgetItem(rule.description)
+            text.setToolTip(rule.description)
+            self.table.setItem(row, 0, text)
             self.table.setItem(row, 1, QTableWidgetItem(self.scope_text(rule)))
             remove = QPushButton("Remove")
             remove.setObjectName("removeRuleButton")
@@ -193,15 +387,39 @@ class RulesDialog(QDialog):
         self.remove_requested.emit(rule_id)
 
     def on_add_clicked(self) -> None:
-        try:
-            where = parse_condition(self.condition_input.text())
-        except ValueError as exc:
-            self.show_add_error(str(exc))
-            return
+        field = self.field_combo.currentData()
+        value = self.condition_input.text().strip()
+        where: dict[str, str] | None
+        if isinstance(field, str):
+            if not value:
+                self.show_add_error(f"Type what {field_words(field)} should match, or choose “always”.")
+                return
+            where = {field: pattern_for(self._match(), value)}
+            description = self._sentence()
+        else:
+            # Without a chosen field, the value may be the command line's "name=pattern".
+            try:
+                where = parse_condition(value)
+            except ValueError as exc:
+                self.show_add_error(str(exc))
+                return
+            description = self._sentence()
+            if where:
+                [(name, pattern)] = where.items()
+                kind = self.kinds.get(str(self.tool_combo.currentData() or ""))
+                description = sentence(
+                    str(self.kind_combo.currentData()),
+                    kind.title if kind else None,
+                    name,
+                    "pattern",
+                    pattern,
+                    this_mission=self.scope_combo.currentData() is not None,
+                )
         self.add_error.hide()
         self.add_button.setEnabled(False)
-        kind, tool = self.kind_combo.currentData(), self.tool_combo.currentData()
-        self.add_requested.emit(kind, tool, where, self.scope_combo.currentData())
+        self.new_rule_sentence = description
+        kind_name, tool = self.kind_combo.currentData(), self.tool_combo.currentData()
+        self.add_requested.emit(kind_name, tool, where, self.scope_combo.currentData())
 
     def on_added(self) -> None:
         """The rule was added: ready for another."""

@@ -1,12 +1,193 @@
-"""Small pieces shared by the views: empty states, the app icon, the style sheet."""
+"""Small pieces shared by the views: empty states, the app icon, the style sheet, and the
+layout helpers that keep every view readable in a narrow pane (a flow of buttons that wraps
+onto a second line, text that can break inside long addresses)."""
 
 from __future__ import annotations
 
+import re
 from importlib import resources
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QMargins, QPoint, QRect, QSize, Qt
 from PySide6.QtGui import QIcon, QPalette
-from PySide6.QtWidgets import QApplication, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QLabel,
+    QLayout,
+    QLayoutItem,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+ZERO_WIDTH_SPACE = "\u200b"
+_LONG_WORD = re.compile(r"\S{12,}")
+_BREAK_AFTER = re.compile(r"([/?&=@._,;:+\-])")
+
+
+def breakable(text: str) -> str:
+    """``text`` with places where a long word may wrap: a zero-width space after the ``/``,
+    ``.``, ``@``, ``?``… of every word of 12 characters or more (a web address, a path, an
+    email address), so that a word-wrapped label is never wider than its pane."""
+    return _LONG_WORD.sub(lambda m: _BREAK_AFTER.sub(rf"\1{ZERO_WIDTH_SPACE}", m.group(0)), text)
+
+
+def plain(text: str) -> str:
+    """Text shown through :func:`breakable`, without its break points."""
+    return text.replace(ZERO_WIDTH_SPACE, "")
+
+
+class WrapLabel(QLabel):
+    """A word-wrapped plain-text label that is never wider than its pane: a long web address,
+    path or email address in it may wrap at its ``/``, ``.`` or ``@`` (see :func:`breakable`).
+
+    :meth:`text` gives the text as set, without those break points.
+
+    Args:
+        text: The text.
+        parent: Its parent, if any.
+    """
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._plain = ""
+        self.setWordWrap(True)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:
+        self._plain = text
+        super().setText(breakable(text))
+
+    def text(self) -> str:
+        return self._plain
+
+    def clear(self) -> None:
+        self.setText("")
+
+    def sizeHint(self) -> QSize:
+        # Qt lays a short wrapped text out a quarter of 80 characters wide, "to look nicer";
+        # here a label is as wide as its text on one line when there is room for it, and
+        # wraps only when there is not (its minimum stays its longest word).
+        hint = super().sizeHint()
+        if not self._plain:
+            return hint
+        metrics = self.fontMetrics()
+        margins = self.contentsMargins()
+        text = metrics.boundingRect(
+            QRect(0, 0, 100_000, 100_000), int(Qt.AlignmentFlag.AlignLeft), self._plain
+        )
+        width = text.width() + margins.left() + margins.right() + 2 * self.margin() + 2
+        width = min(width, max(hint.width(), 80 * metrics.averageCharWidth()))
+        if width <= hint.width():
+            return hint
+        return QSize(width, self.heightForWidth(width))
+
+
+class FlowLayout(QLayout):
+    """Lays its widgets out left to right at their size hints, wrapping onto the next line
+    when the width runs out, so that a row of buttons never squeezes (elides) their text.
+
+    Args:
+        parent: The widget it lays out, if any.
+        spacing: The gap between widgets, across and down.
+    """
+
+    def __init__(self, parent: QWidget | None = None, *, spacing: int = 6) -> None:
+        super().__init__(parent)
+        self._items: list[QLayoutItem] = []
+        self._spacing = spacing
+        self.setContentsMargins(0, 0, 0, 0)
+
+    def addItem(self, item: QLayoutItem) -> None:
+        self._items.append(item)
+
+    def add_widgets(self, widgets: Iterable[QWidget]) -> None:
+        """Adds these widgets, in order."""
+        for widget in widgets:
+            self.addWidget(widget)
+
+    def count(self) -> int:
+        return len(self._items)
+
+    def itemAt(self, index: int) -> QLayoutItem | None:
+        return self._items[index] if 0 <= index < len(self._items) else None
+
+    def takeAt(self, index: int) -> QLayoutItem | None:
+        return self._items.pop(index) if 0 <= index < len(self._items) else None
+
+    def spacing(self) -> int:
+        return self._spacing
+
+    def expandingDirections(self) -> Qt.Orientation:
+        return Qt.Orientation(0)
+
+    def hasHeightForWidth(self) -> bool:
+        return True
+
+    def heightForWidth(self, width: int) -> int:
+        return self._place(QRect(0, 0, width, 0), move=False)
+
+    def setGeometry(self, rect: QRect) -> None:
+        super().setGeometry(rect)
+        self._place(rect, move=True)
+
+    def sizeHint(self) -> QSize:
+        # On one line, when there is room for it.
+        margins = self.contentsMargins()
+        shown = [item for item in self._items if not item.isEmpty()]
+        width = sum(item.sizeHint().width() for item in shown) + self._spacing * max(0, len(shown) - 1)
+        height = max((item.sizeHint().height() for item in shown), default=0)
+        frame = QSize(margins.left() + margins.right(), margins.top() + margins.bottom())
+        return QSize(width, height) + frame
+
+    def minimumSize(self) -> QSize:
+        # The widest single widget: each line holds at least one, at its full size.
+        size = QSize()
+        for item in self._items:
+            if not item.isEmpty():
+                size = size.expandedTo(item.sizeHint())
+        margins = self.contentsMargins()
+        return size + QSize(margins.left() + margins.right(), margins.top() + margins.bottom())
+
+    def _place(self, rect: QRect, *, move: bool) -> int:
+        margins: QMargins = self.contentsMargins()
+        area = rect.marginsRemoved(margins)
+        x, y, line = area.x(), area.y(), 0
+        for item in self._items:
+            if item.isEmpty():
+                continue
+            hint = item.sizeHint()
+            if x > area.x() and x + hint.width() > area.right() + 1:
+                x, y, line = area.x(), y + line + self._spacing, 0
+            if move:
+                item.setGeometry(QRect(QPoint(x, y), QSize(min(hint.width(), area.width()), hint.height())))
+            x += hint.width() + self._spacing
+            line = max(line, hint.height())
+        return y + line - rect.y() + margins.bottom()
+
+
+def button_row(*widgets: QWidget, name: str = "") -> QWidget:
+    """A row of buttons that wraps onto a second line when the pane is narrow (see
+    :class:`FlowLayout`)."""
+    row = QWidget()
+    if name:
+        row.setObjectName(name)
+    flow = FlowLayout(row)
+    flow.add_widgets(widgets)
+    policy = QSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+    policy.setHeightForWidth(True)
+    row.setSizePolicy(policy)
+    return row
+
+
+def fit_button(button: QWidget) -> None:
+    """Keeps a button in a box layout at least as wide as its text needs (it never elides):
+    its size hint, which follows the style sheet's padding, is its minimum."""
+    button.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Fixed)
 
 
 def empty_state(title: str, text: str, *, name: str) -> QWidget:
@@ -77,7 +258,8 @@ QLabel[muted="true"] {{ color: {muted}; }}
 #missionList::item {{ padding: 6px 4px; }}
 #missionList::item:selected {{ background: {accent}; color: white; }}
 #approvalCard {{ background: {card}; border: 1px solid {border}; border-radius: 10px; }}
-#cardSummary {{ font-size: 11pt; font-weight: 600; }}
+#cardTitle {{ font-size: 12pt; font-weight: 600; }}
+#cardSummary {{ font-size: 10.5pt; }}
 #cardOrigin {{ color: {muted}; }}
 #cardError {{ color: {danger}; }}
 #effectBadge {{ padding: 2px 8px; border-radius: 9px; background: {warn_bg}; color: {warn_fg}; }}

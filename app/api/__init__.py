@@ -4,7 +4,7 @@
 - Typed events (:mod:`app.api.events`): one class per kind, with named fields; :func:`typed`
   makes one from the journal's event, :func:`encode` is the one JSON form of an event.
 - Read models (:mod:`app.api.models`): :class:`MissionInfo`, :class:`ActionInfo`,
-  :class:`RuleInfo`, what clients list and show.
+  :class:`RuleInfo`, what clients list and show; :func:`action_kinds`, what a rule can name.
 - :class:`EnsembleError`: the one error base; its message is for a person.
 
 The engine itself (:class:`app.engine.Engine`) is the facade that takes specs and decisions
@@ -44,7 +44,7 @@ from app.api.events import (
     encode,
     typed,
 )
-from app.api.models import ActionInfo, MissionInfo, RuleInfo
+from app.api.models import ActionInfo, ActionKindInfo, MissionInfo, RuleInfo, action_kinds
 from app.api.previews import ActionPreview
 from app.api.spec import ApprovalPolicy, MissionSpec, RuleSpec
 from app.errors import EngineError, EnsembleError
@@ -55,6 +55,7 @@ __all__ = [
     "ActionExecuted",
     "ActionFailed",
     "ActionInfo",
+    "ActionKindInfo",
     "ActionOutcomeUnknown",
     "ActionPreview",
     "ActionProposed",
@@ -85,6 +86,7 @@ __all__ = [
     "TextDelta",
     "ToolCalled",
     "ToolResultEvent",
+    "action_kinds",
     "dumps",
     "encode",
     "typed",

@@ -13,7 +13,7 @@ import datetime as dt
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from app.api.previews import ActionPreview
 from app.pricing import estimate_cost
@@ -188,6 +188,8 @@ class ActionProposed(EventBase):
 
     Attributes:
         agent: The agent that proposed it.
+        title: What it does, for a person ("Send an email"): its tool's title, or its name in
+            words; filled from ``tool`` for events journaled before titles were recorded.
         preview: What it would do, its detail typed by its kind (see :mod:`app.api.previews`).
         warning: Why the person is asked although a rule might decide (a new destination, an
             outcome unknown after a restart), or None.
@@ -199,12 +201,20 @@ class ActionProposed(EventBase):
     action_id: str
     agent: str = ""
     tool: str = ""
+    title: str = ""
     effect: str = ""
     arguments: dict[str, Any] = Field(default_factory=dict)
     preview: ActionPreview = Field(default_factory=ActionPreview)
     warning: str | None = None
     ask_person: bool = False
     new_destinations: list[NewDestination] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _titled(cls, data: Any) -> Any:
+        from app.api.models import with_title
+
+        return with_title(data)
 
 
 class ActionDecided(EventBase):

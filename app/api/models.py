@@ -10,9 +10,10 @@ import datetime as dt
 import json
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.api.previews import ActionPreview
+from connectors.registry import action_title
 
 if TYPE_CHECKING:
     from app.api.events import ActionProposed
@@ -84,6 +85,8 @@ class ActionInfo(BaseModel):
         task_id: Its task, or None for the lead.
         agent: The agent that proposed it.
         tool: The tool, e.g. ``"email_send"``.
+        title: What it does, for a person ("Send an email"): the tool's title, or its name in
+            words.
         effect: ``local`` or ``external``.
         status: ``pending``, ``approved``, ``rejected``, ``executing``, ``executed``,
             ``failed`` or ``undone``.
@@ -106,6 +109,7 @@ class ActionInfo(BaseModel):
     task_id: str | None = None
     agent: str
     tool: str
+    title: str = ""
     effect: str
     status: str
     arguments: dict[str, Any] = Field(default_factory=dict)
@@ -119,6 +123,11 @@ class ActionInfo(BaseModel):
     undoable: bool = False
     created_at: dt.datetime
 
+    @model_validator(mode="before")
+    @classmethod
+    def _titled(cls, data: Any) -> Any:
+        return with_title(data)
+
     @classmethod
     def proposed(cls, event: ActionProposed) -> ActionInfo:
         """A pending action from the event that proposed it (its ``warning`` is the notice)."""
@@ -128,6 +137,7 @@ class ActionInfo(BaseModel):
             task_id=event.task_id,
             agent=event.agent,
             tool=event.tool,
+            title=event.title,
             effect=event.effect,
             status="pending",
             arguments=dict(event.arguments),
@@ -193,6 +203,71 @@ class RuleInfo(BaseModel):
             mission_id=row.mission_id,
             description=row.description,
         )
+
+
+class ActionKindInfo(BaseModel):
+    """A kind of action that waits for a decision, as the rules dialog offers it.
+
+    Attributes:
+        name: The tool (or held kind) a rule names, e.g. ``"email_send"``.
+        title: What it does, for a person ("Send an email").
+        effect: ``local`` or ``external``.
+        fields: The names of its arguments a rule's condition may match (``"to"``).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    title: str
+    effect: str
+    fields: list[str] = Field(default_factory=list)
+
+
+def action_kinds() -> list[ActionKindInfo]:
+    """Every kind of action that waits for a decision (the tools with a side effect and the
+    kinds their calls hold), by agent kind, for a client to offer in a rule."""
+    from connectors.base import tool_title
+    from connectors.registry import registry
+
+    kinds: list[ActionKindInfo] = []
+    for agent in registry().values():
+        for tool in agent.tools:
+            if tool.effect == "read":
+                continue
+            properties: dict[str, Any] = tool.input_schema.get("properties", {})
+            kinds.append(
+                ActionKindInfo(
+                    name=tool.name,
+                    title=tool_title(tool.name, tool.title),
+                    effect=tool.effect,
+                    fields=[name for name, schema in properties.items() if _matchable(schema)],
+                )
+            )
+        kinds += [
+            ActionKindInfo(
+                name=h.name, title=tool_title(h.name, h.title), effect=h.effect, fields=list(h.fields)
+            )
+            for h in agent.held
+        ]
+    return kinds
+
+
+def _matchable(schema: dict[str, Any]) -> bool:
+    """Whether an argument holds text (or a list of texts) a rule's pattern can match."""
+    options = schema.get("anyOf", [schema])
+    for option in options:
+        kind = option.get("type")
+        if kind == "string" or (kind == "array" and option.get("items", {}).get("type") == "string"):
+            return True
+    return False
+
+
+def with_title(data: Any) -> Any:
+    """Fills an action's ``title`` from its ``tool`` when it has none (a journal written
+    before titles were recorded, or a client building the model itself)."""
+    if isinstance(data, dict) and not data.get("title") and data.get("tool"):
+        return {**data, "title": action_title(str(data["tool"]))}
+    return data
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

@@ -22,10 +22,21 @@ from connectors.registry import preview_model
 
 if TYPE_CHECKING:
     from connectors.browser.previews import DownloadDetail, HttpRequestDetail
+    from connectors.calendar.previews import EventDetail, InviteDetail
+    from connectors.documents._deck import DeckOutlineDetail
+    from connectors.documents._pdf import PdfDetail, PdfFormDetail
+    from connectors.documents.previews import DocumentDiffDetail, FileOperationDetail
     from connectors.email.previews import AttachmentInfo, EmailDetail
     from connectors.spreadsheet.previews import CellChange, CellsDetail, NewFileDetail, RowsDetail
 
 _LAZY = {
+    "DeckOutlineDetail": "connectors.documents._deck",
+    "DocumentDiffDetail": "connectors.documents.previews",
+    "EventDetail": "connectors.calendar.previews",
+    "FileOperationDetail": "connectors.documents.previews",
+    "InviteDetail": "connectors.calendar.previews",
+    "PdfDetail": "connectors.documents._pdf",
+    "PdfFormDetail": "connectors.documents._pdf",
     "AttachmentInfo": "connectors.email.previews",
     "CellChange": "connectors.spreadsheet.previews",
     "CellsDetail": "connectors.spreadsheet.previews",
@@ -50,11 +61,18 @@ __all__ = [
     "AttachmentInfo",
     "CellChange",
     "CellsDetail",
+    "DeckOutlineDetail",
+    "DocumentDiffDetail",
     "DownloadDetail",
     "EmailDetail",
+    "EventDetail",
+    "FileOperationDetail",
     "GenericDetail",
     "HttpRequestDetail",
+    "InviteDetail",
     "NewFileDetail",
+    "PdfDetail",
+    "PdfFormDetail",
     "PreviewDetail",
     "RowsDetail",
     "TextDetail",
