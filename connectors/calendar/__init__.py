@@ -1076,6 +1076,7 @@ async def _send_invite(ctx: ToolContext, args: CalendarInviteArgs) -> ToolOutput
 TOOLS: list[Tool[Any]] = [
     Tool(
         name="calendar_list_events",
+        title="Look at calendar events",
         description=(
             "Lists the events between two days (or moments), repeating events expanded into their "
             "occurrences, times in the person's zone. Returns JSON {time_zone, calendars, total, events: "
@@ -1089,6 +1090,7 @@ TOOLS: list[Tool[Any]] = [
     ),
     Tool(
         name="calendar_find_free_time",
+        title="Find free time",
         description=(
             "Finds free time of at least duration_minutes in which every calendar named is free, within "
             "working hours (the person's settings, 09:00-17:00 Monday to Friday unless set). Returns JSON "
@@ -1100,6 +1102,7 @@ TOOLS: list[Tool[Any]] = [
     ),
     Tool(
         name="calendar_create_event",
+        title="Add a calendar event",
         description=(
             "Adds an event to a calendar (an .ics file in the workspace, created if missing, or a calendar "
             "of the CalDAV account). Shown to the person first; it can be undone."
@@ -1115,6 +1118,7 @@ TOOLS: list[Tool[Any]] = [
     ),
     Tool(
         name="calendar_update_event",
+        title="Change a calendar event",
         description=(
             "Changes an event (a repeating one as a whole): give only the values to change. Shown to the "
             "person first with the values before; it can be undone."
@@ -1129,6 +1133,7 @@ TOOLS: list[Tool[Any]] = [
     ),
     Tool(
         name="calendar_delete_event",
+        title="Delete a calendar event",
         description=(
             "Deletes an event (a repeating one with all its occurrences). Shown to the person first; it can "
             "be undone."
@@ -1142,6 +1147,7 @@ TOOLS: list[Tool[Any]] = [
     ),
     Tool(
         name="calendar_invite",
+        title="Send a meeting invitation",
         description=(
             "Emails an invitation to an event (an iCalendar REQUEST the invitees' calendars can accept) from "
             "the email account, which is the organizer. Create the event first. The person sees it before it "

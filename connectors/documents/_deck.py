@@ -1037,6 +1037,7 @@ async def _fingerprint(ctx: ToolContext, args: Any) -> str:
 TOOLS: list[Tool[Any]] = [
     Tool(
         name="deck_read",
+        title="Read a slide deck",
         description=(
             "Reads a PowerPoint deck (.pptx): each slide's layout, title, text (one line per "
             "paragraph, indented two spaces per level), tables (rows of cells), picture and chart "
@@ -1051,6 +1052,7 @@ TOOLS: list[Tool[Any]] = [
     ),
     Tool(
         name="deck_create",
+        title="Create a slide deck",
         description=(
             "Creates a new PowerPoint deck (.pptx) from an outline: each slide a title, subtitle, "
             "bullets, a table, a picture from the workspace and speaker notes, on the layouts of a "
@@ -1065,6 +1067,7 @@ TOOLS: list[Tool[Any]] = [
     ),
     Tool(
         name="deck_edit",
+        title="Change a slide deck",
         description=(
             "Changes a PowerPoint deck (.pptx): adds slides from an outline (at any position), "
             "replaces a slide's title, bullets or notes, deletes or moves slides. Everything else "

@@ -984,6 +984,7 @@ async def _trash_fingerprint(ctx: ToolContext, args: FilesTrashArgs) -> str:
 TOOLS: list[Tool[Any]] = [
     Tool(
         name="files_list",
+        title="List files",
         description=(
             "Lists files and folders in a workspace folder, sorted by path, with sub-folders "
             "by default. Returns JSON: {folder, entries: [{path (relative to the folder), type "
@@ -997,6 +998,7 @@ TOOLS: list[Tool[Any]] = [
     ),
     Tool(
         name="files_read_text",
+        title="Read a text file",
         description=(
             "Reads a plain text file (.txt, .md, .csv, .json, .xml, .log, …), detecting its "
             "encoding (UTF-8, UTF-16 or UTF-8 with a byte-order mark, else Windows-1252). Returns "
@@ -1011,6 +1013,7 @@ TOOLS: list[Tool[Any]] = [
     ),
     Tool(
         name="files_write_text",
+        title="Write a text file",
         description=(
             "Writes a plain text file: creates a new one, overwrites an existing one's text, or "
             "appends to it. An existing file keeps its encoding and line endings. The person "
@@ -1024,6 +1027,7 @@ TOOLS: list[Tool[Any]] = [
     ),
     Tool(
         name="files_make_folder",
+        title="Make a folder",
         description=(
             "Makes a folder in the workspace, with any missing parent folders. The person "
             "approves it first; undo removes it again while it is empty."
@@ -1037,6 +1041,7 @@ TOOLS: list[Tool[Any]] = [
     ),
     Tool(
         name="files_copy",
+        title="Copy a file",
         description=(
             "Copies a file or a folder (with everything in it) to a new path in the workspace; "
             "replaces an existing file only with overwrite. The person approves it first, and "
@@ -1052,6 +1057,7 @@ TOOLS: list[Tool[Any]] = [
     ),
     Tool(
         name="files_move",
+        title="Move or rename a file",
         description=(
             "Moves or renames a file or folder within the workspace (a new name in the same "
             "folder renames it); replaces an existing file only with overwrite, keeping it for "
@@ -1067,6 +1073,7 @@ TOOLS: list[Tool[Any]] = [
     ),
     Tool(
         name="files_trash",
+        title="Move a file to the trash",
         description=(
             "Moves a file or folder to the system trash (never deletes it for good). The "
             "person approves it first, and undo puts it back where it was."

@@ -281,6 +281,7 @@ async def _image_view(ctx: ToolContext, args: ImageViewArgs) -> ToolOutput:
 TOOLS: list[Tool[Any]] = [
     Tool(
         name="image_view",
+        title="Look at an image",
         description=(
             "Shows you an image file from the workspace (PNG, JPEG, GIF, WebP, TIFF, BMP) or one "
             "page of a PDF, as an image you can look at: use it to read a scanned page (pdf_read "

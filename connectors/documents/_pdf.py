@@ -1294,6 +1294,7 @@ async def _output_fingerprint(ctx: ToolContext, args: Any) -> str:
 TOOLS: list[Tool[Any]] = [
     Tool(
         name="pdf_read",
+        title="Read a PDF",
         description=(
             "Reads the text of a PDF in the workspace, page by page. Returns JSON: {path, "
             "page_count, title, pages: [{page, text, note}]}. A page with no text layer (a scan) "
@@ -1311,6 +1312,7 @@ TOOLS: list[Tool[Any]] = [
     ),
     Tool(
         name="pdf_create",
+        title="Create a PDF",
         description=(
             "Creates a new PDF document from text written like simple markdown (headings, "
             "paragraphs, bullet and numbered lists, page breaks), on A4 or Letter paper, in a "
@@ -1325,6 +1327,7 @@ TOOLS: list[Tool[Any]] = [
     ),
     Tool(
         name="pdf_merge",
+        title="Merge PDFs",
         description=(
             "Creates a new PDF from the pages of one or more PDFs, in the order given (all pages, "
             "or a selection of each, e.g. '1-3,7'). The inputs are not changed. The person sees "
@@ -1338,6 +1341,7 @@ TOOLS: list[Tool[Any]] = [
     ),
     Tool(
         name="pdf_split",
+        title="Split a PDF",
         description=(
             "Splits a PDF into new files, each holding the pages named for it (e.g. parts "
             "[{pages: '1-2', output: 'a.pdf'}, {pages: '3-', output: 'b.pdf'}]). The original is "
@@ -1353,6 +1357,7 @@ TOOLS: list[Tool[Any]] = [
     ),
     Tool(
         name="pdf_form_fields",
+        title="Read a PDF form",
         description=(
             "Lists the fillable form fields (AcroForm) of a PDF. Returns JSON: {path, fields: "
             "[{name, type, value, options, required, read_only}]}, type being text, checkbox, "
@@ -1366,6 +1371,7 @@ TOOLS: list[Tool[Any]] = [
     ),
     Tool(
         name="pdf_fill_form",
+        title="Fill in a PDF form",
         description=(
             "Fills form fields of a PDF: text fields with text, checkboxes with true or false, "
             "radio groups, drop-downs and lists with one of their options (names as "

@@ -1072,6 +1072,7 @@ async def _fingerprint(ctx: ToolContext, args: Any) -> str:
 TOOLS: list[Tool[Any]] = [
     Tool(
         name="doc_read",
+        title="Read a document",
         description=(
             "Reads a Word document (.docx) or OpenDocument text (.odt). Returns JSON: {path, "
             "format, paragraphs, tables, blocks}, blocks in reading order: {type: 'paragraph', "
@@ -1088,6 +1089,7 @@ TOOLS: list[Tool[Any]] = [
     ),
     Tool(
         name="doc_create",
+        title="Create a Word document",
         description=(
             "Creates a new Word document (.docx) from blocks: headings, paragraphs (with a style "
             "such as 'Quote' if wanted), bulleted or numbered lists, tables and page breaks. "
@@ -1102,6 +1104,7 @@ TOOLS: list[Tool[Any]] = [
     ),
     Tool(
         name="doc_edit",
+        title="Change a Word document",
         description=(
             "Changes a Word document (.docx) in place: replaces text (keeping its formatting), "
             "inserts or deletes paragraphs, sets table cells. Paragraph and table numbers are "
