@@ -3,53 +3,46 @@ rules, missions, audit, undo, key and account (see :mod:`app.cli`).
 
 Like the window, they go through the engine's facade (:class:`app.engine.Engine`) and its
 contract (:mod:`app.api`): typed events, read models, and :func:`app.api.encode` for JSON.
+The commands that only read (``missions``, ``audit``, ``rules list``) take the facade's
+read-only path (:mod:`app.reader`) instead of starting an engine.
+
+Everything heavy is imported inside the command that needs it, not here: the engine (the
+model client, the orchestrator, the connectors), the contract (pydantic models, the connectors'
+previews) and the settings (the email connector's account model), so that a command that
+lists missions loads none of them.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
 import sys
-import threading
 from typing import TYPE_CHECKING, Any, TextIO
 
-from app import accounts, secrets
-from app.api import (
-    ActionPreview,
-    ActionProposed,
-    AnyEvent,
-    ChatMessageEvent,
-    EngineError,
-    EnsembleError,
-    MissionSpec,
-    ModelCallMade,
-    QuestionAsked,
-    TaskFinished,
-    TaskStarted,
-    TextDelta,
-    ToolCalled,
-    ToolResultEvent,
-    encode,
-)
 from app.cli_args import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK
+from app.errors import EngineError, EnsembleError
 from app.paths import Paths
-from app.settings import Settings
 
 if TYPE_CHECKING:
     import argparse
+    import asyncio
     from collections.abc import Iterator
+
+    from app.api import ActionPreview, ActionProposed, AnyEvent, QuestionAsked
 
     # The engine pulls in the anthropic SDK, which takes a while to import: it is loaded only
     # once a command needs it.
     from app.engine import Decision, Engine, MissionOutcome
+    from app.reader import JournalReader
 
 
 def dispatch(args: argparse.Namespace) -> int:
     """Runs the command ``args`` names (parsed by :mod:`app.cli_args`); returns the exit code."""
     try:
         if args.command in ("run", "resume"):
+            import asyncio
+
             return asyncio.run(_run(args))
         if args.command == "demo":
             return _demo(args)
@@ -81,6 +74,9 @@ class _Lines:
     """Lines of standard input, read by a daemon thread so that the loop never blocks on it."""
 
     def __init__(self, stream: TextIO) -> None:
+        import asyncio
+        import threading
+
         self._queue: asyncio.Queue[str | None] = asyncio.Queue()
         self._ended = False
         loop = asyncio.get_running_loop()
@@ -105,12 +101,16 @@ class _Console:
     """Prints a mission's progress and asks the person for decisions and answers."""
 
     def __init__(self, engine: Engine, mission_id: str | None = None) -> None:
+        import asyncio
+
         self.engine = engine
         self.mission_id = mission_id
         self.prompts: asyncio.Queue[QuestionAsked | ActionProposed] = asyncio.Queue()
         self._lines: _Lines | None = None
 
     def on_event(self, event: AnyEvent) -> None:
+        from app.api import ActionProposed, QuestionAsked
+
         if self.mission_id is not None and event.mission_id != self.mission_id:
             return
         line = _progress_line(event)
@@ -121,6 +121,8 @@ class _Console:
 
     async def serve_prompts(self) -> None:
         """Asks the person, one prompt at a time, for as long as the mission runs."""
+        from app.api import QuestionAsked
+
         while True:
             event = await self.prompts.get()
             if isinstance(event, QuestionAsked):
@@ -189,6 +191,18 @@ def _parse_decision(line: str) -> Decision | None:
 
 def _progress_line(event: AnyEvent) -> str | None:
     """What the terminal shows of an event while a mission runs; None: nothing."""
+    from app.api import (
+        ActionProposed,
+        ChatMessageEvent,
+        ModelCallMade,
+        QuestionAsked,
+        TaskFinished,
+        TaskStarted,
+        TextDelta,
+        ToolCalled,
+        ToolResultEvent,
+    )
+
     match event:
         case TextDelta() | ModelCallMade() | ToolResultEvent(is_error=False):
             return None
@@ -229,7 +243,11 @@ def _clip(text: str, size: int) -> str:
 
 
 async def _run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from app.api import MissionSpec
     from app.engine import Engine
+    from app.settings import Settings
 
     settings = Settings.load(Paths.default().settings)
     if getattr(args, "model", None):  # run and resume have --model; the demo has its own
@@ -277,6 +295,8 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    import asyncio
+
     return asyncio.run(_run(args))
 
 
@@ -299,8 +319,26 @@ def told(engine: Engine) -> Engine:
 
 
 @contextlib.contextmanager
+def _reader() -> Iterator[JournalReader]:
+    """The journal, read only (the facade's read-only path), for a command that only reads;
+    closed afterwards. Like the engine, it says once if a damaged journal was moved aside."""
+    from app.reader import JournalReader
+
+    reader = JournalReader(Paths.default().journal)
+    try:
+        note = reader.recovery_note
+        if note is not None:
+            print(f"ensemble: {note}", file=sys.stderr)
+        yield reader
+    finally:
+        reader.close()
+
+
+@contextlib.contextmanager
 def _engine() -> Iterator[Engine]:
     """The engine, for a command that runs no mission; closed (its journal too) afterwards."""
+    import asyncio
+
     from app.engine import Engine
 
     engine = told(Engine())
@@ -311,6 +349,8 @@ def _engine() -> Iterator[Engine]:
 
 
 def _rules(args: argparse.Namespace) -> int:
+    if args.rules_command == "list":
+        return _rules_list(args)
     with _engine() as engine:
         if args.rules_command == "add":
             where: dict[str, str] = {}
@@ -334,7 +374,12 @@ def _rules(args: argparse.Namespace) -> int:
             removed = engine.remove_rule(args.rule_id)
             print(f"Removed: {removed.description}")
             return EXIT_OK
-        listed = engine.list_rules()
+    return _rules_list(args)
+
+
+def _rules_list(args: argparse.Namespace) -> int:
+    with _reader() as reader:
+        listed = reader.list_rules()
     if args.json:
         print(
             json.dumps(
@@ -361,8 +406,8 @@ def _rules(args: argparse.Namespace) -> int:
 
 
 def _missions(args: argparse.Namespace) -> int:
-    with _engine() as engine:
-        listed = engine.list_missions(limit=args.limit, offset=args.offset, search=args.search)
+    with _reader() as reader:
+        listed = reader.list_missions(limit=args.limit, offset=args.offset, search=args.search)
     if args.json:
         print(
             json.dumps(
@@ -391,11 +436,13 @@ def _missions(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    with _engine() as engine:
-        mission = engine.mission_info(args.mission_id)
+    from app.api import ActionProposed, ToolCalled, ToolResultEvent, encode
+
+    with _reader() as reader:
+        mission = reader.mission(args.mission_id)
         if mission is None:
             raise EngineError(f"There is no mission {args.mission_id}.")
-        events = engine.mission_events(mission.id)
+        events = reader.mission_events(mission.id)
     if args.json:
         print(json.dumps([encode(e) for e in events], ensure_ascii=False, indent=1))
         return EXIT_OK
@@ -414,6 +461,8 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _undo(args: argparse.Namespace) -> int:
+    import asyncio
+
     with _engine() as engine:
         print(asyncio.run(engine.undo(args.action_id, force=args.force)))
     return EXIT_OK
@@ -423,6 +472,8 @@ def _undo(args: argparse.Namespace) -> int:
 
 
 def _key(args: argparse.Namespace) -> int:
+    from app import secrets
+
     if args.action == "set":
         if sys.stdin.isatty():
             import getpass
@@ -448,6 +499,8 @@ def _key(args: argparse.Namespace) -> int:
 
 
 def _contacts(args: argparse.Namespace) -> int:
+    from app.settings import Settings
+
     paths = Paths.default()
     paths.ensure()
     settings = Settings.load(paths.settings)
@@ -483,50 +536,25 @@ def _contacts(args: argparse.Namespace) -> int:
 
 
 def _account(args: argparse.Namespace) -> int:
-    from connectors.email import EmailAccount
+    from app import accounts, secrets
+    from app.settings import Settings
 
     paths = Paths.default()
     paths.ensure()
     settings = Settings.load(paths.settings)
     if args.account_command == "add":
         password = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else None
-        local = args.maildir or args.mbox
-        fields: dict[str, Any] = {"name": args.name, "address": args.address, "default": args.default}
-        if local is not None:
-            if not local.expanduser().exists():
-                raise accounts.AccountError(f"{local} does not exist.")
-            fields |= {
-                "kind": "maildir" if args.maildir else "mbox",
-                "path": str(local.expanduser().resolve()),
-            }
-        else:
-            if not args.imap or not args.smtp:
-                raise accounts.AccountError(
-                    "Give --imap HOST:PORT and --smtp HOST:PORT, or --maildir/--mbox."
-                )
-            if not password:
-                raise accounts.AccountError(
-                    "No password was read from standard input; give it with --password-stdin."
-                    if args.password_stdin
-                    else "Give the password on standard input with --password-stdin."
-                )
-            imap_host, imap_port = accounts.parse_server(args.imap, "IMAP")
-            smtp_host, smtp_port = accounts.parse_server(args.smtp, "SMTP")
-            fields |= {
-                "imap_host": imap_host,
-                "imap_port": imap_port,
-                "smtp_host": smtp_host,
-                "smtp_port": smtp_port,
-                "security": args.security,
-                "user": args.user or args.address,
-            }
-        try:
-            account = EmailAccount.model_validate(fields)
-        except ValueError as exc:
-            raise accounts.AccountError(f"The account cannot be added: {exc}") from exc
+        account = accounts.parse_account(_account_fields(args, password))
+        if account.needs_password() and not password:
+            raise accounts.AccountError(
+                "No password was read from standard input; give it with --password-stdin."
+                if args.password_stdin
+                else "Give the password on standard input with --password-stdin."
+            )
         accounts.add_account(paths.settings, account, password)
+        where = " ".join(account.where().split())
         print(
-            f"Added the account '{account.name}' ({account.address})"
+            f"Added the {account.label} account '{account.name}' ({where})"
             + (", with its password in the system keyring." if password else ".")
         )
     elif args.account_command == "list":
@@ -534,21 +562,19 @@ def _account(args: argparse.Namespace) -> int:
             print(json.dumps([a.model_dump(mode="json") for a in settings.accounts], ensure_ascii=False))
             return EXIT_OK
         if not settings.accounts:
-            print("No email accounts yet. Add one with: ensemble account add NAME --imap HOST:PORT ...")
-        for a in settings.accounts:
-            where = (
-                f"{a.imap_host}:{a.imap_port} / {a.smtp_host}:{a.smtp_port} ({a.security})"
-                if a.kind == "imap"
-                else f"{a.kind} {a.path}"
+            print(
+                "No accounts yet. Add one with: ensemble account add NAME --imap HOST:PORT ... "
+                "(email) or --caldav URL ... (calendar)"
             )
+        for a in settings.accounts:
             stored = (
                 ""
-                if a.kind != "imap"
+                if not a.needs_password()
                 else "password stored"
                 if secrets.get_secret(accounts.secret_entry(a.name))
                 else "no password stored"
             )
-            print(f"{a.name:<12} {a.address:<30} {where}  {stored}{'  (default)' if a.default else ''}")
+            print(f"{a.name:<12} {a.where()}  {stored}{'  (default)' if a.default else ''}")
     elif args.account_command == "test":
         for line in accounts.test_connection(accounts.find(settings, args.name)):
             print(line)
@@ -556,3 +582,52 @@ def _account(args: argparse.Namespace) -> int:
         accounts.remove_account(paths.settings, args.name)
         print(f"Removed the account '{args.name}' and its password.")
     return EXIT_OK
+
+
+def _account_fields(args: argparse.Namespace, password: str | None) -> dict[str, Any]:
+    """The stored fields of the account ``ensemble account add`` describes (its type's ``kind``
+    tells :func:`app.accounts.parse_account` which connector's type it is).
+
+    Raises:
+        AccountError: The options do not describe one account, or a server is not HOST:PORT.
+    """
+    from app import accounts
+
+    fields: dict[str, Any] = {"name": args.name, "default": args.default}
+    if args.caldav is not None:
+        if args.imap or args.smtp or args.maildir or args.mbox:
+            raise accounts.AccountError("Give --caldav URL for a calendar, or the email options, not both.")
+        return fields | {"kind": "caldav", "url": args.caldav, "user": args.user or ""}
+    if not args.address:
+        raise accounts.AccountError("Give --address ADDRESS: the address mail is sent from.")
+    fields["address"] = args.address
+    local = args.maildir or args.mbox
+    if local is not None:
+        if not local.expanduser().exists():
+            raise accounts.AccountError(f"{local} does not exist.")
+        return fields | {
+            "kind": "maildir" if args.maildir else "mbox",
+            "path": str(local.expanduser().resolve()),
+        }
+    if not args.imap or not args.smtp:
+        raise accounts.AccountError(
+            "Give --imap HOST:PORT and --smtp HOST:PORT, or --maildir/--mbox "
+            "(or --caldav URL for a calendar)."
+        )
+    if not password:
+        raise accounts.AccountError(
+            "No password was read from standard input; give it with --password-stdin."
+            if args.password_stdin
+            else "Give the password on standard input with --password-stdin."
+        )
+    imap_host, imap_port = accounts.parse_server(args.imap, "IMAP")
+    smtp_host, smtp_port = accounts.parse_server(args.smtp, "SMTP")
+    return fields | {
+        "kind": "imap",
+        "imap_host": imap_host,
+        "imap_port": imap_port,
+        "smtp_host": smtp_host,
+        "smtp_port": smtp_port,
+        "security": args.security,
+        "user": args.user or args.address,
+    }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from fnmatch import fnmatchcase
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -59,6 +60,14 @@ def conditions(rule: Rule) -> dict[str, str]:
     return value
 
 
+@lru_cache(maxsize=4096)
+def _patterns(conditions_json: str) -> tuple[tuple[str, str], ...]:
+    """A rule's argument patterns, lower-cased, decoded once per distinct text: the gate matches
+    every rule that may apply before each decision."""
+    value: dict[str, str] = json.loads(conditions_json or "{}")
+    return tuple((name, str(pattern).lower()) for name, pattern in value.items())
+
+
 def _values(arguments: dict[str, Any], name: str) -> list[str] | None:
     value = arguments.get(name)
     if value is None:
@@ -73,26 +82,51 @@ def matches(rule: Rule, action: ProposedAction) -> bool:
     A list argument (several recipients) matches an allow only if every item matches, and a
     deny if any item does, so a rule never lets through more than it says.
     """
+    return _covers(rule, action, None)
+
+
+def _arguments(action: ProposedAction) -> dict[str, Any]:
+    """The arguments an action would run with (the person's edit, if any)."""
+    arguments: dict[str, Any] = json.loads(action.edited_arguments_json or action.arguments_json)
+    return arguments
+
+
+def _covers(rule: Rule, action: ProposedAction, arguments: dict[str, Any] | None) -> bool:
+    """:func:`matches`, with the action's arguments decoded once by the caller (or here)."""
     if rule.kind not in RULE_VERBS:
         return False
     if rule.mission_id is not None and rule.mission_id != action.mission_id:
         return False
     if rule.tool is not None and rule.tool != action.tool:
         return False
-    arguments: dict[str, Any] = json.loads(action.edited_arguments_json or action.arguments_json)
-    for name, pattern in conditions(rule).items():
+    patterns = _patterns(rule.conditions_json)
+    if not patterns:
+        return True
+    if arguments is None:
+        arguments = _arguments(action)
+    for name, pattern in patterns:
         values = _values(arguments, name)
         if not values:
             return False
-        hits = [fnmatchcase(v.lower(), pattern.lower()) for v in values]
+        hits = [fnmatchcase(v.lower(), pattern) for v in values]
         if not (any(hits) if rule.kind == "reject_all" else all(hits)):
             return False
     return True
 
 
 def deciding_rule(rules: Iterable[Rule], action: ProposedAction) -> Rule | None:
-    """The rule that decides an action: a matching deny first, else a matching allow."""
-    matching = [rule for rule in rules if matches(rule, action)]
-    denies = [rule for rule in matching if rule.kind == "reject_all"]
-    chosen = denies or matching
-    return chosen[0] if chosen else None
+    """The rule that decides an action: a matching deny first, else a matching allow.
+
+    The rules are in order (a mission's own, then every mission's, each by age): the first
+    matching deny wins, else the first matching allow. The action's arguments are decoded
+    once, however many rules there are.
+    """
+    arguments = _arguments(action)
+    allow: Rule | None = None
+    for rule in rules:
+        if rule.kind == "reject_all":
+            if _covers(rule, action, arguments):
+                return rule
+        elif allow is None and _covers(rule, action, arguments):
+            allow = rule
+    return allow

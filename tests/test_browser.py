@@ -651,3 +651,120 @@ async def test_a_slow_decision_on_a_new_site_is_not_a_load_timeout(
     clicked = await call(other_ctx, "browser_click", ref=ref(page, "link", "Prices elsewhere"))
     assert "the person approved it" in clicked.text
     assert "Price list" in clicked.text
+
+
+# Snapshots: what the model reads of a page ---------------------------------------------------
+
+LONG_TERMS = " ".join(f"clause{n}" for n in range(90))
+
+
+def test_a_snapshot_keeps_every_element_one_can_act_on_and_drops_decoration() -> None:
+    from connectors.browser import _snapshot
+
+    raw = "\n".join(
+        [
+            "- generic [active] [ref=e1]:",
+            "  - navigation [ref=e2]:",
+            '    - link "Home" [ref=e3] [cursor=pointer]:',
+            "      - /url: /home",
+            "  - main [ref=e4]:",
+            "    - img [ref=e5]",
+            '    - img "Company logo" [ref=e6]',
+            "    - separator [ref=e7]",
+            "    - text: ·",
+            "    - paragraph [ref=e8]: Short and kept.",
+            '    - button "Open" [ref=e9] [cursor=pointer]',
+            '    - button "Open" [ref=e10] [cursor=pointer]',
+            '    - generic "Clickable card" [ref=e11] [cursor=pointer]',
+        ]
+    )
+    text = _snapshot.compact(raw)
+    for kept in ("e3", "e9", "e10", "e11"):
+        assert f"[ref={kept}]" in text
+    assert '- link "Home" [ref=e3] → /home' in text
+    assert "/url:" not in text
+    assert '- img "Company logo"' in text
+    assert "- img\n" not in text + "\n"
+    assert "separator" not in text
+    assert "·" not in text
+    assert "- paragraph: Short and kept." in text
+    assert "[ref=e8]" not in text  # nothing to act on: its ref goes
+
+
+def test_a_long_text_keeps_its_first_words_and_points_to_the_rest() -> None:
+    from connectors.browser import _snapshot
+
+    raw = "\n".join(
+        [
+            "- main [ref=e1]:",
+            f"  - paragraph [ref=e7]: {LONG_TERMS}",
+            "  - generic [ref=e8]:",
+            f"    - text: {LONG_TERMS}",
+        ]
+    )
+    lines = _snapshot.compact(raw).splitlines()
+    more = 90 - _snapshot.SUMMARY_WORDS
+    assert lines[1] == (
+        f"  - paragraph: {' '.join(LONG_TERMS.split()[: _snapshot.SUMMARY_WORDS])} … "
+        f"[{more} more words: browser_extract_text ref=e7]"
+    )
+    # A text node has no ref of its own: the pointer names the element around it.
+    assert lines[-1].endswith(f"[{more} more words: browser_extract_text ref=e8]")
+    assert "clause89" not in "\n".join(lines)
+
+
+def test_repeated_text_is_shown_once_with_its_count() -> None:
+    from connectors.browser import _snapshot
+
+    raw = "\n".join(
+        ["- list [ref=e1]:"]
+        + [f"  - listitem [ref=e{n}]: Offer ends soon" for n in range(2, 7)]
+        + ["  - listitem [ref=e7]: Something else", "  - listitem [ref=e8]: Offer ends soon"]
+    )
+    assert _snapshot.compact(raw).splitlines() == [
+        "- list:",
+        "  - listitem: Offer ends soon [the same 4 more times]",
+        "  - listitem: Something else",
+        "  - listitem: Offer ends soon",
+    ]
+
+
+def test_a_long_table_shows_its_first_rows_and_every_row_one_can_act_on() -> None:
+    from connectors.browser import _snapshot
+
+    rows = [f'    - row "Item {n} {n}":\n      - cell "Item {n}"\n      - cell "{n}"' for n in range(100)]
+    rows[70] = (
+        '    - row "Item 70":\n      - cell "Item 70"\n      - cell:\n        - button "Edit" [ref=e999]'
+    )
+    raw = '- table "Stock" [ref=e5]:\n  - rowgroup:\n' + "\n".join(rows)
+    lines = _snapshot.compact(raw).splitlines()
+    plain = [line for line in lines if line.lstrip().startswith("- row: ")]
+    assert len(plain) == _snapshot.SNAPSHOT_ROWS
+    assert plain[0] == '  - row: "Item 0" | "0"'
+    assert '- button "Edit" [ref=e999]' in "\n".join(lines)
+    hidden = [line.strip() for line in lines if "more rows" in line]
+    assert hidden == [
+        f"- … [{70 - _snapshot.SNAPSHOT_ROWS} more rows: browser_extract_table ref=e5]",
+        "- … [29 more rows: browser_extract_table ref=e5]",
+    ]
+
+
+@pytest.mark.usefixtures("_browser_session")
+async def test_a_shortened_text_is_read_whole_with_browser_extract_text(
+    tmp_path: Path, webapp: WebApp
+) -> None:
+    webapp.extra_pages["/terms"] = _document(
+        f"<h1>Terms</h1><p>{LONG_TERMS}</p><ul>{'<li>Same notice</li>' * 12}</ul><a href='/prices'>Prices</a>"
+    )
+    ctx = context(tmp_path, Person())
+    page = (await call(ctx, "browser_open", url=webapp.url("/terms"))).text
+    assert "clause89" not in page
+    assert "- listitem: Same notice [the same 11 more times]" in page
+    ref(page, "link", "Prices")
+    pointer = re.search(r"\[(\d+) more words: browser_extract_text ref=((?:f\d+)?e\d+)\]", page)
+    assert pointer is not None, page
+    assert any(t.name == "browser_extract_text" for t in browser.TOOLS)
+    whole = (await call(ctx, "browser_extract_text", ref=pointer.group(2))).text
+    assert LONG_TERMS in whole
+    assert "<external_content" in whole  # page text is data, marked as such
+    assert "Same notice" not in whole  # the paragraph's text, not the page's

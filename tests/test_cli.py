@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -222,3 +223,172 @@ def test_without_a_display_the_window_commands_point_to_the_command_line(
     assert "no display" in done.stderr
     assert hint in done.stderr
     assert "Traceback" not in done.stderr
+
+
+# The read-only commands ----------------------------------------------------------------------
+
+HEAVY = ("anthropic", "alembic", "sqlalchemy", "sqlmodel", "connectors", "app.engine", "app.journal")
+"""What a command that only reads the journal must not import (the engine's whole stack)."""
+
+
+def imported_by(*args: str) -> tuple[str, list[str]]:
+    """Runs ``ensemble ARGS`` in a fresh interpreter; its output, and the heavy modules it loaded."""
+    script = (
+        "import contextlib, io, json, sys\n"
+        "from app.cli import main\n"
+        "out = io.StringIO()\n"
+        f"with contextlib.redirect_stdout(out): main({list(args)!r})\n"
+        "heavy = sorted({m.split('.')[0] if not m.startswith('app.') else m for m in sys.modules\n"
+        f"    if m.split('.')[0] in {HEAVY!r} or m in {HEAVY!r}}})\n"
+        "print(json.dumps([out.getvalue(), heavy]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    output, heavy = json.loads(done.stdout.strip().splitlines()[-1])
+    return output, heavy
+
+
+def fill_journal(home: Path) -> tuple[list[str], str]:
+    """Missions (one of them left ``running`` by a process that is gone), audit events and rules,
+    written through the journal as the engine writes them; returns the mission ids, newest first,
+    and the rule kept in force."""
+    from datetime import UTC, datetime, timedelta
+
+    from app.journal import Journal, Mission, Rule
+
+    journal = Journal(home / "journal.sqlite3")
+    start = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+    ids = []
+    try:
+        for n in range(12):
+            mission = Mission(
+                id=f"m_{n:012d}",
+                title=f"Mission {n}: déjà vu",
+                text=f"Check invoice INV-{n}",
+                status="running" if n == 3 else "done",
+                owner_pid=2**22 + 12345 if n == 3 else None,  # no such process
+                tokens=n * 1_234,
+                started_at=start + timedelta(minutes=n, microseconds=0 if n % 2 else 250_000),
+            )
+            journal.add(mission)
+            journal.audit(
+                mission.id, "mission_started", f"Mission started: {mission.title}", text=mission.text
+            )
+            journal.audit(mission.id, "tool_called", "sheet_read", tool="sheet_read", arguments={"a": n})
+            ids.append(mission.id)
+        kept = Rule(
+            id="r_kept",
+            kind="approve_all",
+            tool="email_send",
+            conditions_json='{"to": "*@x.example"}',
+            description="Always allow sending email where to matches *@x.example",
+        )
+        retired = Rule(id="r_gone", kind="reject_all", mission_id=ids[0], description="Reject", active=False)
+        journal.add(kept, retired)
+    finally:
+        journal.close()
+    return list(reversed(ids)), kept.id
+
+
+def test_read_only_commands_load_nothing_of_the_engine_and_print_what_it_would(ensemble_home: Path) -> None:
+    newest_first, rule_id = fill_journal(ensemble_home)
+
+    output, heavy = imported_by("missions", "--json", "--limit", "5", "--offset", "1")
+    assert heavy == []
+    listed = json.loads(output)
+    assert [m["mission_id"] for m in listed] == newest_first[1:6]
+    assert listed[0] == {
+        "mission_id": newest_first[1],
+        "status": "done",
+        "title": "Mission 10: déjà vu",
+        "started_at": "2026-03-01T09:40:00.250000+00:00",
+        "tokens": 12_340,
+    }
+    assert listed[1]["started_at"] == "2026-03-01T09:39:00+00:00"
+    # Its process is gone: the engine would mark it interrupted on opening, and the list says so.
+    crashed = json.loads(imported_by("missions", "--json", "--search", "inv-3")[0])
+    assert [(m["mission_id"], m["status"]) for m in crashed] == [("m_000000000003", "interrupted")]
+
+    output, heavy = imported_by("rules", "list", "--json")
+    assert heavy == []
+    assert json.loads(output) == [
+        {
+            "rule_id": rule_id,
+            "kind": "approve_all",
+            "tool": "email_send",
+            "where": {"to": "*@x.example"},
+            "mission_id": None,
+            "description": "Always allow sending email where to matches *@x.example",
+        }
+    ]
+
+    output, heavy = imported_by("audit", "m_000000000000", "--json")
+    # The audit's events are the contract's typed events (app.api), but no engine is started.
+    for module in ("anthropic", "alembic", "sqlalchemy", "app.engine", "app.journal"):
+        assert module not in heavy
+    events = json.loads(output)
+    assert [e["kind"] for e in events] == ["mission_started", "tool_called"]
+    assert events[1]["data"]["arguments"] == {"a": 0}
+    assert events[0]["id"] == events[0]["audit_id"]
+
+    # The same answers as the engine's read models, byte for byte.
+    import asyncio
+
+    from app.engine import Engine
+
+    engine = Engine()
+    try:
+        expected = [
+            {
+                "mission_id": m.id,
+                "status": m.status,
+                "title": m.title,
+                "started_at": m.started_at.isoformat(),
+                "tokens": m.tokens,
+            }
+            for m in engine.list_missions(limit=5, offset=1)
+        ]
+    finally:
+        asyncio.run(engine.close())
+    assert ensemble("missions", "--json", "--limit", "5", "--offset", "1").stdout == (
+        json.dumps(expected, ensure_ascii=False) + "\n"
+    )
+
+
+def test_a_journal_from_an_older_version_is_migrated_before_it_is_read(ensemble_home: Path) -> None:
+    import sqlite3
+
+    from app import _schema
+
+    ensemble_home.mkdir(parents=True, exist_ok=True)
+    path = ensemble_home / "journal.sqlite3"
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        # A journal made before revisions existed: the first tables, no version recorded.
+        for statement in _schema._INITIAL:
+            db.execute(statement)
+        db.execute(
+            "INSERT INTO mission (id, title, text, status, workspaces_json, options_json, "
+            "lead_messages_json, tokens, started_at) VALUES "
+            "('m_old', 'Old one', 'From long ago', 'done', '[]', '{}', '[]', 7, '2025-05-01 08:00:00.000000')"
+        )
+    done = ensemble("missions", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [
+        {
+            "mission_id": "m_old",
+            "status": "done",
+            "title": "Old one",
+            "started_at": "2025-05-01T08:00:00+00:00",
+            "tokens": 7,
+        }
+    ]
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchone() == (_schema.HEAD,)
+        assert db.execute("SELECT name FROM sqlite_master WHERE name = 'ix_rule_in_force'").fetchone()
+
+
+def test_listing_on_a_fresh_home_creates_nothing(ensemble_home: Path) -> None:
+    assert json.loads(ensemble("missions", "--json").stdout) == []
+    assert json.loads(ensemble("rules", "list", "--json").stdout) == []
+    assert not (ensemble_home / "journal.sqlite3").exists()

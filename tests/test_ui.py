@@ -622,7 +622,7 @@ def test_each_preview_kind_gets_its_widget_and_an_unknown_one_keeps_every_field(
     # A kind no agent declared, and a detail that does not fit its kind's model: each is
     # drawn generically with every field it carries.
     for kind, detail in (
-        ("calendar_event", {"when": "Tuesday 12:00", "attendees": ["bob@example.org"], "room": "4B"}),
+        ("hologram_call", {"when": "Tuesday 12:00", "attendees": ["bob@example.org"], "room": "4B"}),
         ("cells", {"cells": "not a list", "path": "/w/a.xlsx"}),
     ):
         preview = ActionPreview.model_validate({"summary": "Odd", "kind": kind, "text": "", "detail": detail})
@@ -854,4 +854,89 @@ def test_ensemble_demo_opens_the_window_on_the_running_demo(qtbot: QtBot, memory
     assert win.demo_banner.isVisible()
     assert card.isVisible()
     assert win.mission_info(shown.args[0]) is not None
+    win.close()
+
+
+# Long missions and long lists ------------------------------------------------------------------
+
+
+def test_a_mission_of_many_calls_opens_with_every_call_row_spanning_the_plan(qtbot: QtBot) -> None:
+    from app import api
+    from ui.plan import PlanView
+
+    create_application()
+    view = PlanView()
+    qtbot.addWidget(view)
+    view.resize(900, 600)
+    view.show()
+    at = datetime.now(UTC)
+    events: list[Any] = [
+        api.typed("mission_started", "m1", {"text": "Read it all"}, at=at),
+        api.typed(
+            "task_started",
+            "m1",
+            {"key": "t1", "agent": "spreadsheet", "instructions": "read"},
+            task_id="t1",
+            at=at,
+        ),
+    ]
+    for n in range(300):
+        arguments = {"path": "a.xlsx", "range": f"A{n}"}
+        data = {"tool": "sheet_read", "tool_call_id": f"c{n}", "arguments": arguments, "agent": "spreadsheet"}
+        events.append(api.typed("tool_called", "m1", {**data, "effect": "read"}, task_id="t1", at=at))
+        if n % 3:
+            result = {"tool": "sheet_read", "tool_call_id": f"c{n}", "result": "ok", "is_error": n % 3 == 2}
+            events.append(api.typed("tool_result", "m1", result, task_id="t1", at=at))
+    view.apply(events)  # as the mission's journal is replayed: one batch
+    task_row = view.task_item("t1")
+    assert task_row is not None
+    calls = [task_row.child(i) for i in range(task_row.childCount())]
+    assert len(calls) == 300
+    assert all(call.isFirstColumnSpanned() for call in calls)
+    assert [call_status(call) for call in calls[:3]] == ["running", "done", "error"]
+    assert calls[5].text(0).endswith('sheet_read(path="a.xlsx", range="A5")')
+    # A call that arrives live, in a later batch, spans too.
+    live = {"tool": "sheet_read", "tool_call_id": "late", "arguments": {}, "agent": "spreadsheet"}
+    view.apply([api.typed("tool_called", "m1", {**live, "effect": "read"}, task_id="t1", at=at)])
+    assert task_row.childCount() == 301
+    assert task_row.child(300).isFirstColumnSpanned()
+
+
+def test_the_missions_list_scrolls_on_past_its_first_page(
+    qtbot: QtBot, scripted: ScriptedModel, workspace: Path
+) -> None:
+    from datetime import timedelta
+
+    from app.journal import Journal, Mission
+    from ui.missions_list import PAGE_SIZE
+
+    home = Path(os.environ["ENSEMBLE_HOME"])
+    journal = Journal(home / "journal.sqlite3")
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    total = 2 * PAGE_SIZE + 37
+    journal.add(
+        *(
+            Mission(
+                id=f"m_{n:05d}",
+                title=f"Mission {n}",
+                text="t",
+                status="done",
+                started_at=start + timedelta(minutes=n),
+            )
+            for n in range(total)
+        )
+    )
+    journal.close()
+    win = open_window(qtbot, [workspace])
+    missions = win.missions
+    qtbot.waitUntil(lambda: len(missions.rows) == PAGE_SIZE, timeout=WAIT)
+    assert missions.has_more
+    for expected in (2 * PAGE_SIZE, total):
+        with qtbot.waitSignal(missions.more_wanted, timeout=WAIT) as asked:
+            missions.list.scrollToBottom()
+        assert asked.args == [len(missions.rows)]
+        qtbot.waitUntil(lambda expected=expected: len(missions.rows) == expected, timeout=WAIT)
+    assert not missions.has_more  # the last page was short: nothing more is asked for
+    shown = [missions.list.item(i).data(Qt.ItemDataRole.UserRole + 10) for i in range(missions.list.count())]
+    assert shown == [f"m_{n:05d}" for n in reversed(range(total))]  # newest first, each once
     win.close()

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from ui.audit import AuditView
 from ui.chat import ChatInput, ChatView
+from ui.missions_list import PAGE_SIZE
 from ui.plan import PlanView
 
 if TYPE_CHECKING:
@@ -82,6 +83,7 @@ class MissionView(QObject):
         self._window = window
         self._bridge = bridge
         self._missions = missions
+        missions.more_wanted.connect(self.on_more_missions_wanted)
         self._paths = paths
         self._session_workspaces = [Path(w).expanduser().resolve() for w in workspaces]
         self.settings: Settings | None = None
@@ -190,6 +192,14 @@ class MissionView(QObject):
         tabs.addTab(self.plan_view, "Plan")
         tabs.addTab(self.audit_view, "Audit")
         return tabs
+
+    def on_more_missions_wanted(self, offset: int) -> None:
+        """The missions list was scrolled to its end: its next page, read in a worker thread."""
+        self._bridge.read(
+            lambda e: e.list_missions(limit=PAGE_SIZE, offset=offset),
+            self._missions.load,
+            what="list more missions",
+        )
 
     # Showing a mission ---------------------------------------------------------------------------
 

@@ -41,6 +41,12 @@ ROLE_MISSION = Qt.ItemDataRole.UserRole + 10
 ROLE_LINE = Qt.ItemDataRole.UserRole + 11
 ROLE_STATUS = Qt.ItemDataRole.UserRole + 12
 
+PAGE_SIZE = 200
+"""Missions the engine lists a page at a time (:meth:`app.engine.Engine.list_missions`'s
+default ``limit``): a page this long may have more after it."""
+MORE_MARGIN = 3
+"""Rows from the bottom at which scrolling asks for the next page, so that it is there in time."""
+
 
 _ROW_FIELDS = {"id", "title", "status", "started_at", "tokens", "cost", "model", "demo"}
 """What a row takes from the engine's :class:`~app.api.MissionInfo`; the rest changes live."""
@@ -143,18 +149,24 @@ class MissionsList(QObject):
         finished(object): A mission ended (its :class:`MissionRow`).
         question_asked(object, str): A mission's lead asks the person something (its row, the
             question).
+        more_wanted(int): The person scrolled to the end of a list that may go on: the next
+            page of missions, from this offset, is wanted (see :meth:`load`).
     """
 
     selected = Signal(object)
     changed = Signal(list)
     finished = Signal(object)
     question_asked = Signal(object, str)
+    more_wanted = Signal(int)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.rows: dict[str, MissionRow] = {}
         self._items: dict[str, QListWidgetItem] = {}
         self._current: str | None = None
+        self.has_more = False
+        """Whether the last page the engine listed was full, so that more may follow."""
+        self._fetching = False
 
         self.panel = QWidget()
         self.panel.setObjectName("missionsPanel")
@@ -172,6 +184,9 @@ class MissionsList(QObject):
         self.list.setItemDelegate(_MissionDelegate(self.list))
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.currentItemChanged.connect(self.on_current_changed)
+        # Rows all have the same height (the delegate's): the list need not measure each one.
+        self.list.setUniformItemSizes(True)
+        self.list.verticalScrollBar().valueChanged.connect(self.on_scrolled)
         layout.addWidget(self.list, 1)
         self.empty = QLabel("Your missions will be listed here.")
         self.empty.setObjectName("missionsEmpty")
@@ -204,11 +219,48 @@ class MissionsList(QObject):
     # Filling -----------------------------------------------------------------------------------
 
     def load(self, infos: Iterable[MissionInfo]) -> None:
-        """Adds the missions the engine listed (those not listed yet)."""
-        for info in infos:
-            if info.id not in self.rows:
-                self._add(MissionRow.of(info), at_top=False)
-        self._sort()
+        """Adds a page of the missions the engine listed (those not listed yet).
+
+        A full page (:data:`PAGE_SIZE`) may have more after it: scrolling to its end asks for
+        them (:attr:`more_wanted`). A page older than every row (the next page, as scrolling
+        asks for it) is appended; anything else sorts the list again.
+        """
+        page = list(infos)
+        self.has_more = len(page) >= PAGE_SIZE
+        self._fetching = False
+        oldest = self._oldest()
+        added = sorted(
+            (MissionRow.of(info) for info in page if info.id not in self.rows),
+            key=lambda row: row.started_at,
+            reverse=True,
+        )
+        self.list.setUpdatesEnabled(False)
+        try:
+            for row in added:
+                self._add(row, at_top=False)
+            if oldest is not None and any(row.started_at > oldest for row in added):
+                self._sort()
+        finally:
+            self.list.setUpdatesEnabled(True)
+        self.empty.setVisible(not self.rows)
+
+    def _oldest(self) -> datetime | None:
+        """When the last row's mission started, or None for an empty list."""
+        item = self.list.item(self.list.count() - 1)
+        row = self.rows.get(item.data(ROLE_MISSION)) if item is not None else None
+        return row.started_at if row is not None else None
+
+    def on_scrolled(self, _value: int = 0) -> None:
+        """Asks for the next page once the end of the list comes into view."""
+        if not self.has_more or self._fetching:
+            return
+        bar = self.list.verticalScrollBar()
+        last = self.list.item(self.list.count() - 1)
+        near_end = bar.maximum() - bar.value() <= MORE_MARGIN * max(1, bar.singleStep())
+        shown = last is not None and self.list.visualItemRect(last).intersects(self.list.viewport().rect())
+        if near_end or shown:
+            self._fetching = True
+            self.more_wanted.emit(len(self.rows))
 
     def apply(self, events: Iterable[AnyEvent]) -> None:
         """Keeps the rows current with a batch of events (of any mission)."""

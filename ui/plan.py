@@ -66,9 +66,10 @@ def call_status(item: QTreeWidgetItem) -> str:
     return str(item.data(COL_TASK, ROLE_STATUS) or "")
 
 
-def _set_call_status(item: QTreeWidgetItem, status: str) -> None:
+def _set_call_status(item: QTreeWidgetItem, status: str, label: str | None = None) -> None:
     # A tool call's row spans every column: its status leads its text, in words and a glyph.
-    label = str(item.data(COL_TASK, ROLE_LABEL) or "")
+    if label is None:
+        label = str(item.data(COL_TASK, ROLE_LABEL) or "")
     item.setData(COL_TASK, ROLE_STATUS, status)
     words = CALL_STATUS.get(status, status).split(" ", 1)[-1]
     glyph = CALL_GLYPH.get(status, "•")
@@ -165,6 +166,8 @@ class PlanView(QStackedWidget):
         self._calls: dict[str, QTreeWidgetItem] = {}
         self._open_calls: dict[tuple[str, str], str] = {}  # (task, tool) → its latest call id
         self._call_of_action: dict[str, str] = {}
+        # Call rows added by the batch being applied, to span once the batch is in the tree.
+        self._unspanned: list[QTreeWidgetItem] = []
         # Streamed text is shown at most ten times a second: enough to read along.
         self._activity_text = ""
         self._activity_timer = QTimer(self)
@@ -185,6 +188,7 @@ class PlanView(QStackedWidget):
         self._calls.clear()
         self._open_calls.clear()
         self._call_of_action.clear()
+        self._unspanned.clear()
         self.setCurrentWidget(self.empty)
 
     def task_item(self, task_id: str) -> QTreeWidgetItem | None:
@@ -208,6 +212,8 @@ class PlanView(QStackedWidget):
                 latest[key] = (latest.get(key, self._latest(key)) + event.text)[-400:]
                 continue
             self._apply(event)
+        if self._unspanned:
+            self._span_calls()
         # Streamed text changes one cell per task per batch, however many deltas came.
         for key, text in latest.items():
             task = self._task(key)
@@ -251,7 +257,25 @@ class PlanView(QStackedWidget):
     def _apply(self, event: AnyEvent) -> None:
         from app import api
 
+        # The calls first: they are nearly every event of a long mission, and each case is an
+        # isinstance test (pydantic's classes make those slow).
         match event:
+            case api.ToolCalled():
+                task = self._task(event.task_id)
+                label = f"{event.tool}({_args_text(event.arguments)})"
+                item = QTreeWidgetItem([label])
+                item.setData(COL_TASK, ROLE_LABEL, label)
+                _set_call_status(item, "running", label)
+                task.item.addChild(item)
+                self._unspanned.append(item)
+                self._calls[event.tool_call_id] = item
+                self._open_calls[(event.task_id or LEAD, event.tool)] = event.tool_call_id
+            case api.ToolResultEvent():
+                call = self._calls.get(event.tool_call_id)
+                if call is not None:
+                    rejected = call_status(call) == "rejected"
+                    _set_call_status(call, "rejected" if rejected else "error" if event.is_error else "done")
+                    call.setToolTip(COL_TASK, event.result[:2000])
             case api.MissionStarted() | api.MissionContinued() | api.MissionResumed():
                 lead = self._task(None)
                 if isinstance(event, api.MissionStarted) or lead.started is None:
@@ -288,23 +312,6 @@ class PlanView(QStackedWidget):
                 )
                 task.item.setText(COL_TOKENS, f"{task.tokens:,}")
                 task.latest = ""
-            case api.ToolCalled():
-                task = self._task(event.task_id)
-                label = f"{event.tool}({_args_text(event.arguments)})"
-                item = QTreeWidgetItem([label])
-                item.setData(COL_TASK, ROLE_LABEL, label)
-                _set_call_status(item, "running")
-                task.item.addChild(item)
-                # Spanning only takes once the item is in the tree.
-                item.setFirstColumnSpanned(True)
-                self._calls[event.tool_call_id] = item
-                self._open_calls[(event.task_id or LEAD, event.tool)] = event.tool_call_id
-            case api.ToolResultEvent():
-                call = self._calls.get(event.tool_call_id)
-                if call is not None:
-                    rejected = call_status(call) == "rejected"
-                    _set_call_status(call, "rejected" if rejected else "error" if event.is_error else "done")
-                    call.setToolTip(COL_TASK, event.result[:2000])
             case api.ActionProposed():
                 # The proposal is the latest call of its tool in its task: it now waits.
                 call_id = self._open_calls.get((event.task_id or LEAD, event.tool), "")
@@ -316,6 +323,22 @@ class PlanView(QStackedWidget):
                 call = self._calls.get(self._call_of_action.get(event.action_id, ""))
                 if call is not None:
                     _set_call_status(call, "rejected" if event.decision == "reject" else "approved")
+
+    def _span_calls(self) -> None:
+        """Lets the batch's new call rows span every column, all at once.
+
+        Spanning only takes once a row is in the tree, and each span first runs the tree's
+        pending layout: spanning each row as it is added re-lays out the whole tree once per
+        call (a mission of 1,000 calls froze the window for a tenth of a second). Spanning
+        them after the batch lays out once, and the repaints wait until all are spanned.
+        """
+        items, self._unspanned = self._unspanned, []
+        self.tree.setUpdatesEnabled(False)
+        try:
+            for item in items:
+                item.setFirstColumnSpanned(True)
+        finally:
+            self.tree.setUpdatesEnabled(True)
 
     def _finish(self, at: datetime, status: str) -> None:
         """The mission ended: the lead's row says how, and whatever still ran has stopped."""

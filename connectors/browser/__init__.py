@@ -57,7 +57,7 @@ from connectors.base import (
 from connectors.browser import _network, _snapshot
 from connectors.browser._session import SESSION, BrowserOptions, MissionBrowser
 from connectors.browser.previews import PREVIEWS, DownloadDetail
-from connectors.registry import AgentKind
+from connectors.registry import AgentKind, HeldAction
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -165,6 +165,19 @@ class ExtractTableArgs(BaseModel):
         default=None,
         description="A table's ref (or an element inside it, or around several tables). Omit "
         "it to extract every table on the page.",
+        pattern=r"^(f\d+)?e\d+$",
+    )
+
+
+class ExtractTextArgs(BaseModel):
+    """Arguments of ``browser_extract_text``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ref: str | None = Field(
+        default=None,
+        description="The ref a snapshot gives for a shortened text ('[n more words: "
+        "browser_extract_text ref=e12]'), or any element's. Omit it for the whole page's text.",
         pattern=r"^(f\d+)?e\d+$",
     )
 
@@ -632,6 +645,19 @@ async def _extract_table(ctx: ToolContext, args: ExtractTableArgs) -> ToolOutput
     return await _call(ctx, action)
 
 
+async def _extract_text(ctx: ToolContext, args: ExtractTextArgs) -> ToolOutput:
+    async def action(state: MissionBrowser) -> str:
+        target: Page | Locator = state.page
+        if args.ref:
+            target = await _locate(state, args.ref)
+        text = await _snapshot.text_of(target)
+        if not text:
+            return f"There is no text {'at ' + args.ref if args.ref else 'on the page'} ({state.page.url})."
+        return untrusted(text, state.page.url)
+
+    return await _call(ctx, action)
+
+
 async def _download_preview(ctx: ToolContext, args: DownloadArgs) -> Preview:
     where = args.save_as or "(the file's own name)"
     summary = f"Download the file behind {args.ref} into the workspace as {where}"
@@ -711,6 +737,7 @@ _SNAPSHOT_FORMAT = (
 TOOLS: list[Tool[Any]] = [
     Tool(
         name="browser_open",
+        title="Open a web page",
         description=(
             "Opens a web page (http or https) in the mission's browser tab and returns "
             f"{_SNAPSHOT_FORMAT}. A site the person has not named for this mission is first "
@@ -722,6 +749,7 @@ TOOLS: list[Tool[Any]] = [
     ),
     Tool(
         name="browser_back",
+        title="Go back a page",
         description="Goes back to the previous page in the current tab (in a tab the page opened "
         "with no earlier page, closes it) and returns the page's snapshot.",
         effect="read",
@@ -730,6 +758,7 @@ TOOLS: list[Tool[Any]] = [
     ),
     Tool(
         name="browser_snapshot",
+        title="Look at the page",
         description=f"Returns the current page: {_SNAPSHOT_FORMAT}. Very large pages are cut.",
         effect="read",
         args_model=NoArgs,
@@ -737,6 +766,7 @@ TOOLS: list[Tool[Any]] = [
     ),
     Tool(
         name="browser_click",
+        title="Click on a page",
         description=(
             "Clicks an element by its ref and returns the page's snapshot afterwards. If the click "
             "sends anything that can change data on a server (a form submission, a post), or goes "
@@ -749,6 +779,7 @@ TOOLS: list[Tool[Any]] = [
     ),
     Tool(
         name="browser_type",
+        title="Type into a page",
         description="Types text into a text field by its ref, replacing what it held. Nothing is "
         "submitted; click the form's button (or press Enter) to submit.",
         effect="read",
@@ -757,6 +788,7 @@ TOOLS: list[Tool[Any]] = [
     ),
     Tool(
         name="browser_select",
+        title="Choose an option on a page",
         description="Selects options in a select box by its ref, by value or visible label.",
         effect="read",
         args_model=SelectArgs,
@@ -764,6 +796,7 @@ TOOLS: list[Tool[Any]] = [
     ),
     Tool(
         name="browser_press",
+        title="Press a key on a page",
         description="Presses a key (e.g. 'Enter', 'Tab', 'Escape') in the page, on the focused "
         "element, and returns the page's snapshot. A request it sends is held for approval like a click's.",
         effect="read",
@@ -772,6 +805,7 @@ TOOLS: list[Tool[Any]] = [
     ),
     Tool(
         name="browser_screenshot",
+        title="Take a screenshot of the page",
         description="Takes a screenshot of the current tab (1280 by 800 pixels) that you can see, for "
         "layouts the snapshot does not explain. Prefer browser_snapshot for reading and acting.",
         effect="read",
@@ -780,6 +814,7 @@ TOOLS: list[Tool[Any]] = [
     ),
     Tool(
         name="browser_extract_table",
+        title="Copy tables from a page",
         description=(
             "Extracts tables as JSON: {tables: [{caption, header, rows, total_rows}]}, rows being "
             f"lists of cell texts (at most {_snapshot.MAX_TABLE_ROWS} rows a table, "
@@ -790,7 +825,20 @@ TOOLS: list[Tool[Any]] = [
         run=_extract_table,
     ),
     Tool(
+        name=_snapshot.FULL_TEXT_TOOL,
+        title="Read the whole text of a page or an element",
+        description=(
+            "Returns the whole text of an element, as the page shows it: a snapshot shortens long "
+            "texts and says '[n more words: browser_extract_text ref=e12]'. Give that ref, or none "
+            f"for the whole page's text (at most {_snapshot.MAX_TEXT_CHARS:,} characters)."
+        ),
+        effect="read",
+        args_model=ExtractTextArgs,
+        run=_extract_text,
+    ),
+    Tool(
         name="browser_download",
+        title="Download a file",
         description=(
             "Clicks a link or button that downloads a file and saves the file into the workspace "
             "(never overwriting a file). The person approves it first; it can be undone."
@@ -867,5 +915,9 @@ AGENT = AgentKind(
     on_mission_end=close_mission,
     previews=PREVIEWS,
     settings=BrowserSettings,
+    held=(
+        HeldAction("browser_request", "Submit a form on a site", "external", ("url", "method")),
+        HeldAction("browser_visit", "Visit a new site", "external", ("url",)),
+    ),
 )
 """The browser agent kind (see :mod:`connectors.registry`)."""

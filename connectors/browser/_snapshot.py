@@ -29,6 +29,18 @@ MAX_TABLE_ROWS = 500
 """The most rows one table in a browser_extract_table reply holds."""
 MAX_TABLES = 10
 """The most tables one browser_extract_table reply holds."""
+LONG_TEXT_WORDS = 60
+"""A text block longer than this many words is summarised in a snapshot (its first words and a
+pointer to :data:`FULL_TEXT_TOOL`)."""
+SUMMARY_WORDS = 25
+"""How many words of a long text block a snapshot keeps."""
+SNAPSHOT_ROWS = 30
+"""The most plain rows (no element to act on) of one table a snapshot shows; the others are
+counted, with a pointer to browser_extract_table. A row one can act on is always shown."""
+FULL_TEXT_TOOL = "browser_extract_text"
+"""The tool a summarised text block points to for its whole text."""
+MAX_TEXT_CHARS = 40_000
+"""The most characters of text one browser_extract_text reply holds."""
 
 ACTIONABLE_ROLES = frozenset(
     {
@@ -42,6 +54,11 @@ ACTIONABLE_ROLES = frozenset(
 
 _LINE = re.compile(r"^(?P<indent> *)- (?P<role>[a-z]+)(?P<rest>.*)$")
 _REF = re.compile(r" \[ref=(?:f\d+)?e\d+\]")
+_REF_ID = re.compile(r" \[ref=((?:f\d+)?e\d+)\]")
+_HEAD_AND_TEXT = re.compile(r'^(?P<head>(?: "(?:[^"\\]|\\.)*")?(?: \[[^\]]*\])*): (?P<text>.+)$')
+_WORDLESS = re.compile(r"^[\W_]*$")
+_DECORATIVE_ROLES = frozenset({"img", "separator", "presentation", "none"})
+"""Roles that say nothing without a name: a nameless image, a rule between sections."""
 _POINTER = " [cursor=pointer]"
 _ROW_NAME = re.compile(r'^ "(?:[^"\\]|\\.)*"')
 
@@ -65,31 +82,161 @@ def compact(text: str) -> str:
       pointer cursor, as a clickable ``div`` has) and on tables; other refs go.
     - A table row's name repeats its cells' text: it goes when the row lists its cells.
     - A nameless ``generic`` wrapper with nothing but children goes, its children moving up.
+    - Decoration goes: a nameless image or separator, text with no letter or digit (a "·").
+    - A text block longer than :data:`LONG_TEXT_WORDS` words keeps its first words and says
+      how many more there are and how to read them:
+      ``[n more words: browser_extract_text ref=eN]``.
+    - The same text repeated line after line (a list of identical notices) is shown once,
+      with how many more times it comes.
+    - A link's address goes on its line: ``- link "Open" [ref=e5] → /contact/5``.
+    - A table shows at most :data:`SNAPSHOT_ROWS` plain rows; the others are counted, with a
+      pointer to ``browser_extract_table``. Rows one can act on are all kept.
     """
     out: list[str] = []
     dropped: list[int] = []  # indents of removed wrappers whose children move up
+    refs: list[tuple[int, str]] = []  # (indent, ref) of the elements around the current line
+    repeat: tuple[int, str] | None = None  # the last leaf line shown, to fold its repeats
+    repeats = 0
     for line in text.splitlines():
         match = _LINE.match(line)
         if match is None:
             indent = len(line) - len(line.lstrip(" "))
             while dropped and indent <= dropped[-1]:
                 dropped.pop()
+            repeats = _end_repeat(out, repeats)
+            repeat = None
             out.append(line[2 * len(dropped) :] if dropped else line)
             continue
         indent, role, rest = len(match["indent"]), match["role"], match["rest"]
         while dropped and indent <= dropped[-1]:
             dropped.pop()
+        while refs and indent <= refs[-1][0]:
+            refs.pop()
+        own = _REF_ID.search(rest)
+        if own is not None:
+            refs.append((indent, own.group(1)))
         pointer = _POINTER in rest
         rest = rest.replace(_POINTER, "")
-        if role not in ACTIONABLE_ROLES and not pointer:
+        actionable = role in ACTIONABLE_ROLES or pointer
+        if not actionable:
             rest = _REF.sub("", rest)
         if role == "row" and rest.endswith(":"):
             rest = _ROW_NAME.sub("", rest)
         if role in ("generic", "rowgroup") and rest == ":":
             dropped.append(indent)
             continue
+        if not actionable and _decorative(role, rest):
+            continue
+        key = (indent, role + rest)
+        if not rest.endswith(":") and key == repeat:
+            repeats += 1
+            continue
+        repeats = _end_repeat(out, repeats)
+        repeat = key if not rest.endswith(":") else None
+        if not actionable:
+            rest = _summarised(rest, refs[-1][1] if refs else None)
         out.append(" " * (indent - 2 * len(dropped)) + "- " + role + rest)
-    return "\n".join(_flat_rows(out))
+    _end_repeat(out, repeats)
+    return "\n".join(_fewer_rows(_flat_rows(_inline_urls(out))))
+
+
+def _decorative(role: str, rest: str) -> bool:
+    """Whether a line (one cannot act on) only decorates: a nameless image or separator, or
+    text without a letter or a digit."""
+    if rest.endswith(":"):
+        return False
+    if role in _DECORATIVE_ROLES and not rest.startswith(' "'):
+        return True
+    match = _HEAD_AND_TEXT.match(rest)
+    return match is not None and not match["head"] and _WORDLESS.match(match["text"]) is not None
+
+
+def _end_repeat(out: list[str], repeats: int) -> int:
+    """Says on the last line shown how many more times it came; returns 0 (no run open)."""
+    if repeats:
+        out[-1] += f" [the same {repeats} more time{'s' if repeats > 1 else ''}]"
+    return 0
+
+
+def _summarised(rest: str, ref: str | None) -> str:
+    """A line's text, its first :data:`SUMMARY_WORDS` words if it is long (and a ref says
+    where the rest is); the line as it was otherwise."""
+    if ref is None:
+        return rest
+    match = _HEAD_AND_TEXT.match(rest)
+    if match is None:
+        return rest
+    words = match["text"].split()
+    if len(words) <= LONG_TEXT_WORDS:
+        return rest
+    kept = " ".join(words[:SUMMARY_WORDS])
+    more = len(words) - SUMMARY_WORDS
+    return f"{match['head']}: {kept} … [{more} more words: {FULL_TEXT_TOOL} ref={ref}]"
+
+
+_URL = re.compile(r"^(?P<indent> *)- /url: (?P<url>.+)$")
+
+
+def _inline_urls(lines: list[str]) -> list[str]:
+    """Puts a link's address on its line when the address is its only child."""
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.endswith(":") and i + 1 < len(lines):
+            indent = len(line) - len(line.lstrip(" "))
+            url = _URL.match(lines[i + 1])
+            ends = i + 2 >= len(lines) or len(lines[i + 2]) - len(lines[i + 2].lstrip(" ")) <= indent
+            if url is not None and len(url["indent"]) == indent + 2 and ends:
+                out.append(f"{line[:-1]} → {url['url']}")
+                i += 2
+                continue
+        out.append(line)
+        i += 1
+    return out
+
+
+_TABLE_ROLES = ("- table", "- grid", "- treegrid")
+
+
+def _fewer_rows(lines: list[str]) -> list[str]:
+    """Keeps a table's first :data:`SNAPSHOT_ROWS` plain rows and counts the others.
+
+    A plain row is one line (``- row: "a" | "b"``, see :func:`_flat_rows`) with nothing to act
+    on. The rows left out are said in their place, with the table's ref for
+    ``browser_extract_table``; a row that carries a ref is always kept.
+    """
+    out: list[str] = []
+    table_ref = ""
+    shown = 0  # plain rows shown at this table
+    hidden = 0  # plain rows left out since the last line shown
+    row_indent = -1
+    for line in lines:
+        stripped = line.lstrip(" ")
+        indent = len(line) - len(stripped)
+        plain_row = stripped.startswith("- row: ") and _REF.search(stripped) is None
+        if hidden and not (plain_row and indent == row_indent):
+            out.append(" " * row_indent + _rows_left_out(hidden, table_ref))
+            hidden = 0
+        if stripped.startswith(_TABLE_ROLES):
+            own = _REF_ID.search(stripped)
+            table_ref, shown, row_indent = (own.group(1) if own else ""), 0, -1
+        if plain_row:
+            if row_indent != indent:
+                row_indent = indent
+            if shown >= SNAPSHOT_ROWS:
+                hidden += 1
+                continue
+            shown += 1
+        out.append(line)
+    if hidden:
+        out.append(" " * row_indent + _rows_left_out(hidden, table_ref))
+    return out
+
+
+def _rows_left_out(count: int, table_ref: str) -> str:
+    where = f" ref={table_ref}" if table_ref else ""
+    return f"- … [{count:,} more row{'s' if count > 1 else ''}: browser_extract_table{where}]"
 
 
 _CELL = re.compile(r'^(?P<indent> *)- (?:cell|gridcell|rowheader)(?: (?P<name>"(?:[^"\\]|\\.)*"))?$')
@@ -193,6 +340,24 @@ async def tables(target: Page | Locator) -> dict[str, Any]:
 
 def _is_page(target: Page | Locator) -> bool:
     return isinstance(target, Page)
+
+
+_TEXT_JS = """(el) => (el.innerText ?? el.textContent ?? '').replace(/[ \\t]+/g, ' ')
+  .replace(/\\n\\s*\\n+/g, '\\n\\n').trim()"""
+
+
+async def text_of(target: Page | Locator) -> str:
+    """The whole text of an element (or of the page), as the page shows it, capped at
+    :data:`MAX_TEXT_CHARS`: what a summarised block of a snapshot points to."""
+    if _is_page(target):
+        value = await target.locator("body").evaluate(_TEXT_JS)
+    else:
+        value = await target.evaluate(_TEXT_JS)
+    text = str(value or "")
+    if len(text) > MAX_TEXT_CHARS:
+        more = len(text[MAX_TEXT_CHARS:].split())
+        text = text[:MAX_TEXT_CHARS] + f" … [cut: {more:,} more words]"
+    return text
 
 
 _DESCRIBE_JS = """(el) => {
