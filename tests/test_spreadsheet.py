@@ -162,6 +162,11 @@ def test_tools_are_declared_with_effects_and_described_arguments() -> None:
         "sheet_write": "local",
         "sheet_append_rows": "local",
         "sheet_create": "local",
+        "sheet_insert_rows": "local",
+        "sheet_delete_rows": "local",
+        "sheet_insert_columns": "local",
+        "sheet_delete_columns": "local",
+        "sheet_sort": "local",
     }
     for tool in TOOLS:
         api = tool.to_api()

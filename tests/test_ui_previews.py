@@ -45,6 +45,19 @@ CASES: dict[str, tuple[dict[str, Any], type[QWidget], str, str]] = {
         "fileTarget",
         "/w/old/a.txt",
     ),
+    "sheet_structure": (
+        {
+            "path": "/w/invoices.xlsx",
+            "sheet": "Invoices",
+            "operation": "insert_rows",
+            "where": "5",
+            "count": 1,
+            "formulas": [{"cell": "E20", "old": "=SUM(B2:B10)", "new": "=SUM(B2:B11)"}],
+        },
+        QTableWidget,
+        "structureFormulas",
+        "=SUM(B2:B11)",
+    ),
     "pdf": (
         {
             "operation": "merge",

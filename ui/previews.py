@@ -63,6 +63,7 @@ if TYPE_CHECKING:
         PdfDetail,
         PdfFormDetail,
         RowsDetail,
+        StructureDetail,
     )
 
 _MAX_TABLE_ROWS = 200
@@ -446,6 +447,36 @@ def _diff_preview(preview: ActionPreview) -> QWidget:
     return widget
 
 
+_STRUCTURE_WORDS = {
+    "insert_rows": "Insert {count} row(s) before row {where}",
+    "delete_rows": "Delete row(s) {where}",
+    "insert_columns": "Insert {count} column(s) before column {where}",
+    "delete_columns": "Delete column(s) {where}",
+    "sort": "Sort the {count} rows of {where}",
+}
+
+
+def _structure_preview(preview: ActionPreview) -> QWidget:
+    """Rows or columns inserted, deleted or sorted: the place before and after, and the formulas moved."""
+    detail = cast("StructureDetail", preview.detail)
+    widget, layout = _box()
+    words = _STRUCTURE_WORDS.get(detail.operation, "{where}").format(count=detail.count, where=detail.where)
+    layout.addWidget(
+        _label(f"{_where(detail.path, detail.sheet)} — {words}", name="previewLocation", muted=True)
+    )
+    for name, lines in (("Now", detail.before), ("After", detail.after)):
+        if lines:
+            width = max((len(line.values) for line in lines), default=0)
+            rows: list[list[object]] = [[line.label, *line.values] for line in lines]
+            headers = [name, *(_column_name(i) for i in range(width))]
+            layout.addWidget(_table(headers, rows, name=f"structure{name}"))
+    if detail.formulas:
+        rows = [[f.cell, f.old, f.new] for f in detail.formulas]
+        layout.addWidget(_table(["Formula in", "Now", "After"], rows, name="structureFormulas"))
+    _notes(layout, [*detail.changes, *detail.notes])
+    return widget
+
+
 _OPERATION_WORDS = {
     "write_text": "Write",
     "make_folder": "New folder",
@@ -606,6 +637,7 @@ _BUILDERS: dict[str, Callable[[ActionPreview], QWidget]] = {
     "email": _email_preview,
     "http_request": _http_preview,
     "download": _download_preview,
+    "sheet_structure": _structure_preview,
     "document_diff": _diff_preview,
     "file_operation": _file_operation_preview,
     "pdf": _pdf_preview,

@@ -27,7 +27,13 @@ if TYPE_CHECKING:
     from connectors.documents._pdf import PdfDetail, PdfFormDetail
     from connectors.documents.previews import DocumentDiffDetail, FileOperationDetail
     from connectors.email.previews import AttachmentInfo, EmailDetail
-    from connectors.spreadsheet.previews import CellChange, CellsDetail, NewFileDetail, RowsDetail
+    from connectors.spreadsheet.previews import (
+        CellChange,
+        CellsDetail,
+        NewFileDetail,
+        RowsDetail,
+        StructureDetail,
+    )
 
 _LAZY = {
     "DeckOutlineDetail": "connectors.documents._deck",
@@ -45,6 +51,7 @@ _LAZY = {
     "HttpRequestDetail": "connectors.browser.previews",
     "NewFileDetail": "connectors.spreadsheet.previews",
     "RowsDetail": "connectors.spreadsheet.previews",
+    "StructureDetail": "connectors.spreadsheet.previews",
 }
 """The agents' own models, imported on first use: a connector package loads its libraries
 (a browser driver, a workbook reader), which a client that only lists missions never needs."""
@@ -75,6 +82,7 @@ __all__ = [
     "PdfFormDetail",
     "PreviewDetail",
     "RowsDetail",
+    "StructureDetail",
     "TextDetail",
 ]
 

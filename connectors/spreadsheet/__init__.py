@@ -1,4 +1,5 @@
-"""Spreadsheet tools: list, read, write, append to and create workbooks in the workspace.
+"""Spreadsheet tools: list, read, write, append to and create workbooks in the workspace,
+insert and delete rows or columns, and sort rows.
 
 Reading goes through python-calamine, which is fast and reads .xlsx, .xlsm, .xlsb, .xls and
 .ods alike. Writing goes through openpyxl, which edits .xlsx and .xlsm files in place: it
@@ -14,6 +15,9 @@ never calculated (which is how openpyxl, and so these tools, save formulas). Bot
 in files saved by Excel or LibreOffice, so the second, slower pass runs only for workbooks
 whose sheets contain such cells.
 
+Inserting, deleting and sorting always go through openpyxl (see :mod:`._structure`), which
+moves formulas' references, merged cells, formats and rules as a spreadsheet program does.
+
 Every write keeps a backup first and replaces the file atomically, so :func:`restore`
 undoes it byte for byte; writes to one file are serialised across threads and event loops.
 
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
@@ -45,9 +50,19 @@ from connectors.spreadsheet._read import MAX_PART_RATIO as MAX_PART_RATIO
 from connectors.spreadsheet._read import MAX_SHEET_CELLS as MAX_SHEET_CELLS
 from connectors.spreadsheet._read import MAX_UNPACKED_BYTES as MAX_UNPACKED_BYTES
 from connectors.spreadsheet._read import _read, _source
+from connectors.spreadsheet._shift import Edit
+from connectors.spreadsheet._structure import MAX_STRUCTURE_COUNT as MAX_STRUCTURE_COUNT
+from connectors.spreadsheet._structure import parse_line, parse_lines, plan_edit, plan_sort
 from connectors.spreadsheet._values import CellInput as CellInput
 from connectors.spreadsheet._values import CellValue as CellValue
-from connectors.spreadsheet._write import _append_plan, _commit, _create_plan, _preview_sync, _write_plan
+from connectors.spreadsheet._write import (
+    _append_plan,
+    _commit,
+    _create_plan,
+    _MakePlan,
+    _preview_sync,
+    _write_plan,
+)
 from connectors.spreadsheet.previews import PREVIEWS
 
 __all__ = [
@@ -55,14 +70,23 @@ __all__ = [
     "TOOLS",
     "SheetAppendRowsArgs",
     "SheetCreateArgs",
+    "SheetDeleteColumnsArgs",
+    "SheetDeleteRowsArgs",
+    "SheetInsertColumnsArgs",
+    "SheetInsertRowsArgs",
     "SheetListArgs",
     "SheetReadArgs",
+    "SheetSortArgs",
     "SheetWriteArgs",
+    "SortKey",
 ]
 
 # ---------------------------------------------------------------------------------------------
 # Arguments
 # ---------------------------------------------------------------------------------------------
+
+_Run = Callable[[ToolContext, Any], Awaitable[ToolOutput]]
+_Render = Callable[[ToolContext, Any], Awaitable[Preview]]
 
 _PATH_HELP = (
     "The spreadsheet file: a path relative to the workspace folder (e.g. 'reports/sales.xlsx') "
@@ -166,6 +190,111 @@ class SheetCreateArgs(BaseModel):
             "Optional first content: sheet name to rows (each a list of cells), written from "
             "A1. Sheets left out start empty."
         ),
+    )
+
+
+_WRITABLE_PATH_HELP = _PATH_HELP + " Writable: .xlsx, .xlsm, .csv."
+
+
+class SheetInsertRowsArgs(BaseModel):
+    """Arguments of ``sheet_insert_rows``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(description=_WRITABLE_PATH_HELP, min_length=1)
+    sheet: str = Field(description=_SHEET_HELP, min_length=1)
+    before_row: int = Field(
+        description=(
+            "The row number the first new row takes: rows from this one down move down to "
+            "make room (5 inserts above the current row 5)."
+        ),
+        ge=1,
+        le=EXCEL_MAX_ROWS,
+    )
+    count: int = Field(default=1, description="How many empty rows to insert.", ge=1, le=MAX_STRUCTURE_COUNT)
+
+
+class SheetDeleteRowsArgs(BaseModel):
+    """Arguments of ``sheet_delete_rows``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(description=_WRITABLE_PATH_HELP, min_length=1)
+    sheet: str = Field(description=_SHEET_HELP, min_length=1)
+    rows: str = Field(
+        description="The rows to delete: one row number ('5') or a run of them ('5:7'). Rows below move up.",
+        min_length=1,
+    )
+
+
+class SheetInsertColumnsArgs(BaseModel):
+    """Arguments of ``sheet_insert_columns``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(description=_WRITABLE_PATH_HELP, min_length=1)
+    sheet: str = Field(description=_SHEET_HELP, min_length=1)
+    before_column: str = Field(
+        description=(
+            "The letters of the column the first new column takes: columns from this one "
+            "rightwards move right ('C' inserts left of the current column C)."
+        ),
+        min_length=1,
+    )
+    count: int = Field(
+        default=1, description="How many empty columns to insert.", ge=1, le=MAX_STRUCTURE_COUNT
+    )
+
+
+class SheetDeleteColumnsArgs(BaseModel):
+    """Arguments of ``sheet_delete_columns``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(description=_WRITABLE_PATH_HELP, min_length=1)
+    sheet: str = Field(description=_SHEET_HELP, min_length=1)
+    columns: str = Field(
+        description=(
+            "The columns to delete, by letters: one ('C') or a run of them ('C:E'). Columns "
+            "to their right move left."
+        ),
+        min_length=1,
+    )
+
+
+class SortKey(BaseModel):
+    """One column a sort orders rows by."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    column: str = Field(description="The column's letters ('B'); it must be inside the range.", min_length=1)
+    descending: bool = Field(
+        default=False,
+        description=(
+            "false sorts smallest first (numbers and dates, then text A to Z, then FALSE, "
+            "TRUE); true the reverse. Empty cells go last either way."
+        ),
+    )
+
+
+class SheetSortArgs(BaseModel):
+    """Arguments of ``sheet_sort``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(description=_WRITABLE_PATH_HELP, min_length=1)
+    sheet: str = Field(description=_SHEET_HELP, min_length=1)
+    range: str = Field(
+        description=(
+            "The block whose rows are sorted, in A1 notation ('A2:F40'), without the header "
+            "row. Only these cells move; every row moves whole within it."
+        ),
+        min_length=1,
+    )
+    by: list[SortKey] = Field(
+        description="The columns to sort by, most important first; rows that tie keep their order.",
+        min_length=1,
+        max_length=64,
     )
 
 
@@ -297,6 +426,52 @@ async def _sheet_create_preview(ctx: ToolContext, args: SheetCreateArgs) -> Prev
     return await asyncio.to_thread(_preview_sync, lambda fast: _create_plan(ctx, args, fast))
 
 
+def _insert_rows_plan(ctx: ToolContext, args: SheetInsertRowsArgs) -> _MakePlan:
+    edit = Edit(args.sheet, "row", args.before_row, args.count, delete=False)
+    return lambda fast: plan_edit(ctx, args.path, args.sheet, edit)
+
+
+def _delete_rows_plan(ctx: ToolContext, args: SheetDeleteRowsArgs) -> _MakePlan:
+    first, last = parse_lines(args.rows, "row")
+    edit = Edit(args.sheet, "row", first, last - first + 1, delete=True)
+    return lambda fast: plan_edit(ctx, args.path, args.sheet, edit)
+
+
+def _insert_columns_plan(ctx: ToolContext, args: SheetInsertColumnsArgs) -> _MakePlan:
+    first = parse_line(args.before_column, "column", argument="before_column")
+    edit = Edit(args.sheet, "column", first, args.count, delete=False)
+    return lambda fast: plan_edit(ctx, args.path, args.sheet, edit)
+
+
+def _delete_columns_plan(ctx: ToolContext, args: SheetDeleteColumnsArgs) -> _MakePlan:
+    first, last = parse_lines(args.columns, "column")
+    edit = Edit(args.sheet, "column", first, last - first + 1, delete=True)
+    return lambda fast: plan_edit(ctx, args.path, args.sheet, edit)
+
+
+def _sort_plan(ctx: ToolContext, args: SheetSortArgs) -> _MakePlan:
+    return lambda fast: plan_sort(ctx, args)
+
+
+def _structure_tool(make: Callable[[ToolContext, Any], _MakePlan]) -> tuple[_Run, _Render]:
+    """The run and preview of a structural edit, both through the write path (openpyxl)."""
+
+    async def run(ctx: ToolContext, args: Any) -> ToolOutput:
+        return await asyncio.to_thread(_commit, ctx, args.path, make(ctx, args), creating=False)
+
+    async def render(ctx: ToolContext, args: Any) -> Preview:
+        return await asyncio.to_thread(_preview_sync, make(ctx, args))
+
+    return run, render
+
+
+_insert_rows, _insert_rows_preview = _structure_tool(_insert_rows_plan)
+_delete_rows, _delete_rows_preview = _structure_tool(_delete_rows_plan)
+_insert_columns, _insert_columns_preview = _structure_tool(_insert_columns_plan)
+_delete_columns, _delete_columns_preview = _structure_tool(_delete_columns_plan)
+_sort, _sort_preview = _structure_tool(_sort_plan)
+
+
 # ---------------------------------------------------------------------------------------------
 # The tools
 # ---------------------------------------------------------------------------------------------
@@ -388,6 +563,87 @@ TOOLS: list[Tool[Any]] = [
         preview=_sheet_create_preview,
         fingerprint=_fingerprint,
     ),
+    Tool(
+        name="sheet_insert_rows",
+        title="Insert rows in a workbook",
+        description=(
+            "Inserts empty rows on one sheet of an .xlsx, .xlsm or .csv file, as Excel's Insert "
+            "Rows does: the rows from before_row down move down with their formatting, merged "
+            "cells, conditional formatting and validation, and every formula in the workbook "
+            "that refers to them is updated (=SUM(B2:B10) becomes =SUM(B2:B11) after a row is "
+            "inserted at 5). Use it to make room inside data; use sheet_append_rows to add rows "
+            "at the end. The person sees the rows before and after, and it can be undone."
+        ),
+        effect="local",
+        args_model=SheetInsertRowsArgs,
+        run=_insert_rows,
+        preview=_insert_rows_preview,
+        fingerprint=_fingerprint,
+    ),
+    Tool(
+        name="sheet_delete_rows",
+        title="Delete rows from a workbook",
+        description=(
+            "Deletes whole rows from one sheet of an .xlsx, .xlsm or .csv file, as Excel's "
+            "Delete Rows does: rows below move up, formulas that refer to them are updated, and "
+            "references to a deleted cell become #REF!. Use it to remove rows entirely; to empty "
+            "cells but keep the rows, write null with sheet_write. The person sees the rows "
+            "before and after, and it can be undone."
+        ),
+        effect="local",
+        args_model=SheetDeleteRowsArgs,
+        run=_delete_rows,
+        preview=_delete_rows_preview,
+        fingerprint=_fingerprint,
+    ),
+    Tool(
+        name="sheet_insert_columns",
+        title="Insert columns in a workbook",
+        description=(
+            "Inserts empty columns on one sheet of an .xlsx, .xlsm or .csv file, as Excel's "
+            "Insert Columns does: the columns from before_column rightwards move right with "
+            "their formatting, and every formula that refers to them is updated. The person "
+            "sees the columns before and after, and it can be undone."
+        ),
+        effect="local",
+        args_model=SheetInsertColumnsArgs,
+        run=_insert_columns,
+        preview=_insert_columns_preview,
+        fingerprint=_fingerprint,
+    ),
+    Tool(
+        name="sheet_delete_columns",
+        title="Delete columns from a workbook",
+        description=(
+            "Deletes whole columns from one sheet of an .xlsx, .xlsm or .csv file, as Excel's "
+            "Delete Columns does: columns to the right move left, formulas that refer to them "
+            "are updated, and references to a deleted cell become #REF!. The person sees the "
+            "columns before and after, and it can be undone."
+        ),
+        effect="local",
+        args_model=SheetDeleteColumnsArgs,
+        run=_delete_columns,
+        preview=_delete_columns_preview,
+        fingerprint=_fingerprint,
+    ),
+    Tool(
+        name="sheet_sort",
+        title="Sort rows of a workbook",
+        description=(
+            "Sorts the rows of a block on one sheet of an .xlsx, .xlsm or .csv file by one or "
+            "more of its columns, as Excel's Sort does: numbers and dates before text, text "
+            "ignoring case, empty cells last, ties keeping their order. Each row moves whole, "
+            "with its formatting; a formula that refers to its own row follows it. Give the "
+            "block without its header row. It refuses a block with merged cells, or with "
+            "formulas that refer to other rows of it. The person sees the first rows before "
+            "and after, and it can be undone."
+        ),
+        effect="local",
+        args_model=SheetSortArgs,
+        run=_sort,
+        preview=_sort_preview,
+        fingerprint=_fingerprint,
+    ),
 ]
 """The spreadsheet tools, for the engine's tool registry."""
 
@@ -396,7 +652,8 @@ AGENT = AgentKind(
     name="spreadsheet",
     description=(
         "Reads workbooks and CSV files in the workspace (sheets, ranges, values) and proposes "
-        "changes to them: writing cells, appending rows, creating new workbooks."
+        "changes to them: writing cells, appending rows, inserting and deleting rows or columns, "
+        "sorting rows, creating new workbooks."
     ),
     prompt="spreadsheet.md",
     tools=tuple(TOOLS),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -87,5 +87,52 @@ class NewFileDetail(PreviewDetail):
     notes: list[str] = Field(default_factory=list)
 
 
-PREVIEWS: tuple[type[PreviewDetail], ...] = (CellsDetail, RowsDetail, NewFileDetail)
+class StructureLine(BaseModel):
+    """One row or column as a structural edit's preview shows it.
+
+    Attributes:
+        label: Which it is, e.g. ``"Row 5"`` or ``"Column C"``.
+        values: Its first values (a formula as its text), None for empty cells.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    label: str
+    values: list[Any] = Field(default_factory=list)
+
+
+class StructureDetail(PreviewDetail):
+    """Rows or columns inserted or deleted, or a range's rows sorted.
+
+    Attributes:
+        path: The workbook, absolute.
+        sheet: The sheet changed.
+        operation: What is done to it.
+        where: Where: the first row or column ("5", "C") for an insertion, the rows or
+            columns deleted ("5:7", "C:D"), the range sorted ("A2:D40").
+        count: How many rows or columns are inserted, deleted or sorted.
+        before: The first rows (or columns) affected, as they are now.
+        after: The same place after the change.
+        formulas: Formulas whose references change (the first few hundred), each with its
+            cell ("B12", or "Summary!B2" on another sheet), old and new text.
+        changes: What else moves or goes (merged cells, conditional formatting, data
+            validation, defined names, tables), in words.
+        notes: What the saved file loses, in words.
+    """
+
+    kind: ClassVar[str] = "sheet_structure"
+
+    path: str
+    sheet: str
+    operation: Literal["insert_rows", "delete_rows", "insert_columns", "delete_columns", "sort"]
+    where: str
+    count: int
+    before: list[StructureLine] = Field(default_factory=list)
+    after: list[StructureLine] = Field(default_factory=list)
+    formulas: list[CellChange] = Field(default_factory=list)
+    changes: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+PREVIEWS: tuple[type[PreviewDetail], ...] = (CellsDetail, RowsDetail, NewFileDetail, StructureDetail)
 """Every preview kind of the spreadsheet agent."""
