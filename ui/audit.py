@@ -43,7 +43,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.bridge import Bridge
 from ui.widgets import WrapLabel, button_row
 
 if TYPE_CHECKING:
@@ -54,6 +53,7 @@ if TYPE_CHECKING:
 
     from app.api import AnyEvent
     from app.engine import Engine
+    from ui.bridge import Bridge
 
 COLUMNS = ["Time", "What", "Summary"]
 ROLE_INDEX = Qt.ItemDataRole.UserRole + 1
@@ -337,6 +337,7 @@ class AuditView(QWidget):
         self.setObjectName("auditView")
         self.setAccessibleName("Audit: every step of the mission")
         self._events: list[AnyEvent] = []
+        self._engine: Bridge | None = None
         self._undone: set[str] = set()
         self._mission_id = ""
         self._refused: str | None = None  # the action whose undo the engine refused
@@ -581,10 +582,17 @@ class AuditView(QWidget):
 
     # Undo ----------------------------------------------------------------------------------
 
+    def attach(self, bridge: Bridge) -> None:
+        """Lets the view undo changes itself, through the window's engine.
+
+        Args:
+            bridge: The bridge to the engine the window runs.
+        """
+        self._engine = bridge
+
     def _bridge(self) -> Bridge | None:
-        """The engine of the window this view is in (None when it is shown on its own)."""
-        bridge = getattr(self.window(), "bridge", None)
-        return bridge if isinstance(bridge, Bridge) else None
+        """The engine it undoes through, or None when it is shown on its own."""
+        return self._engine
 
     def on_undo_clicked(self) -> None:
         """Undoes the selected change through the window's engine; a view in no such window

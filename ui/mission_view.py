@@ -186,7 +186,7 @@ class MissionView(QObject):
         tabs.setDocumentMode(True)
         self.plan_view = PlanView()
         self.audit_view = AuditView()
-        self.audit_view.undo_requested.connect(self.on_undo_requested)
+        self.audit_view.attach(self._bridge)
         self.audit_view.exported.connect(lambda path: self.audit_view.show_status(f"Saved {path}"))
         self.audit_view.export_failed.connect(self.audit_view.show_status)
         tabs.addTab(self.plan_view, "Plan")
@@ -383,11 +383,3 @@ class MissionView(QObject):
             self.update_header()
 
         self._bridge.call(lambda e: e.resume(mission_id), done, what="resume the mission", on_error=failed)
-
-    def on_undo_requested(self, action_id: str) -> None:
-        self._bridge.call(
-            lambda e: e.undo(action_id),
-            self.audit_view.show_status,
-            what="undo the change",
-            on_error=lambda exc: self.audit_view.show_status(f"Could not undo: {exc}"),
-        )
