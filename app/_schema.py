@@ -14,18 +14,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-from alembic.migration import MigrationContext
-from alembic.operations import Operations
-from filelock import FileLock, Timeout
-
 from app.errors import EnsembleError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
+    from alembic.operations import Operations
     from sqlalchemy import Connection, Engine
+
+# SQLAlchemy, Alembic and filelock are imported where they are used, not here: the read-only
+# path (app.reader) imports this module for HEAD alone, to tell cheaply whether a journal
+# needs a migration at all, and must not pay for them when it does not.
 
 VERSION_TABLE = "alembic_version"
 
@@ -185,6 +185,8 @@ def _initial(op: Operations) -> None:
 
 
 def _vouched_destinations(op: Operations) -> None:
+    import sqlalchemy as sa
+
     op.create_table(
         "voucheddestination",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -198,9 +200,66 @@ def _vouched_destinations(op: Operations) -> None:
     op.create_index("ix_voucheddestination_mission_id", "voucheddestination", ["mission_id"])
 
 
+def _rules_in_force_index(op: Operations) -> None:
+    # The gate looks up the rules of one mission (or every mission) and one tool (or every
+    # tool) before each decision; a partial index holds only the rules in force, so that
+    # retired ones (every ended mission's --approve rule) cost nothing however many pile up.
+    # A lookup must say ``active = 1`` for SQLite to use it.
+    op.execute("CREATE INDEX ix_rule_in_force ON rule (mission_id, tool, created_at) WHERE active = 1")
+
+
+def _conversation_messages(op: Operations) -> None:
+    """Conversations become append-only rows (one per message) instead of a JSON column that
+    was rewritten whole twice per turn; the conversations already journaled are moved over."""
+    import json
+
+    import sqlalchemy as sa
+
+    op.create_table(
+        "conversationmessage",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("mission_id", sa.String, sa.ForeignKey("mission.id"), nullable=False),
+        sa.Column("task_id", sa.String, nullable=True),
+        sa.Column("role", sa.String, nullable=False),
+        sa.Column("continues", sa.Boolean, nullable=False),
+        sa.Column("content_json", sa.String, nullable=False),
+        sa.Column("created_at", sa.DateTime, nullable=False),
+    )
+    op.create_index(
+        "ix_conversationmessage_conversation", "conversationmessage", ["mission_id", "task_id", "id"]
+    )
+    connection = op.get_bind()
+    rows = [
+        *connection.execute(sa.text("SELECT id, NULL, lead_messages_json, started_at FROM mission")),
+        *connection.execute(sa.text("SELECT mission_id, id, messages_json, created_at FROM task")),
+    ]
+    insert = sa.text(
+        "INSERT INTO conversationmessage (mission_id, task_id, role, continues, content_json, created_at) "
+        "VALUES (:mission_id, :task_id, :role, 0, :content_json, :created_at)"
+    )
+    for mission_id, task_id, messages_json, created_at in rows:
+        for message in json.loads(messages_json or "[]"):
+            connection.execute(
+                insert,
+                {
+                    "mission_id": mission_id,
+                    "task_id": task_id,
+                    "role": message["role"],
+                    "content_json": json.dumps(message["content"], ensure_ascii=False, separators=(",", ":")),
+                    "created_at": created_at,
+                },
+            )
+    # SQLite drops a column in place (3.35 and later); a batch copy of the table would have to
+    # drop the mission table, which other tables' foreign keys refer to.
+    op.execute("ALTER TABLE mission DROP COLUMN lead_messages_json")
+    op.execute("ALTER TABLE task DROP COLUMN messages_json")
+
+
 REVISIONS: list[tuple[str, Callable[[Operations], None]]] = [
     ("0001_initial", _initial),
     ("0002_vouched_destinations", _vouched_destinations),
+    ("0003_rules_in_force_index", _rules_in_force_index),
+    ("0004_conversation_messages", _conversation_messages),
 ]
 """Every revision, oldest first: ``(id, upgrade)``."""
 
@@ -223,6 +282,8 @@ def upgrade(engine: Engine, lock_path: Path, *, timeout: float = 60.0) -> list[s
             newer Ensemble.
         sqlalchemy.exc.DatabaseError: The file is not a usable SQLite database.
     """
+    from filelock import FileLock, Timeout
+
     try:
         with FileLock(str(lock_path), timeout=timeout), engine.begin() as connection:
             return _upgrade(connection)
@@ -234,6 +295,10 @@ def upgrade(engine: Engine, lock_path: Path, *, timeout: float = 60.0) -> list[s
 
 
 def _upgrade(connection: Connection) -> list[str]:
+    import sqlalchemy as sa
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+
     context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
     current = context.get_current_revision()
     if current is None and sa.inspect(connection).has_table("mission"):
@@ -257,6 +322,8 @@ def _upgrade(connection: Connection) -> list[str]:
 
 
 def _set_version(connection: Connection, old: str | None, new: str) -> None:
+    import sqlalchemy as sa
+
     connection.execute(
         sa.text(f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
     )

@@ -195,11 +195,10 @@ class Engine:
             if not folder.is_dir():
                 raise EngineError(f"The workspace folder {folder} does not exist.")
         options = dict(options or {})
-        if "email" not in options:
-            # The default email account (or the only one); its password stays in the keyring.
-            options.update(accounts.mission_options(accounts.choose(self.settings)))
         for name, kind_options in self.settings.mission_options({}).items():
             options.setdefault(name, kind_options)
+        # Each kind's default account (or its only one); passwords stay in the keyring.
+        accounts.fill_mission_options(options, self.settings)
         mission = Mission(
             id=new_id("m"),
             title=_title(text),
@@ -244,13 +243,12 @@ class Engine:
 
         Raises:
             EngineError: The instruction is empty or a workspace folder does not exist.
-            app.accounts.AccountError: The named email account does not exist.
+            app.accounts.AccountError: The named account does not exist.
         """
         options = dict(spec.options)
-        if "email" not in options:
-            options.update(accounts.mission_options(accounts.choose(self.settings, spec.account)))
         for name, kind_options in self.settings.mission_options(spec.model_dump(mode="json")).items():
             options.setdefault(name, kind_options)
+        accounts.fill_mission_options(options, self.settings, spec.account)
         if spec.model:
             options["model"] = spec.model
         if spec.token_budget:
@@ -367,7 +365,7 @@ class Engine:
             self.add_rule(
                 kind, mission_id=mission.id, tool=None, description=f"{words} every action from now on"
             )
-        messages: list[dict[str, Any]] = json.loads(mission.lead_messages_json) or [
+        messages: list[dict[str, Any]] = self.journal.conversation(mission.id) or [
             {"role": "user", "content": mission.text}
         ]
         self._options[mission.id] = options
@@ -399,7 +397,7 @@ class Engine:
         if mission.id in self._running:
             self._inbox.setdefault(mission.id, []).append(text)
             return
-        messages: list[dict[str, Any]] = json.loads(mission.lead_messages_json) or []
+        messages: list[dict[str, Any]] = self.journal.conversation(mission.id)
         add_user_text(messages, [text])
         folders = [Path(w) for w in json.loads(mission.workspaces_json)]
         self.journal.update(mission, status="running", finished_at=None, error=None, owner_pid=os.getpid())
@@ -583,6 +581,7 @@ class Engine:
                 timeout=float(endpoint.get("timeout", self.settings.api_timeout)),
                 api_key=endpoint.get("api_key"),
                 base_url=endpoint.get("base_url"),
+                max_concurrency=settings.max_concurrency,
             )
             rt = MissionRuntime(
                 mission=mission,

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from app import rules, vouch
 from app.errors import EnsembleError
 from app.journal import (
+    Batch,
     Journal,
     ProposedAction,
     Rule,
@@ -46,9 +47,11 @@ from connectors.base import (
     defuse,
     link_hosts,
 )
+from connectors.registry import action_title
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
+    from datetime import datetime
 
 log = logging.getLogger(__name__)
 
@@ -102,12 +105,36 @@ class ToolResult:
 
 @dataclass(frozen=True)
 class CallSite:
-    """Who is calling: the mission, the task (None for the lead) and the agent kind."""
+    """Who is calling: the mission, the task (None for the lead) and the agent kind.
+
+    Attributes:
+        batch: The agent's turn, when an agent loop calls: read-only calls are journaled with
+            the rest of its turn, and only the calls it names in ``resuming`` are looked up
+            in the journal. Without one, every call is looked up and journaled at once.
+    """
 
     mission_id: str
     task_id: str | None
     agent: str
+    batch: Batch | None = None
 
+
+@dataclass
+class _ReadRecord:
+    """A read's tool call while its turn's batch holds it: the ToolCall row's changing
+    columns, without the cost of an ORM object (see :meth:`ApprovalGate.call`)."""
+
+    id: str
+    tool_use_id: str
+    batch: Batch
+    status: str = "running"
+    result: str | None = None
+    is_error: bool = False
+    action_id: str | None = None
+    finished_at: datetime | None = None
+
+
+_TOOL_CALLS: str = ToolCall.__tablename__  # type: ignore[assignment]
 
 RULE_KINDS: dict[str, DecisionKind] = {"approve_all": "approve", "reject_all": "reject"}
 
@@ -166,10 +193,47 @@ class ApprovalGate:
         """
         started = time.perf_counter()
         excluded = 0.0  # time spent in the tool or waiting for a person, not ours
-        existing = self.journal.tool_call_for(site.mission_id, tool_use_id)
-        if existing is not None:
-            # A resumed mission replays the call it was in: never run anything twice.
-            return await self._resume(existing, tool, ctx, site)
+        batch = site.batch
+        if batch is None or tool_use_id in batch.resuming:
+            existing = self.journal.tool_call_for(site.mission_id, tool_use_id)
+            if existing is not None:
+                if batch is not None:
+                    batch.commit()  # the turn's earlier calls come first in the journal
+                # A resumed mission replays the call it was in: never run anything twice.
+                return await self._resume(existing, tool, ctx, site)
+        summary = f"{site.agent} called {tool.name} ({tool.effect})"
+        if batch is not None and batch.defer_calls and tool.effect == "read":
+            # A read changes nothing: if the turn is lost in a crash, the model is asked again
+            # and the read runs again, so it is journaled with the rest of the turn, by column
+            # values (an ORM object would cost more than the write).
+            light = _ReadRecord(new_id("c"), tool_use_id, batch)
+            batch.insert_values(
+                _TOOL_CALLS,
+                {
+                    "id": light.id,
+                    "tool_use_id": tool_use_id,
+                    "mission_id": site.mission_id,
+                    "task_id": site.task_id,
+                    "agent": site.agent,
+                    "tool": tool.name,
+                    "effect": tool.effect,
+                    "arguments_json": dumps(arguments),
+                    "status": "running",
+                    "is_error": False,
+                    "started_at": utcnow(),
+                },
+            )
+            batch.audit(
+                site.mission_id,
+                "tool_called",
+                summary,
+                task_id=site.task_id,
+                tool_call_id=light.id,
+                tool=tool.name,
+                effect=tool.effect,
+                arguments=arguments,
+            )
+            return await self._dispatch(tool, arguments, ctx, site, light, started, excluded)
         record = ToolCall(
             id=new_id("c"),
             tool_use_id=tool_use_id,
@@ -180,16 +244,17 @@ class ApprovalGate:
             effect=tool.effect,
             arguments_json=dumps(arguments),
         )
+        data: dict[str, Any] = {
+            "tool_call_id": record.id,
+            "tool": tool.name,
+            "effect": tool.effect,
+            "arguments": arguments,
+        }
+        if batch is not None:
+            # Whatever this call leads to must be journaled after the turn that made it.
+            batch.commit()
         self.journal.audit(
-            site.mission_id,
-            "tool_called",
-            f"{site.agent} called {tool.name} ({tool.effect})",
-            task_id=site.task_id,
-            save=[record],
-            tool_call_id=record.id,
-            tool=tool.name,
-            effect=tool.effect,
-            arguments=arguments,
+            site.mission_id, "tool_called", summary, task_id=site.task_id, save=[record], **data
         )
         return await self._dispatch(tool, arguments, ctx, site, record, started, excluded)
 
@@ -199,11 +264,12 @@ class ApprovalGate:
         arguments: object,
         ctx: ToolContext,
         site: CallSite,
-        record: ToolCall,
+        record: ToolCall | _ReadRecord,
         started: float,
         excluded: float,
         resumed: ProposedAction | None = None,
     ) -> ToolResult:
+        """Runs a journaled call; a read's light record is written in its turn's batch."""
         ctx = dataclasses.replace(
             ctx,
             mission_id=site.mission_id,
@@ -221,6 +287,8 @@ class ApprovalGate:
                     excluded += time.perf_counter() - t0
                 result = ToolResult(output.text, images=output.images)
             else:
+                # Only reads are held in a batch (see call); a proposal's call is a ToolCall row.
+                assert isinstance(record, ToolCall)
                 t0 = time.perf_counter()
                 if tool.prepare is not None:
                     args = await tool.prepare(ctx, args)
@@ -245,9 +313,21 @@ class ApprovalGate:
             result = ToolResult(defuse(str(exc)), is_error=True)
         except asyncio.CancelledError:
             if site.mission_id not in self.pausing:
-                self.journal.update(
-                    record, status="error", result="Stopped.", is_error=True, finished_at=utcnow()
-                )
+                record.status, record.result, record.is_error = "error", "Stopped.", True
+                record.finished_at = utcnow()
+                if isinstance(record, _ReadRecord):
+                    record.batch.update_values(
+                        _TOOL_CALLS,
+                        record.id,
+                        {
+                            "status": "error",
+                            "result": "Stopped.",
+                            "is_error": True,
+                            "finished_at": record.finished_at,
+                        },
+                    )
+                else:
+                    self.journal.add(record)
             raise
         except Exception as exc:
             # The boundary of one tool call: a connector's bug becomes an error result the
@@ -261,18 +341,31 @@ class ApprovalGate:
             status = "rejected"
         record.status, record.result, record.is_error = status, result.text, result.is_error
         record.finished_at = utcnow()
-        self.journal.audit(
-            site.mission_id,
-            "tool_result",
-            f"{tool.name} {'failed' if result.is_error else 'returned'}"
-            + (f": {_first_line(result.text)}" if result.is_error else ""),
-            task_id=site.task_id,
-            save=[record],
-            tool_call_id=record.id,
-            tool=tool.name,
-            is_error=result.is_error,
-            result=result.text[:4000],
+        summary = f"{tool.name} {'failed' if result.is_error else 'returned'}" + (
+            f": {_first_line(result.text)}" if result.is_error else ""
         )
+        data: dict[str, Any] = {
+            "tool_call_id": record.id,
+            "tool": tool.name,
+            "is_error": result.is_error,
+            "result": result.text[:4000],
+        }
+        if isinstance(record, _ReadRecord):
+            record.batch.update_values(
+                _TOOL_CALLS,
+                record.id,
+                {
+                    "status": status,
+                    "result": result.text,
+                    "is_error": result.is_error,
+                    "finished_at": record.finished_at,
+                },
+            )
+            record.batch.audit(site.mission_id, "tool_result", summary, task_id=site.task_id, **data)
+        else:
+            self.journal.audit(
+                site.mission_id, "tool_result", summary, task_id=site.task_id, save=[record], **data
+            )
         self.timing.overhead_seconds.append(time.perf_counter() - started - excluded)
         return result
 
@@ -488,6 +581,7 @@ class ApprovalGate:
             action_id=action.id,
             agent=site.agent,
             tool=action.tool,
+            title=action_title(action.tool),
             effect=action.effect,
             arguments=arguments,
             preview=_preview_json(preview),
@@ -496,7 +590,7 @@ class ApprovalGate:
             new_destinations=new_destinations or [],
         )
 
-    def _inline_hook(self, site: CallSite, record: ToolCall) -> ApprovalHook:
+    def _inline_hook(self, site: CallSite, record: ToolCall | _ReadRecord) -> ApprovalHook:
         """The :attr:`ToolContext.approve` hook for one tool call."""
 
         async def approve(
@@ -506,6 +600,9 @@ class ApprovalGate:
             preview: Preview,
             destinations: Sequence[Destination] = (),
         ) -> Approval:
+            if site.batch is not None:
+                # The call that asks must be journaled before what it asks for.
+                site.batch.commit()
             action = _new_action(site, record, kind, effect, arguments, preview)
             new = await self._screen(action, destinations, None)
             self._announce(action, site, arguments, preview, new_destinations=new)
@@ -628,7 +725,7 @@ class ApprovalGate:
         return decision, "person"
 
     def _matching_rule(self, action: ProposedAction) -> Rule | None:
-        return rules.deciding_rule(self.journal.rules(action.mission_id), action)
+        return rules.deciding_rule(self.journal.rules(action.mission_id, tool=action.tool), action)
 
     def apply_rule(self, rule: Rule) -> int:
         """Decides, by a new rule, the pending actions it applies to; returns how many."""
@@ -799,7 +896,12 @@ def _known_check(
 
 
 def _new_action(
-    site: CallSite, record: ToolCall, tool: str, effect: str, arguments: dict[str, Any], preview: Preview
+    site: CallSite,
+    record: ToolCall | _ReadRecord,
+    tool: str,
+    effect: str,
+    arguments: dict[str, Any],
+    preview: Preview,
 ) -> ProposedAction:
     return ProposedAction(
         id=new_id("a"),

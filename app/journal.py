@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from sqlalchemy import Engine, bindparam, event, insert
+from sqlalchemy import Engine, Index, bindparam, event, insert, literal_column, true, union_all
 from sqlalchemy import select as sql_select
+from sqlalchemy import text as sql_text
 from sqlalchemy.exc import DatabaseError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
@@ -66,7 +67,6 @@ class Mission(SQLModel, table=True):
     error: str | None = None
     workspaces_json: str = "[]"
     options_json: str = "{}"  # per-connector options (never secrets), to resume with
-    lead_messages_json: str = "[]"
     tokens: int = 0
     owner_pid: int | None = None  # the process running it, to tell a crash from a live run
     started_at: datetime = Field(default_factory=utcnow, index=True)
@@ -99,10 +99,29 @@ class Task(SQLModel, table=True):
     reason: str | None = None
     turns: int = 0
     tokens: int = 0
-    messages_json: str = "[]"
     created_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None
     finished_at: datetime | None = None
+
+
+class ConversationMessage(SQLModel, table=True):
+    """One message of an agent's conversation with the model, stored once and never rewritten.
+
+    The lead's conversation has ``task_id`` None; a sub-agent's has its task's id. A message
+    that grew after it was stored (the person's chat added to the lead's last user turn) is
+    stored as a second row with ``continues`` set, whose blocks :meth:`Journal.conversation`
+    appends to the message before it.
+    """
+
+    __table_args__ = (Index("ix_conversationmessage_conversation", "mission_id", "task_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    mission_id: str = Field(foreign_key="mission.id")
+    task_id: str | None = None
+    role: str  # "user" or "assistant"
+    continues: bool = False
+    content_json: str
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class ModelCall(SQLModel, table=True):
@@ -171,6 +190,11 @@ class ProposedAction(SQLModel, table=True):
 
 class Rule(SQLModel, table=True):
     """A standing decision: approve or reject proposed actions without asking."""
+
+    # Only the rules in force, by mission and tool: the gate's lookup (revision 0003).
+    __table_args__ = (
+        Index("ix_rule_in_force", "mission_id", "tool", "created_at", sqlite_where=sql_text("active = 1")),
+    )
 
     id: str = Field(primary_key=True)
     kind: str  # "approve_all" or "reject_all"
@@ -328,9 +352,203 @@ def _vouch_queries() -> dict[str, Any]:
 _VOUCH_QUERIES = _vouch_queries()
 
 
+def _conversation_queries() -> dict[bool, Any]:
+    c = ConversationMessage.__table__.c  # type: ignore[attr-defined]
+    columns = sql_select(c.role, c.continues, c.content_json).where(c.mission_id == bindparam("mission_id"))
+    return {
+        True: columns.where(c.task_id.is_(None)).order_by(c.id),
+        False: columns.where(c.task_id == bindparam("task_id")).order_by(c.id),
+    }
+
+
+_CONVERSATION_QUERIES = _conversation_queries()
+
+
+class Conversation(list[dict[str, Any]]):
+    """An agent's messages as :meth:`Journal.conversation` loaded them.
+
+    Attributes:
+        saved: What of it is in the journal: ``(messages, blocks of the last one)``, so that
+            only what is added afterwards is written.
+    """
+
+    saved: tuple[int, int] = (0, 0)
+
+
+def blocks(message: dict[str, Any]) -> int:
+    """How many content blocks a message has (a string content is one)."""
+    content = message["content"]
+    return 1 if isinstance(content, str) else len(content)
+
+
+def _rules_query() -> Any:
+    """The rules in force for one mission and one tool: the mission's own (its tool's and
+    every tool's), then every mission's, each by age. Four lookups of ``ix_rule_in_force``
+    (``active = 1`` is what lets SQLite use that partial index), built once."""
+    rule = Rule.__table__.c  # type: ignore[attr-defined]
+    mission_id: Any = bindparam("mission_id")
+    tool: Any = bindparam("tool")
+
+    def part(scope: int, mission: Any, tools: Any) -> Any:
+        return sql_select(*rule, literal_column(str(scope)).label("scope")).where(
+            rule.active == true(), mission, tools
+        )
+
+    union = union_all(
+        part(0, rule.mission_id == mission_id, rule.tool == tool),
+        part(0, rule.mission_id == mission_id, rule.tool.is_(None)),
+        part(1, rule.mission_id.is_(None), rule.tool == tool),
+        part(1, rule.mission_id.is_(None), rule.tool.is_(None)),
+    ).order_by(sql_text("scope"), sql_text("created_at"))
+    return union
+
+
+_RULES_QUERY = _rules_query()
+
+
 def dumps(value: object) -> str:
     """JSON for the journal: compact, UTF-8 kept readable, dates as ISO strings."""
     return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
+
+
+def _db_value(value: object) -> object:
+    """A value as SQLAlchemy's SQLite dialect stores it, for the prepared statements below."""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+_INSERT_SQL: dict[tuple[str, tuple[str, ...]], str] = {}
+_UPDATE_SQL: dict[tuple[str, tuple[str, ...]], str] = {}
+_COLUMNS: dict[str, tuple[str, ...]] = {}
+_EVENT_SQL = (
+    "INSERT INTO auditevent (mission_id, task_id, kind, summary, data_json, at) VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+def _insert_sql(table: str, names: tuple[str, ...]) -> str:
+    """``INSERT`` of some columns into a table (built once per table and columns)."""
+    sql = _INSERT_SQL.get((table, names))
+    if sql is None:
+        columns = ", ".join(f'"{n}"' for n in names)
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' for _ in names)})"
+        _INSERT_SQL[(table, names)] = sql
+    return sql
+
+
+def _update_sql(table: str, names: tuple[str, ...]) -> str:
+    """``UPDATE`` of some columns of a row by its ``id`` (built once per table and columns)."""
+    sql = _UPDATE_SQL.get((table, names))
+    if sql is None:
+        sets = ", ".join(f'"{n}" = ?' for n in names)
+        sql = f"UPDATE {table} SET {sets} WHERE id = ?"
+        _UPDATE_SQL[(table, names)] = sql
+    return sql
+
+
+def _columns(row: SQLModel) -> tuple[str, tuple[str, ...]]:
+    """A row's table name and column names."""
+    table = row.__table__  # type: ignore[attr-defined]
+    names = _COLUMNS.get(table.name)
+    if names is None:
+        names = _COLUMNS[table.name] = tuple(c.name for c in table.columns)
+    return table.name, names
+
+
+@dataclass
+class _PendingEvent:
+    mission_id: str
+    task_id: str | None
+    kind: str
+    summary: str
+    data: dict[str, Any]
+    at: datetime
+
+
+class Batch:
+    """The journal writes of one agent's turn, committed together in one transaction.
+
+    An agent's turn (the model's reply, its usage, the read-only tool calls it made, their
+    results and the conversation's new messages) is one transaction, written by prepared
+    statements: a crash before the commit loses the whole turn, and the model is asked for
+    it again, which repeats nothing but reads. Whatever must be on disk before it happens
+    (a proposed action, an action about to run, a sub-agent's work) commits the batch first:
+    see :meth:`commit`. Its audit events reach the listeners when they are committed.
+
+    Args:
+        journal: The journal it commits to.
+        defer_calls: Whether read-only tool calls join the batch. The lead's do not: its
+            ``delegate`` runs sub-agents that journal their own work, which must come after
+            the call that started them.
+
+    Attributes:
+        resuming: The model's ids of the tool calls a resumed agent finishes (its last turn,
+            journaled before the restart); only these are looked up in the journal.
+    """
+
+    def __init__(self, journal: Journal, *, defer_calls: bool = True) -> None:
+        self.journal = journal
+        self.defer_calls = defer_calls
+        self.resuming: frozenset[str] = frozenset()
+        self._writes: list[tuple[str, tuple[object, ...]]] = []
+        self._events: list[_PendingEvent] = []
+
+    @property
+    def pending(self) -> bool:
+        """Whether anything waits to be committed."""
+        return bool(self._writes or self._events)
+
+    def insert(self, row: SQLModel) -> None:
+        """Inserts a new row (its primary key set, or an integer one left to the database)."""
+        table, names = _columns(row)
+        self.insert_values(table, {n: getattr(row, n) for n in names})
+
+    def update(self, row: SQLModel, *names: str) -> None:
+        """Writes some columns of a row, as they are now, by its ``id``."""
+        table, _names = _columns(row)
+        self.update_values(table, getattr(row, "id"), {n: getattr(row, n) for n in names})  # noqa: B009
+
+    def insert_values(self, table: str, values: dict[str, object]) -> None:
+        """Inserts a row given as column values, without building a model object: on the hot
+        path an ORM object costs more than the write itself."""
+        sql = _insert_sql(table, tuple(values))
+        self._writes.append((sql, tuple(_db_value(v) for v in values.values())))
+
+    def update_values(self, table: str, row_id: object, values: dict[str, object]) -> None:
+        """Writes some columns of the row whose ``id`` is ``row_id``."""
+        sql = _update_sql(table, tuple(values))
+        self._writes.append((sql, (*(_db_value(v) for v in values.values()), row_id)))
+
+    def message(
+        self, mission_id: str, task_id: str | None, role: str, content: object, *, continues: bool
+    ) -> None:
+        """Appends a conversation message (or, with ``continues``, more blocks of the last one)."""
+        self.insert_values(
+            "conversationmessage",
+            {
+                "mission_id": mission_id,
+                "task_id": task_id,
+                "role": role,
+                "continues": continues,
+                "content_json": dumps(content),
+                "created_at": utcnow(),
+            },
+        )
+
+    def audit(
+        self, mission_id: str, kind: str, summary: str, *, task_id: str | None = None, **data: Any
+    ) -> None:
+        """Records an audit event, published when the batch commits (see :meth:`Journal.audit`)."""
+        self._events.append(_PendingEvent(mission_id, task_id, kind, summary, data, utcnow()))
+
+    def commit(self) -> None:
+        """Writes everything pending in one transaction, then hands its events to the listeners."""
+        if self.pending:
+            writes, events = self._writes, self._events
+            self._writes, self._events = [], []
+            self.journal.commit(writes, events)
 
 
 class Journal:
@@ -364,6 +582,7 @@ class Journal:
             self.engine = self._open()
         self._listeners: list[Listener] = []
         self._lock = threading.RLock()
+        self._raw: Any = None  # the pooled connection batches commit on, checked out once
 
     def _open(self) -> Engine:
         engine = create_engine(f"sqlite:///{self.path}", connect_args={"check_same_thread": False})
@@ -380,7 +599,63 @@ class Journal:
 
     def close(self) -> None:
         """Closes every connection."""
+        with self._lock:
+            if self._raw is not None:
+                self._raw.close()
+                self._raw = None
         self.engine.dispose()
+
+    def batch(self, *, defer_calls: bool = True) -> Batch:
+        """A new :class:`Batch` of writes for this journal (see its ``defer_calls``)."""
+        return Batch(self, defer_calls=defer_calls)
+
+    def commit(
+        self, writes: Sequence[tuple[str, tuple[object, ...]]], events: Sequence[_PendingEvent]
+    ) -> None:
+        """Runs a batch's prepared statements and inserts its events in one transaction.
+
+        Uses one connection of the engine's pool, kept for the journal's life, whose
+        ``sqlite3`` statement cache makes every statement a prepared one after its first use.
+        """
+        published: list[Event] = []
+        with self._lock:
+            if self._raw is None:
+                self._raw = self.engine.raw_connection()
+            connection = self._raw.driver_connection
+            try:
+                cursor = connection.cursor()
+                for sql, values in writes:
+                    cursor.execute(sql, values)
+                for pending in events:
+                    cursor.execute(
+                        _EVENT_SQL,
+                        (
+                            pending.mission_id,
+                            pending.task_id,
+                            pending.kind,
+                            pending.summary,
+                            dumps(pending.data),
+                            _db_value(pending.at),
+                        ),
+                    )
+                    published.append(
+                        Event(
+                            kind=pending.kind,
+                            mission_id=pending.mission_id,
+                            task_id=pending.task_id,
+                            summary=pending.summary,
+                            data=pending.data,
+                            at=pending.at,
+                            audit_id=cursor.lastrowid,
+                        )
+                    )
+                connection.commit()
+            except BaseException:
+                # Whatever stopped it, nothing of the batch stays half-written; it propagates.
+                connection.rollback()
+                raise
+        for event_ in published:
+            self.publish(event_)
 
     # Listeners -----------------------------------------------------------------------
 
@@ -526,6 +801,25 @@ class Journal:
                 ).all()
             )
 
+    def conversation(self, mission_id: str, task_id: str | None = None) -> Conversation:
+        """An agent's conversation as journaled: the lead's (``task_id`` None) or a task's."""
+        query = _CONVERSATION_QUERIES[task_id is None]
+        with self._lock, self.engine.connect() as connection:
+            rows = connection.execute(query, {"mission_id": mission_id, "task_id": task_id}).all()
+        messages = Conversation()
+        for role, continues, content_json in rows:
+            content = json.loads(content_json)
+            if continues and messages:
+                last = messages[-1]
+                earlier = last["content"]
+                if isinstance(earlier, str):
+                    earlier = [{"type": "text", "text": earlier}]
+                last["content"] = [*earlier, *content]
+            else:
+                messages.append({"role": role, "content": content})
+        messages.saved = len(messages), blocks(messages[-1]) if messages else 0
+        return messages
+
     def tool_call_for(self, mission_id: str, tool_use_id: str) -> ToolCall | None:
         """The journaled call of a model's tool_use id in a mission, if it was recorded."""
         with self.session() as session:
@@ -624,8 +918,23 @@ class Journal:
                 session.add(row)
             return len(rows)
 
-    def rules(self, mission_id: str | None) -> list[Rule]:
-        """Active rules that apply to a mission: its own, then the global ones."""
+    def rules(self, mission_id: str | None, tool: str | None = None) -> list[Rule]:
+        """Active rules that apply to a mission: its own, then the global ones, each by age.
+
+        Args:
+            mission_id: The mission; None for the global rules alone.
+            tool: Only the rules of this tool and those of every tool (what can decide one
+                action of it: an indexed lookup); None for the rules of every tool.
+        """
+        if tool is not None:
+            with self._lock, self.engine.connect() as connection:
+                found = connection.execute(_RULES_QUERY, {"mission_id": mission_id, "tool": tool}).all()
+            # Built from the rows without the ORM's loading (the gate asks before every decision):
+            # copies to read, like every row this journal returns outside a session.
+            return [
+                Rule.model_construct(**{k: v for k, v in row._mapping.items() if k != "scope"})
+                for row in found
+            ]
         with self.session() as session:
             query = select(Rule).where(col(Rule.active).is_(True))
             rows = session.exec(query.order_by(col(Rule.created_at))).all()

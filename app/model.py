@@ -16,11 +16,13 @@ pauses (``interrupted``) and nothing of the broken reply runs.
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextvars
 import copy
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import anthropic
@@ -101,6 +103,137 @@ class Reply:
         return [b for b in self.content if b.get("type") == "tool_use"]
 
 
+BACKOFF_STATUSES = frozenset({429, 529})
+"""HTTP statuses that say the API wants fewer requests at once: rate-limited, overloaded."""
+
+BACKOFF_ERRORS = frozenset({"rate_limit_error", "overloaded_error"})
+"""Error types that say the same inside a response (an ``error`` event in a stream)."""
+
+
+@dataclass
+class AdaptiveLimit:
+    """How many requests to one model may be in flight at once, following the API's limits.
+
+    It starts at its ceiling. When the API answers 429 (rate-limited) or 529 or an
+    ``overloaded_error``, the limit halves, at most once per round of requests: a signal
+    from a request that started before the last halving is the same congestion, already
+    answered. Each whole reply then adds ``1 / limit``, so the limit grows back by one
+    per round of successful requests, up to the ceiling (additive increase, multiplicative
+    decrease, as TCP does). Requests beyond the limit wait their turn, first come first served.
+
+    Attributes:
+        ceiling: The most requests at once (the settings' ``max_concurrency``).
+        limit: The current limit (fractional while it grows back); at least 1.
+        active: Requests in flight.
+        epoch: How many times the limit has halved.
+    """
+
+    ceiling: int
+    limit: float = 0.0
+    active: int = 0
+    epoch: int = 0
+    _waiters: collections.deque[asyncio.Future[None]] = field(default_factory=collections.deque)
+
+    def __post_init__(self) -> None:
+        self.limit = float(self.ceiling)
+
+    @property
+    def current(self) -> int:
+        """The number of requests that may be in flight now."""
+        return max(1, int(self.limit))
+
+    def set_ceiling(self, ceiling: int) -> None:
+        """Changes the ceiling (the settings changed); an untouched limit follows it."""
+        if self.limit >= self.ceiling or self.limit > ceiling:
+            self.limit = float(ceiling)
+        self.ceiling = ceiling
+        self._wake()
+
+    async def acquire(self) -> int:
+        """Waits for a free slot and takes it; returns the epoch the request starts in."""
+        if self.active < self.current and not self._waiters:
+            self.active += 1
+            return self.epoch
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+            elif waiter.done() and not waiter.cancelled():
+                self.release()  # it was granted just as it was cancelled: pass the slot on
+            raise
+        return self.epoch
+
+    def release(self) -> None:
+        """Frees a slot taken by :meth:`acquire`."""
+        self.active -= 1
+        self._wake()
+
+    def backoff(self, epoch: int) -> int:
+        """The API asked for fewer requests; halves the limit unless that was already done
+        since ``epoch``. Returns the epoch now."""
+        if epoch == self.epoch:
+            self.epoch += 1
+            self.limit = max(1.0, self.limit / 2)
+            log.info("The model API is busy: at most %d requests at once now", self.current)
+        return self.epoch
+
+    def success(self) -> None:
+        """A whole reply arrived: the limit grows back towards the ceiling."""
+        if self.limit < self.ceiling:
+            self.limit = min(float(self.ceiling), self.limit + 1 / self.current)
+            self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self.active < self.current:
+            waiter = self._waiters.popleft()
+            if waiter.done() or waiter.get_loop().is_closed():
+                continue
+            self.active += 1
+            waiter.set_result(None)
+
+
+_LIMITS: dict[tuple[str, str], AdaptiveLimit] = {}
+_REQUEST: contextvars.ContextVar[tuple[AdaptiveLimit, int] | None] = contextvars.ContextVar(
+    "ensemble_model_request", default=None
+)
+
+
+def adaptive_limit(base_url: str, model: str, ceiling: int) -> AdaptiveLimit:
+    """The limit shared by every mission of this process that uses one model at one endpoint."""
+    limit = _LIMITS.get((base_url, model))
+    if limit is None:
+        limit = _LIMITS[(base_url, model)] = AdaptiveLimit(ceiling)
+    elif limit.ceiling != ceiling:
+        limit.set_ceiling(ceiling)
+    return limit
+
+
+async def _on_response(response: httpx2.Response) -> None:
+    """Sees every HTTP answer, the SDK's retried ones too, and backs off on 429 and 529."""
+    request = _REQUEST.get()
+    if request is not None and response.status_code in BACKOFF_STATUSES:
+        limit, epoch = request
+        _REQUEST.set((limit, limit.backoff(epoch)))
+
+
+def _note_busy(exc: anthropic.APIError) -> None:
+    """Backs off when a failed request says the API is busy (an ``overloaded_error`` may come
+    inside a stream that began with status 200, which the response hook cannot see)."""
+    request = _REQUEST.get()
+    if request is None:
+        return
+    status = exc.status_code if isinstance(exc, anthropic.APIStatusError) else None
+    body = exc.body
+    error = body.get("error") if isinstance(body, dict) else None
+    kind = error.get("type") if isinstance(error, dict) else None
+    if status in BACKOFF_STATUSES or kind in BACKOFF_ERRORS:
+        limit, epoch = request
+        _REQUEST.set((limit, limit.backoff(epoch)))
+
+
 def with_cache_breakpoints(
     system: str, tools: Sequence[dict[str, Any]], messages: Sequence[dict[str, Any]]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
@@ -141,6 +274,9 @@ class ModelClient:
         api_key: The key; by default from ``ANTHROPIC_API_KEY`` or the keyring.
         base_url: The API's address; by default ``ANTHROPIC_BASE_URL`` or Anthropic's. The
             demo points it at its scripted model on 127.0.0.1.
+        max_concurrency: The most requests in flight at once to this model (from every
+            mission of the process); fewer while the API says it is busy (see
+            :class:`AdaptiveLimit`).
 
     Raises:
         ModelError: No API key is set anywhere (kind ``no_key``).
@@ -155,6 +291,7 @@ class ModelClient:
         timeout: float = 600.0,
         api_key: str | None = None,
         base_url: str | None = None,
+        max_concurrency: int = 8,
     ) -> None:
         key = api_key or secrets.api_key()
         if not key:
@@ -167,8 +304,13 @@ class ModelClient:
         self.max_tokens = max_tokens
         self.max_retries = max_retries
         self._client = anthropic.AsyncAnthropic(
-            api_key=key, base_url=base_url, max_retries=max_retries, timeout=timeout
+            api_key=key,
+            base_url=base_url,
+            max_retries=max_retries,
+            timeout=timeout,
+            http_client=anthropic.DefaultAsyncHttpxClient(event_hooks={"response": [_on_response]}),
         )
+        self.limit = adaptive_limit(str(self._client.base_url), model, max_concurrency)
 
     @property
     def base_url(self) -> str:
@@ -229,6 +371,18 @@ class ModelClient:
         )
 
     async def _reply_once(self, kwargs: dict[str, Any], on_text: Callable[[str], None] | None) -> Reply:
+        """One request, when the model's limit lets it go (see :class:`AdaptiveLimit`)."""
+        epoch = await self.limit.acquire()
+        token = _REQUEST.set((self.limit, epoch))
+        try:
+            reply = await self._request(kwargs, on_text)
+        finally:
+            _REQUEST.reset(token)
+            self.limit.release()
+        self.limit.success()
+        return reply
+
+    async def _request(self, kwargs: dict[str, Any], on_text: Callable[[str], None] | None) -> Reply:
         """One request; raises :class:`_BrokenReply` unless the reply arrived whole."""
         json_parts: dict[int, list[str]] = {}
         started = stopped = False
@@ -252,6 +406,7 @@ class ModelClient:
                 raise _BrokenReply(f"the stream was cut off ({type(exc).__name__})") from exc
             raise self._explain(exc) from exc
         except anthropic.APIError as exc:
+            _note_busy(exc)
             raise self._explain(exc) from exc
         except (
             httpx2.HTTPError,

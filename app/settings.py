@@ -6,10 +6,10 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, SerializeAsAny, ValidationError, field_validator, model_validator
 
 from app.errors import EnsembleError
-from connectors.email import EmailAccount
+from connectors.registry import Account
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -26,7 +26,9 @@ class Settings(BaseModel):
 
     Attributes:
         model: The Anthropic model every agent uses.
-        max_concurrency: How many tasks of one mission run at once.
+        max_concurrency: How many tasks of one mission, and how many requests to one model,
+            run at once at most; fewer while the API is rate-limited or overloaded (see
+            :class:`app.model.AdaptiveLimit`).
         max_turns: How many model replies one agent may take for one task.
         token_budget: Tokens one mission may spend in all (input, output and cache tokens
             of every model call), across the lead and every sub-agent.
@@ -34,7 +36,8 @@ class Settings(BaseModel):
         api_max_retries: How often the SDK retries an overloaded or unreachable API.
         api_timeout: Seconds before one model call is given up.
         workspaces: Folders the agents may touch when a mission names none.
-        accounts: Email accounts (see :mod:`app.accounts`); their passwords are in the keyring.
+        accounts: Accounts of every type an agent kind declares (email, CalDAV…; see
+            :mod:`app.accounts`), told apart by their ``kind``; their passwords are in the keyring.
         address_book: People and places the person deals with: email addresses
             (``bob@example.com``), whole domains (``@example.com``) or sites
             (``portal.example.com``). Actions may go there by rule; anywhere else the
@@ -45,16 +48,39 @@ class Settings(BaseModel):
     """
 
     model: str = DEFAULT_MODEL
-    max_concurrency: int = Field(default=4, ge=1, le=32)
+    max_concurrency: int = Field(
+        default=8,
+        ge=1,
+        le=32,
+        description=(
+            "How many tasks of one mission, and how many requests to one model, run at once at "
+            "most. Ensemble starts there and follows the API's limits: when the API says it is "
+            "rate-limited or overloaded (HTTP 429 or 529), it halves the requests running at once, "
+            "then adds them back one by one as replies succeed, never above this number."
+        ),
+    )
     max_turns: int = Field(default=30, ge=1, le=500)
     token_budget: int = Field(default=2_000_000, ge=1_000)
     max_tokens: int = Field(default=8192, ge=256)
     api_max_retries: int = Field(default=2, ge=0, le=10)
     api_timeout: float = Field(default=600.0, gt=0)
     workspaces: list[str] = Field(default_factory=list)
-    accounts: list[EmailAccount] = Field(default_factory=list)
+    accounts: list[SerializeAsAny[Account]] = Field(default_factory=list)
     address_book: list[str] = Field(default_factory=list)
     sections: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("accounts", mode="before")
+    @classmethod
+    def _typed_accounts(cls, value: Any) -> Any:
+        """Reads each account as the type its connector declares (see :func:`app.accounts.parse_account`)."""
+        if not isinstance(value, list):
+            return value
+        from app.accounts import AccountError, parse_account
+
+        try:
+            return [parse_account(item) for item in value]
+        except AccountError as exc:
+            raise ValueError(str(exc)) from exc
 
     @model_validator(mode="before")
     @classmethod

@@ -5,6 +5,7 @@ SQLAlchemy traceback."""
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -123,3 +124,51 @@ def test_three_processes_opening_a_fresh_home_at_once_all_succeed(tmp_path: Path
         for process in processes:
             _out, err = process.communicate(timeout=60)
             assert process.returncode == 0, err.decode()
+
+
+def test_conversations_of_an_older_journal_become_rows_and_resume_as_they_were(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite3"
+    lead = [
+        {"role": "user", "content": "Log the payments"},
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "tu1", "name": "delegate", "input": {}}],
+        },
+    ]
+    task = [
+        {"role": "user", "content": "PAY-ACME: append"},
+        {"role": "assistant", "content": [{"type": "text", "text": "Appended — done."}]},
+    ]
+    connection = sqlite3.connect(path)
+    for statement in _schema._INITIAL:
+        connection.execute(statement)
+    connection.execute(
+        "INSERT INTO mission (id, title, text, status, workspaces_json, options_json, lead_messages_json, "
+        "tokens, started_at) VALUES ('m_old', 'Old', 'Log the payments', 'interrupted', '[]', '{}', ?, 0, "
+        "'2026-11-01 10:00:00')",
+        (json.dumps(lead),),
+    )
+    connection.execute(
+        "INSERT INTO task (id, mission_id, key, delegation_id, agent, instructions, depends_on_json, status, "
+        "turns, tokens, messages_json, created_at) VALUES ('t_old', 'm_old', 'acme', 'tu1', 'spreadsheet', "
+        "'PAY-ACME: append', '[]', 'running', 1, 0, ?, '2026-11-01 10:00:01')",
+        (json.dumps(task, ensure_ascii=False),),
+    )
+    connection.commit()
+    connection.close()
+
+    journal = Journal(path)
+    try:
+        assert journal.conversation("m_old") == lead
+        assert journal.conversation("m_old", "t_old") == task
+        assert journal.conversation("m_old").saved == (2, 1)
+    finally:
+        journal.close()
+    connection = sqlite3.connect(path)
+    try:
+        mission_columns = {row[1] for row in connection.execute("PRAGMA table_info(mission)")}
+        task_columns = {row[1] for row in connection.execute("PRAGMA table_info(task)")}
+    finally:
+        connection.close()
+    assert "lead_messages_json" not in mission_columns
+    assert "messages_json" not in task_columns

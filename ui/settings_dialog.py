@@ -146,6 +146,7 @@ class SettingsDialog(QDialog):
         self.concurrency_input.setRange(1, 32)
         self.concurrency_input.setValue(settings.max_concurrency)
         self.concurrency_input.setSuffix(" at once")
+        self.concurrency_input.setToolTip(Settings.model_fields["max_concurrency"].description or "")
         form.addRow("Parallel tasks:", self.concurrency_input)
 
         self.budget_input = QSpinBox()

@@ -105,7 +105,8 @@ async def run_lead(rt: MissionRuntime, messages: list[dict[str, Any]]) -> str:
         LimitReached: The lead's turn limit or the mission's budget was reached.
         ModelError: The model could not be used.
     """
-    site = CallSite(mission_id=rt.mission_id, task_id=None, agent="lead")
+    batch = rt.journal.batch(defer_calls=False)
+    site = CallSite(mission_id=rt.mission_id, task_id=None, agent="lead", batch=batch)
     tools = _lead_tools(rt)
 
     def handler_for(tool: Tool[Any]) -> ToolHandler:
@@ -128,6 +129,7 @@ async def run_lead(rt: MissionRuntime, messages: list[dict[str, Any]]) -> str:
         tools=AgentTools([t.to_api() for t in tools], {t.name: handler_for(t) for t in tools}),
         messages=messages,
         max_turns=rt.settings.max_turns,
+        batch=batch,
     )
     rt.journal.add(ChatMessage(mission_id=rt.mission_id, role="assistant", text=answer))
     rt.journal.audit(rt.mission_id, "chat_message", answer, role="assistant")

@@ -157,7 +157,10 @@ async def delegate(rt: MissionRuntime, args: DelegateArgs, delegation_id: str = 
 
 
 async def _run_task(rt: MissionRuntime, task: Task, kind: AgentKind, deps: list[Task]) -> None:
-    messages: list[dict[str, Any]] = json.loads(task.messages_json)
+    # Only a task that had started can have a conversation in the journal.
+    messages: list[dict[str, Any]] = (
+        rt.journal.conversation(rt.mission_id, task.id) if task.started_at else []
+    )
     resumed = bool(messages)
     task.status, task.started_at = "running", task.started_at or utcnow()
     rt.journal.audit(
@@ -177,7 +180,8 @@ async def _run_task(rt: MissionRuntime, task: Task, kind: AgentKind, deps: list[
             parts = [f"## Result of task {d.key} ({d.agent} agent)\n{d.result}" for d in deps]
             prompt += "\n\n# Results of the tasks this one depends on\n\n" + "\n\n".join(parts)
         messages = [{"role": "user", "content": prompt}]
-    site = CallSite(mission_id=rt.mission_id, task_id=task.id, agent=kind.name)
+    batch = rt.journal.batch()
+    site = CallSite(mission_id=rt.mission_id, task_id=task.id, agent=kind.name, batch=batch)
 
     def handler_for(name: str) -> ToolHandler:
         tool = kind.tool(name)
@@ -202,6 +206,7 @@ async def _run_task(rt: MissionRuntime, task: Task, kind: AgentKind, deps: list[
             tools=tools,
             messages=messages,
             max_turns=rt.settings.max_turns,
+            batch=batch,
         )
     except (LimitReached, ModelError) as exc:
         _finish(rt, task, "failed", reason=str(exc))

@@ -12,7 +12,7 @@ from app.gate import ToolResult
 from app.orchestrator._runtime import LimitReached, MissionRuntime
 
 if TYPE_CHECKING:
-    from app.journal import Task
+    from app.journal import Batch, Task
 
 LOOP_LIMIT = 3
 """An agent that makes the same tool call (same arguments) this many times in a row, getting
@@ -40,6 +40,7 @@ async def run_agent(
     tools: AgentTools,
     messages: list[dict[str, Any]],
     max_turns: int,
+    batch: Batch,
 ) -> str:
     """Runs an agent until it answers without calling a tool.
 
@@ -51,6 +52,8 @@ async def run_agent(
         tools: What it may call.
         messages: The conversation so far, ending with a user turn; extended in place.
         max_turns: How many model replies it may take.
+        batch: Its journal writes, one transaction per turn; its tool handlers' call site
+            carries the same batch, so that a turn's tool calls join it.
 
     Returns:
         Its final text.
@@ -59,32 +62,54 @@ async def run_agent(
         LimitReached: The turn limit or the mission's token budget was reached.
         ModelError: The model could not be used.
     """
+    try:
+        return await _turns(rt, agent, task, system, tools, messages, max_turns, batch)
+    finally:
+        # Whatever ends the agent (its answer, a limit, a pause, a stop), what its turn did so
+        # far (tool calls made, their results) is journaled as it was.
+        batch.commit()
+
+
+async def _turns(
+    rt: MissionRuntime,
+    agent: str,
+    task: Task | None,
+    system: str,
+    tools: AgentTools,
+    messages: list[dict[str, Any]],
+    max_turns: int,
+    batch: Batch,
+) -> str:
     if messages and messages[-1]["role"] == "assistant":
-        # Resumed after a restart with the agent's last turn journaled: finish that turn.
+        # Resumed after a restart with the agent's last turn journaled: finish that turn. Only
+        # its calls may have been journaled already, so only they are looked up.
         last = messages[-1]["content"]
         uses = [b for b in last if isinstance(b, dict) and b.get("type") == "tool_use"]
         if not uses:
             return "\n".join(b["text"] for b in last if b.get("type") == "text").strip()
+        batch.resuming = frozenset(use["id"] for use in uses)
         messages.append({"role": "user", "content": await _run_tools(uses, tools)})
-        rt.save_conversation(task, messages)
+        batch.resuming = frozenset()
+        rt.save_conversation(task, messages, batch)
+        batch.commit()
     streak = _Streak()
     for _turn in range(max_turns):
         if task is None and rt.inbox:
             _deliver(rt.inbox, messages)
         reply = await rt.reply(
-            agent=agent, task=task, system=system, tools=tools.declarations, messages=messages
+            agent=agent, task=task, system=system, tools=tools.declarations, messages=messages, batch=batch
         )
-        if task is not None:
-            task.turns += 1
         messages.append({"role": "assistant", "content": reply.content})
-        rt.save_conversation(task, messages)
+        rt.save_conversation(task, messages, batch)
         if not reply.tool_uses:
             if reply.stop_reason == "max_tokens" and not reply.text:
                 raise LimitReached("The model's reply was cut off at the maximum reply length.")
             return reply.text
         results = await _run_tools(reply.tool_uses, tools)
         messages.append({"role": "user", "content": results})
-        rt.save_conversation(task, messages)
+        rt.save_conversation(task, messages, batch)
+        # One transaction for the turn: the reply, its usage, its read-only calls and results.
+        batch.commit()
         for use, result in zip(reply.tool_uses, results, strict=True):
             if streak.add(use, result) >= LOOP_LIMIT:
                 raise LimitReached(

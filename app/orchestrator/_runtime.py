@@ -7,17 +7,27 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from app.journal import Journal, Mission, ModelCall, Task, dumps, utcnow
+from app.journal import Conversation, Journal, Mission, ModelCall, Task, blocks, utcnow
 from app.model import ModelError
 
 if TYPE_CHECKING:
     from app.gate import ApprovalGate
+    from app.journal import Batch
     from app.model import ModelClient, Reply
     from app.settings import Settings
     from connectors.base import ToolContext
 
 AskUser = Callable[[str], Awaitable[str]]
 """Puts a question to the person in the chat and returns their answer."""
+
+
+_MODEL_CALLS: str = ModelCall.__tablename__  # type: ignore[assignment]
+
+
+def _with_zero_usage(call: dict[str, object]) -> dict[str, object]:
+    """A failed call's columns, with the usage columns (not null) at zero."""
+    zero = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+    return {**call, **dict.fromkeys(zero, 0), "stop_reason": None}
 
 
 class LimitReached(Exception):
@@ -62,6 +72,9 @@ class MissionRuntime:
     inbox: list[str] = field(default_factory=list)
     pausing: bool = False
     semaphore: asyncio.Semaphore = field(init=False)
+    _saved: dict[str | None, tuple[int, int]] = field(init=False, default_factory=dict)
+    """Per conversation (task id, None for the lead): what of it is journaled, as
+    ``(messages, blocks of the last one)``."""
 
     def __post_init__(self) -> None:
         self.semaphore = asyncio.Semaphore(self.settings.max_concurrency)
@@ -87,8 +100,13 @@ class MissionRuntime:
         system: str,
         tools: list[dict[str, Any]],
         messages: list[dict[str, Any]],
+        batch: Batch,
     ) -> Reply:
-        """Asks the model for an agent's next turn, recording the call and its usage.
+        """Asks the model for an agent's next turn; its usage goes into the turn's batch.
+
+        The call, the mission's and the task's token counts and the ``model_call`` event are
+        written with the rest of the turn (see :class:`~app.journal.Batch`); a failed call
+        is journaled at once.
 
         Raises:
             LimitReached: The budget was used up before the call.
@@ -96,8 +114,14 @@ class MissionRuntime:
         """
         self.check_budget()
         task_id = task.id if task else None
-        call = ModelCall(mission_id=self.mission_id, task_id=task_id, agent=agent, model=self.model.model)
-        self.journal.add(call)
+        # Column values, not a ModelCall object: the object would cost more than the write.
+        call: dict[str, object] = {
+            "mission_id": self.mission_id,
+            "task_id": task_id,
+            "agent": agent,
+            "model": self.model.model,
+            "started_at": utcnow(),
+        }
 
         def on_text(text: str) -> None:
             self.journal.notify(self.mission_id, "text_delta", task_id=task_id, agent=agent, text=text)
@@ -105,25 +129,35 @@ class MissionRuntime:
         try:
             reply = await self.model.reply(system=system, tools=tools, messages=messages, on_text=on_text)
         except ModelError as exc:
-            self.journal.update(call, error=str(exc), finished_at=utcnow())
+            call.update(error=str(exc), finished_at=utcnow())
+            batch.insert_values(_MODEL_CALLS, _with_zero_usage(call))
+            batch.commit()
             if exc.kind in TRANSIENT:
                 self.pausing = True
                 self.gate.pausing.add(self.mission_id)
                 raise MissionPaused(str(exc)) from exc
             raise
         usage = reply.usage
-        call.input_tokens, call.output_tokens = usage.input_tokens, usage.output_tokens
-        call.cache_read_tokens, call.cache_write_tokens = usage.cache_read_tokens, usage.cache_write_tokens
-        call.stop_reason, call.finished_at = reply.stop_reason, utcnow()
+        call.update(
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_read_tokens=usage.cache_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            stop_reason=reply.stop_reason,
+            finished_at=utcnow(),
+        )
         self.mission.tokens += usage.total
+        batch.insert_values(_MODEL_CALLS, call)
+        batch.update(self.mission, "tokens")
         if task is not None:
             task.tokens += usage.total
-        self.journal.audit(
+            task.turns += 1
+            batch.update(task, "tokens", "turns")
+        batch.audit(
             self.mission_id,
             "model_call",
             f"{agent} model call: {usage.total:,} tokens ({usage.cache_read_tokens:,} from cache)",
             task_id=task_id,
-            save=[call, self.mission],
             model=self.model.model,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
@@ -134,9 +168,24 @@ class MissionRuntime:
         )
         return reply
 
-    def save_conversation(self, task: Task | None, messages: list[dict[str, Any]]) -> None:
-        """Journals an agent's conversation so far, so an interrupted mission can resume."""
-        if task is None:
-            self.journal.update(self.mission, lead_messages_json=dumps(messages))
-        else:
-            self.journal.update(task, messages_json=dumps(messages))
+    def save_conversation(self, task: Task | None, messages: list[dict[str, Any]], batch: Batch) -> None:
+        """Adds what is new in an agent's conversation to the turn's batch, so an interrupted
+        mission can resume: each message once, never rewriting one already journaled.
+
+        Only the last journaled message can grow (the person's chat added to the lead's
+        turn); its new blocks are journaled as a continuation of it.
+        """
+        key = task.id if task else None
+        saved = self._saved.get(key)
+        if saved is None:
+            saved = messages.saved if isinstance(messages, Conversation) else (0, 0)
+        count, last_blocks = saved
+        if count and count <= len(messages):
+            grown = messages[count - 1]
+            if blocks(grown) > last_blocks:
+                batch.message(
+                    self.mission_id, key, grown["role"], grown["content"][last_blocks:], continues=True
+                )
+        for message in messages[count:]:
+            batch.message(self.mission_id, key, message["role"], message["content"], continues=False)
+        self._saved[key] = (len(messages), blocks(messages[-1]) if messages else 0)
