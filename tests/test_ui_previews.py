@@ -90,7 +90,7 @@ CASES: dict[str, tuple[dict[str, Any], type[QWidget], str, str]] = {
         },
         QLabel,
         "event_start",
-        "2026-12-07T10:00:00+01:00 → 2026-12-08T10:00:00+01:00",
+        "Mon 7 Dec 2026, 10:00 → Tue 8 Dec 2026, 10:00",
     ),
     "calendar_invite": (
         {

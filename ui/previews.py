@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import html
 import json
 import re
@@ -567,6 +568,19 @@ def _deck_preview(preview: ActionPreview) -> QWidget:
     return widget
 
 
+def _when(value: object) -> str:
+    """An ISO date or time as a person reads it: "Tue 8 Dec 2026, 10:00"; anything else as it is."""
+    text = str(value)
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    day = f"{moment:%a} {moment.day} {moment:%b %Y}"
+    if len(text) <= 10:  # a date alone: an all-day event
+        return day
+    return f"{day}, {moment:%H:%M}"
+
+
 def _event_preview(preview: ActionPreview) -> QWidget:
     detail = cast("EventDetail", preview.detail)
     widget, form = _form()
@@ -584,10 +598,11 @@ def _event_preview(preview: ActionPreview) -> QWidget:
         value = getattr(detail, key)
         if not value:
             continue
-        text = str(value)
+        shown = _when if key in ("start", "end") else str
+        text = shown(value)
         old = before.get(key)
-        if old not in (None, "") and str(old) != text:
-            text = f"{old} → {text}"
+        if old not in (None, "") and str(old) != str(value):
+            text = f"{shown(old)} → {text}"
         form.addRow(f"{label}:", _label(text, name=f"event_{key}"))
     if detail.attendees:
         form.addRow("Guests:", _label(", ".join(detail.attendees), name="event_attendees"))
@@ -604,8 +619,8 @@ def _invite_preview(preview: ActionPreview) -> QWidget:
         ("To", ", ".join(detail.to)),
         ("Subject", detail.subject),
         ("Event", detail.summary),
-        ("Starts", detail.start),
-        ("Ends", detail.end),
+        ("Starts", _when(detail.start) if detail.start else ""),
+        ("Ends", _when(detail.end) if detail.end else ""),
         ("Where", detail.location),
         ("Repeats", detail.recurrence or ""),
     )
