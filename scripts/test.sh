@@ -12,7 +12,7 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 say "ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-say "mypy (strict on app/ and connectors/)"
+say "mypy (strict on app/, connectors/ and ui/)"
 .venv/bin/mypy
 say "import-linter"
 .venv/bin/lint-imports
