@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -86,6 +87,13 @@ async def delegate(rt: MissionRuntime, args: DelegateArgs, delegation_id: str = 
     a task starts when every task it depends on is done, and receives their results. A task
     whose dependency failed is skipped.
 
+    Tasks of one agent kind share their prompt's prefix (its tools and system prompt), which
+    the API caches; but a cached prefix can be read only once the response of the request
+    that wrote it has arrived, so tasks started together would all pay for writing it. The
+    first task of each kind (that depends on nothing) therefore starts alone, and the other
+    tasks of that kind start once its first model reply has arrived (or it ended without
+    one), to read the prefix from the cache: see :func:`_warm_ups`.
+
     Returns:
         JSON ``{"tasks": [{"id", "agent", "status", "result" | "reason"}]}``.
 
@@ -111,6 +119,7 @@ async def delegate(rt: MissionRuntime, args: DelegateArgs, delegation_id: str = 
     }
     rt.journal.add(*(row for key, row in rows.items() if key not in earlier))
     finished = {spec.id: asyncio.Event() for spec in args.tasks}
+    leaders, warmed = _warm_ups(args.tasks, rows)
 
     async def run_one(spec: TaskSpec) -> None:
         task = rows[spec.id]
@@ -129,10 +138,17 @@ async def delegate(rt: MissionRuntime, args: DelegateArgs, delegation_id: str = 
                     reason=f"Not run: the tasks it depends on did not succeed ({', '.join(failed)}).",
                 )
                 return
+            warm = warmed.get(spec.agent)
+            if warm is not None and leaders[spec.agent] != spec.id:
+                await warm.wait()
+            replied = warm if leaders.get(spec.agent) == spec.id else None
             async with rt.semaphore:
-                await _run_task(rt, task, kinds[spec.agent], [rows[d] for d in spec.depends_on])
+                await _run_task(rt, task, kinds[spec.agent], [rows[d] for d in spec.depends_on], replied)
         finally:
             finished[spec.id].set()
+            if leaders.get(spec.agent) == spec.id:
+                # Ended without a reply (failed, skipped, stopped): the others go ahead anyway.
+                warmed[spec.agent].set()
 
     try:
         async with asyncio.TaskGroup() as group:
@@ -156,7 +172,35 @@ async def delegate(rt: MissionRuntime, args: DelegateArgs, delegation_id: str = 
     return json.dumps({"tasks": outcomes}, ensure_ascii=False)
 
 
-async def _run_task(rt: MissionRuntime, task: Task, kind: AgentKind, deps: list[Task]) -> None:
+def _warm_ups(
+    tasks: list[TaskSpec], rows: dict[str, Task]
+) -> tuple[dict[str, str], dict[str, asyncio.Event]]:
+    """Picks, per agent kind with several tasks to run, the task that warms its cache.
+
+    The leader is the kind's first unfinished task that depends on nothing, so that it can
+    start at once; the kind's other tasks wait for its event, which is set when its first
+    model reply has arrived or when it ends. A kind with a single task to run, or whose
+    tasks all depend on others (they start at different times anyway), has none.
+
+    Returns:
+        ``(leaders, warmed)``: the leading task's id and its event, per agent kind.
+    """
+    pending = [s for s in tasks if rows[s.id].status not in ("done", "failed", "skipped", "cancelled")]
+    per_kind = Counter(s.agent for s in pending)
+    leaders: dict[str, str] = {}
+    for spec in pending:
+        if not spec.depends_on and spec.agent not in leaders and per_kind[spec.agent] > 1:
+            leaders[spec.agent] = spec.id
+    return leaders, {kind: asyncio.Event() for kind in leaders}
+
+
+async def _run_task(
+    rt: MissionRuntime,
+    task: Task,
+    kind: AgentKind,
+    deps: list[Task],
+    replied: asyncio.Event | None = None,
+) -> None:
     # Only a task that had started can have a conversation in the journal.
     messages: list[dict[str, Any]] = (
         rt.journal.conversation(rt.mission_id, task.id) if task.started_at else []
@@ -207,6 +251,7 @@ async def _run_task(rt: MissionRuntime, task: Task, kind: AgentKind, deps: list[
             messages=messages,
             max_turns=rt.settings.max_turns,
             batch=batch,
+            replied=replied,
         )
     except (LimitReached, ModelError) as exc:
         _finish(rt, task, "failed", reason=str(exc))

@@ -12,6 +12,8 @@ from app.gate import ToolResult
 from app.orchestrator._runtime import LimitReached, MissionRuntime
 
 if TYPE_CHECKING:
+    import asyncio
+
     from app.journal import Batch, Task
 
 LOOP_LIMIT = 3
@@ -41,6 +43,7 @@ async def run_agent(
     messages: list[dict[str, Any]],
     max_turns: int,
     batch: Batch,
+    replied: asyncio.Event | None = None,
 ) -> str:
     """Runs an agent until it answers without calling a tool.
 
@@ -54,6 +57,8 @@ async def run_agent(
         max_turns: How many model replies it may take.
         batch: Its journal writes, one transaction per turn; its tool handlers' call site
             carries the same batch, so that a turn's tool calls join it.
+        replied: Set once a model reply has arrived: the prompt's prefix (tools, system)
+            is then in the prompt cache, for agents of the same kind to read.
 
     Returns:
         Its final text.
@@ -63,7 +68,7 @@ async def run_agent(
         ModelError: The model could not be used.
     """
     try:
-        return await _turns(rt, agent, task, system, tools, messages, max_turns, batch)
+        return await _turns(rt, agent, task, system, tools, messages, max_turns, batch, replied)
     finally:
         # Whatever ends the agent (its answer, a limit, a pause, a stop), what its turn did so
         # far (tool calls made, their results) is journaled as it was.
@@ -79,6 +84,7 @@ async def _turns(
     messages: list[dict[str, Any]],
     max_turns: int,
     batch: Batch,
+    replied: asyncio.Event | None,
 ) -> str:
     if messages and messages[-1]["role"] == "assistant":
         # Resumed after a restart with the agent's last turn journaled: finish that turn. Only
@@ -99,6 +105,8 @@ async def _turns(
         reply = await rt.reply(
             agent=agent, task=task, system=system, tools=tools.declarations, messages=messages, batch=batch
         )
+        if replied is not None:
+            replied.set()
         messages.append({"role": "assistant", "content": reply.content})
         rt.save_conversation(task, messages, batch)
         if not reply.tool_uses:

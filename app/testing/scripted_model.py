@@ -97,6 +97,9 @@ ErrorType = Literal[
 ]
 """The ``error.type`` of a Messages API error response."""
 
+CacheRule = Literal["instant", "after_response"]
+"""When a cached prompt prefix becomes readable (see :class:`ScriptedModel`)."""
+
 FaultKind = Literal["cut", "invalid_json", "no_stop", "html", "garbage"]
 """How a faulty reply breaks: the stream cut off, a tool input that is not JSON, no stop
 reason, an HTML page or bytes that are no JSON, each with HTTP status 200."""
@@ -364,6 +367,13 @@ class ScriptedModel:
     neither the API's minimum cacheable length nor its time to live, so that tests with
     short prompts still see it work; :meth:`clear_cache` empties it.
 
+    By default a prefix is readable as soon as a request has written it, even by a request
+    already waiting. The real API is stricter: a cache entry becomes readable only once the
+    response of the request that wrote it has been sent, so requests sent at the same time
+    all miss. ``cache_rule="after_response"`` simulates that: an entry is readable only by a
+    request that arrived after the writing request's response was sent (see
+    :attr:`timeline`).
+
     Args:
         conversations: The scripts to start with; :meth:`add` adds more.
         delay: Seconds every reply waits before answering, unless the reply sets its own.
@@ -373,6 +383,9 @@ class ScriptedModel:
         retry_after: Seconds put in a ``retry-after-ms`` header on error responses, so the
             SDK retries at once instead of backing off for half a second or more. ``None``
             leaves the header out and lets the SDK use its own backoff.
+        cache_rule: When a cached prefix becomes readable: ``"instant"`` (as soon as it is
+            written) or ``"after_response"`` (the real API's rule: only by requests that
+            arrive after the writing request's response was sent).
     """
 
     def __init__(
@@ -383,6 +396,7 @@ class ScriptedModel:
         api_key: str | None = None,
         model: str = "scripted",
         retry_after: float | None = 0.001,
+        cache_rule: CacheRule = "instant",
     ) -> None:
         if delay < 0:
             raise ValueError(f"The default delay cannot be negative (got {delay}).")
@@ -391,6 +405,7 @@ class ScriptedModel:
         self.api_key = api_key
         self.model = model
         self.retry_after = retry_after
+        self.cache_rule: CacheRule = cache_rule
         self._handlers: list[RequestHandler] = []
         # One condition guards all mutable state below; handler threads also wait on it
         # for a delay, for release() and for stop(), so all three wake them promptly.
@@ -402,7 +417,9 @@ class ScriptedModel:
         self._max_in_flight = 0
         self._held = False
         self._stopping = False
-        self._cache: set[bytes] = set()
+        self._cache: dict[bytes, int] = {}
+        """Cached prefixes, each with the step of the timeline since which it is readable."""
+        self._timeline: list[tuple[Literal["request", "response"], int]] = []
         self._faults_served: dict[int, int] = {}
         self._connections: set[socket.socket] = set()
         self._server: _Server | None = None
@@ -450,6 +467,14 @@ class ScriptedModel:
         """The headers of each request in :attr:`requests`, lower-cased names (a copy)."""
         with self._cond:
             return list(self._request_headers)
+
+    @property
+    def timeline(self) -> list[tuple[Literal["request", "response"], int]]:
+        """What happened, in order (a copy): ``("request", i)`` when request ``i`` of
+        :attr:`requests` arrived, ``("response", i)`` once its whole answer had been sent
+        (an error answer too; a dropped one never)."""
+        with self._cond:
+            return list(self._timeline)
 
     @property
     def failures(self) -> list[str]:
@@ -588,10 +613,21 @@ class ScriptedModel:
 
     # Answering (called on the server's threads).
 
-    def _record(self, body: dict[str, Any], headers: dict[str, str]) -> None:
+    def _record(self, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, int]:
+        """Keeps a request; returns its index in :attr:`requests` and its timeline step."""
         with self._cond:
             self._requests.append(body)
             self._request_headers.append(headers)
+            self._timeline.append(("request", len(self._requests) - 1))
+            return len(self._requests) - 1, len(self._timeline) - 1
+
+    def _sent(self, index: int, written: list[bytes]) -> None:
+        """Notes that request ``index``'s answer was sent: what it cached becomes readable."""
+        with self._cond:
+            self._timeline.append(("response", index))
+            step = len(self._timeline) - 1
+            for digest in written:
+                self._cache.setdefault(digest, step)
 
     def _take_fault(self, reply: Reply) -> bool:
         """Whether this request gets the reply broken (counts the broken ones served)."""
@@ -673,27 +709,45 @@ class ScriptedModel:
         with self._cond:
             self._cache.clear()
 
-    def _usage(self, body: dict[str, Any], content: list[dict[str, Any]]) -> dict[str, int]:
+    def _usage(
+        self, body: dict[str, Any], content: list[dict[str, Any]], arrived: int
+    ) -> tuple[dict[str, int], list[bytes]]:
         """Simulates one request's usage, reading and writing the prompt cache.
 
         See the class docstring for the rules.
+
+        Args:
+            body: The request.
+            content: The reply's content blocks.
+            arrived: The request's step in the timeline.
+
+        Returns:
+            The usage, and the prefixes written that become readable once the answer has
+            been sent (under the ``"after_response"`` rule; none under ``"instant"``).
         """
         hashes, totals, breakpoints = _prefixes(body)
         cached = breakpoints[-1] if breakpoints else 0
         read = 0
+        after_response = self.cache_rule == "after_response"
         with self._cond:
             for end in breakpoints:
                 for length in range(end, max(end - _LOOKBACK_BLOCKS, 0), -1):
-                    if hashes[length] in self._cache:
+                    since = self._cache.get(hashes[length])
+                    if since is not None and (not after_response or since < arrived):
                         read = max(read, length)
                         break
-            self._cache.update(hashes[end] for end in breakpoints)
-        return {
+            written = [hashes[end] for end in breakpoints]
+            if not after_response:
+                for digest in written:
+                    self._cache.setdefault(digest, -1)
+                written = []
+        usage = {
             "input_tokens": totals[-1] - totals[cached],
             "cache_creation_input_tokens": totals[cached] - totals[read],
             "cache_read_input_tokens": totals[read],
             "output_tokens": max(_tokens(json.dumps(content)), 1),
         }
+        return usage, written
 
 
 def _call(fn: Callable[[dict[str, Any]], object], body: dict[str, Any], what: str) -> Any:
@@ -894,35 +948,39 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw or b"null")
         except ValueError:
             body = None
-        if isinstance(body, dict):
-            model._record(body, headers)
+        index, arrived = model._record(body, headers) if isinstance(body, dict) else (-1, -1)
         if not model._authorised(headers):
             self._send_error(401, "authentication_error", "invalid x-api-key")
+            if index >= 0:
+                model._sent(index, [])
             return
         model._enter()
         try:
-            self._answer(model, body)
+            written = self._answer(model, body, arrived)
         finally:
             model._leave()
+        if written is not None and index >= 0:
+            model._sent(index, written)
 
-    def _answer(self, model: ScriptedModel, body: object) -> None:
+    def _answer(self, model: ScriptedModel, body: object, arrived: int) -> list[bytes] | None:
+        """Answers a request; returns the prefixes it cached, or None if it was dropped."""
         try:
             request = _validate(body)
             reply = model._choose(request)
         except _ScriptFailure as failure:
             model._fail(str(failure))
             if not model._wait(model.delay):
-                return
+                return None
             # Retrying cannot mend a script, so the SDK is told not to.
             self._send_error(failure.status, failure.error_type, str(failure), retry=False)
-            return
+            return []
         if not model._wait(model.delay if reply.delay is None else reply.delay):
-            return
+            return None
         if reply.is_error:
             error_type = reply.error_type or "api_error"  # Reply always sets it on an error.
             self._send_error(reply.status, error_type, reply.error_message)
-            return
-        usage = model._usage(request, reply.content)
+            return []
+        usage, written = model._usage(request, reply.content, arrived)
         message = {
             "id": f"msg_{uuid.uuid4().hex[:24]}",
             "type": "message",
@@ -935,10 +993,13 @@ class _Handler(BaseHTTPRequestHandler):
         }
         if reply.fault is not None and model._take_fault(reply):
             self._send_fault(reply, message, stream=bool(request.get("stream")))
-        elif request.get("stream"):
+            # A broken answer is not one the API finished: nothing it wrote becomes readable.
+            return []
+        if request.get("stream"):
             self._send_stream(message)
         else:
             self._send_json(200, message)
+        return written
 
     def _read_body(self) -> bytes:
         length = int(self.headers.get("content-length") or 0)
