@@ -771,3 +771,21 @@ def _backup_holds(path: Path, backup_path: Path | None, original: bytes) -> None
             f"'{path.name}' changed on disk while it was being written; nothing was written. "
             "Read it again and retry."
         )
+
+
+_A = TypeVar("_A")
+_R = TypeVar("_R")
+
+
+def in_thread(fn: Callable[[ToolContext, _A], _R]) -> Callable[[ToolContext, _A], Awaitable[_R]]:
+    """A blocking tool function (a run, a preview, a fingerprint) as the async one a Tool takes.
+
+    Args:
+        fn: Called as ``fn(ctx, args)`` in a worker thread, so file and library work never
+            blocks the engine's event loop.
+    """
+
+    async def run(ctx: ToolContext, args: _A) -> _R:
+        return await asyncio.to_thread(fn, ctx, args)
+
+    return run

@@ -19,7 +19,6 @@ byte. What a deck holds is outside content: ``deck_read`` returns it inside one
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
 import json
@@ -49,6 +48,7 @@ from connectors.base import (
     ToolOutput,
     commit_file,
     file_fingerprint,
+    in_thread,
     untrusted,
 )
 from connectors.documents._common import check_package
@@ -506,8 +506,7 @@ def _read_sync(ctx: ToolContext, args: DeckReadArgs) -> ToolOutput:
     return ToolOutput(untrusted(json.dumps(payload, ensure_ascii=False), f"deck {path.name}"))
 
 
-async def _deck_read(ctx: ToolContext, args: DeckReadArgs) -> ToolOutput:
-    return await asyncio.to_thread(_read_sync, ctx, args)
+_deck_read = in_thread(_read_sync)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1013,20 +1012,16 @@ def _edit_sync(ctx: ToolContext, args: DeckEditArgs) -> ToolOutput:
     return ToolOutput(json.dumps(result), backup)
 
 
-async def _deck_create(ctx: ToolContext, args: DeckCreateArgs) -> ToolOutput:
-    return await asyncio.to_thread(_create_sync, ctx, args)
+_deck_create = in_thread(_create_sync)
 
 
-async def _deck_create_preview(ctx: ToolContext, args: DeckCreateArgs) -> Preview:
-    return await asyncio.to_thread(_create_preview_sync, ctx, args)
+_deck_create_preview = in_thread(_create_preview_sync)
 
 
-async def _deck_edit(ctx: ToolContext, args: DeckEditArgs) -> ToolOutput:
-    return await asyncio.to_thread(_edit_sync, ctx, args)
+_deck_edit = in_thread(_edit_sync)
 
 
-async def _deck_edit_preview(ctx: ToolContext, args: DeckEditArgs) -> Preview:
-    return await asyncio.to_thread(_edit_preview_sync, ctx, args)
+_deck_edit_preview = in_thread(_edit_preview_sync)
 
 
 async def _fingerprint(ctx: ToolContext, args: Any) -> str:

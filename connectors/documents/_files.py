@@ -40,6 +40,7 @@ from connectors.base import (
     ToolError,
     ToolOutput,
     commit_file,
+    in_thread,
     untrusted,
     write_lock,
 )
@@ -873,28 +874,23 @@ async def _undo(ctx: ToolContext, data: dict[str, Any]) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-async def _files_list(ctx: ToolContext, args: FilesListArgs) -> ToolOutput:
-    return await asyncio.to_thread(_list_sync, ctx, args)
+_files_list = in_thread(_list_sync)
 
 
-async def _files_read_text(ctx: ToolContext, args: FilesReadTextArgs) -> ToolOutput:
-    return await asyncio.to_thread(_read_text_sync, ctx, args)
+_files_read_text = in_thread(_read_text_sync)
 
 
-async def _files_write_text(ctx: ToolContext, args: FilesWriteTextArgs) -> ToolOutput:
-    return await asyncio.to_thread(_write_text_sync, ctx, args)
+_files_write_text = in_thread(_write_text_sync)
 
 
-async def _files_write_text_preview(ctx: ToolContext, args: FilesWriteTextArgs) -> Preview:
-    return await asyncio.to_thread(_write_text_preview_sync, ctx, args)
+_files_write_text_preview = in_thread(_write_text_preview_sync)
 
 
 async def _write_fingerprint(ctx: ToolContext, args: FilesWriteTextArgs) -> str:
     return await asyncio.to_thread(path_state, ctx.resolve(args.path, must_exist=False))
 
 
-async def _files_make_folder(ctx: ToolContext, args: FilesMakeFolderArgs) -> ToolOutput:
-    return await asyncio.to_thread(_make_folder_sync, ctx, args)
+_files_make_folder = in_thread(_make_folder_sync)
 
 
 async def _files_make_folder_preview(ctx: ToolContext, args: FilesMakeFolderArgs) -> Preview:
@@ -907,8 +903,7 @@ async def _make_folder_fingerprint(ctx: ToolContext, args: FilesMakeFolderArgs) 
     return quick_state(ctx.resolve(args.path, must_exist=False))
 
 
-async def _files_copy(ctx: ToolContext, args: FilesCopyArgs) -> ToolOutput:
-    return await asyncio.to_thread(_copy_sync, ctx, args)
+_files_copy = in_thread(_copy_sync)
 
 
 def _copy_preview_sync(ctx: ToolContext, args: FilesCopyArgs) -> Preview:
@@ -917,8 +912,7 @@ def _copy_preview_sync(ctx: ToolContext, args: FilesCopyArgs) -> Preview:
     return _operation_preview(ctx, "copy", source, target, overwrite=args.overwrite, notes=notes)
 
 
-async def _files_copy_preview(ctx: ToolContext, args: FilesCopyArgs) -> Preview:
-    return await asyncio.to_thread(_copy_preview_sync, ctx, args)
+_files_copy_preview = in_thread(_copy_preview_sync)
 
 
 async def _copy_prepare(ctx: ToolContext, args: FilesCopyArgs) -> FilesCopyArgs:
@@ -931,8 +925,7 @@ async def _copy_fingerprint(ctx: ToolContext, args: FilesCopyArgs) -> str:
     return await asyncio.to_thread(path_state, ctx.resolve(args.target, must_exist=False))
 
 
-async def _files_move(ctx: ToolContext, args: FilesMoveArgs) -> ToolOutput:
-    return await asyncio.to_thread(_move_sync, ctx, args)
+_files_move = in_thread(_move_sync)
 
 
 def _move_preview_sync(ctx: ToolContext, args: FilesMoveArgs) -> Preview:
@@ -947,8 +940,7 @@ def _move_preview_sync(ctx: ToolContext, args: FilesMoveArgs) -> Preview:
     )
 
 
-async def _files_move_preview(ctx: ToolContext, args: FilesMoveArgs) -> Preview:
-    return await asyncio.to_thread(_move_preview_sync, ctx, args)
+_files_move_preview = in_thread(_move_preview_sync)
 
 
 async def _move_prepare(ctx: ToolContext, args: FilesMoveArgs) -> FilesMoveArgs:
@@ -961,8 +953,7 @@ async def _move_fingerprint(ctx: ToolContext, args: FilesMoveArgs) -> str:
     return _move_state(ctx.resolve(args.source, must_exist=False))
 
 
-async def _files_trash(ctx: ToolContext, args: FilesTrashArgs) -> ToolOutput:
-    return await asyncio.to_thread(_trash_sync, ctx, args)
+_files_trash = in_thread(_trash_sync)
 
 
 async def _files_trash_preview(ctx: ToolContext, args: FilesTrashArgs) -> Preview:

@@ -56,6 +56,7 @@ from connectors.base import (
     ToolOutput,
     commit_file,
     file_fingerprint,
+    in_thread,
     sha256_file,
     untrusted,
 )
@@ -565,8 +566,7 @@ def _metadata_title(reader: PdfReader) -> str | None:
     return str(title).strip() or None if title else None
 
 
-async def _pdf_read(ctx: ToolContext, args: PdfReadArgs) -> ToolOutput:
-    return await asyncio.to_thread(_read_sync, ctx, args)
+_pdf_read = in_thread(_read_sync)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -872,12 +872,10 @@ def _create_sync(ctx: ToolContext, args: PdfCreateArgs) -> ToolOutput:
     return ToolOutput(json.dumps(result, ensure_ascii=False), backup)
 
 
-async def _pdf_create(ctx: ToolContext, args: PdfCreateArgs) -> ToolOutput:
-    return await asyncio.to_thread(_create_sync, ctx, args)
+_pdf_create = in_thread(_create_sync)
 
 
-async def _pdf_create_preview(ctx: ToolContext, args: PdfCreateArgs) -> Preview:
-    return await asyncio.to_thread(_create_preview_sync, ctx, args)
+_pdf_create_preview = in_thread(_create_preview_sync)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -946,12 +944,10 @@ def _merge_sync(ctx: ToolContext, args: PdfMergeArgs) -> ToolOutput:
     return ToolOutput(json.dumps(result, ensure_ascii=False), backup)
 
 
-async def _pdf_merge(ctx: ToolContext, args: PdfMergeArgs) -> ToolOutput:
-    return await asyncio.to_thread(_merge_sync, ctx, args)
+_pdf_merge = in_thread(_merge_sync)
 
 
-async def _pdf_merge_preview(ctx: ToolContext, args: PdfMergeArgs) -> Preview:
-    return await asyncio.to_thread(_merge_preview_sync, ctx, args)
+_pdf_merge_preview = in_thread(_merge_preview_sync)
 
 
 @dataclass
@@ -1017,12 +1013,10 @@ def _split_sync(ctx: ToolContext, args: PdfSplitArgs) -> ToolOutput:
     return ToolOutput(json.dumps(result, ensure_ascii=False), undo=undo)
 
 
-async def _pdf_split(ctx: ToolContext, args: PdfSplitArgs) -> ToolOutput:
-    return await asyncio.to_thread(_split_sync, ctx, args)
+_pdf_split = in_thread(_split_sync)
 
 
-async def _pdf_split_preview(ctx: ToolContext, args: PdfSplitArgs) -> Preview:
-    return await asyncio.to_thread(_split_preview_sync, ctx, args)
+_pdf_split_preview = in_thread(_split_preview_sync)
 
 
 def _constant(data: bytes, _current: bytes | None) -> bytes:
@@ -1169,8 +1163,7 @@ def _fields_sync(ctx: ToolContext, args: PdfFormFieldsArgs) -> ToolOutput:
     return ToolOutput(untrusted(json.dumps(payload, ensure_ascii=False), _source(path)))
 
 
-async def _pdf_form_fields(ctx: ToolContext, args: PdfFormFieldsArgs) -> ToolOutput:
-    return await asyncio.to_thread(_fields_sync, ctx, args)
+_pdf_form_fields = in_thread(_fields_sync)
 
 
 @dataclass
@@ -1272,12 +1265,10 @@ def _fill_sync(ctx: ToolContext, args: PdfFillFormArgs) -> ToolOutput:
     return ToolOutput(untrusted(json.dumps(result, ensure_ascii=False), _source(plan.path)), backup)
 
 
-async def _pdf_fill_form(ctx: ToolContext, args: PdfFillFormArgs) -> ToolOutput:
-    return await asyncio.to_thread(_fill_sync, ctx, args)
+_pdf_fill_form = in_thread(_fill_sync)
 
 
-async def _pdf_fill_form_preview(ctx: ToolContext, args: PdfFillFormArgs) -> Preview:
-    return await asyncio.to_thread(_fill_preview_sync, ctx, args)
+_pdf_fill_form_preview = in_thread(_fill_preview_sync)
 
 
 # ---------------------------------------------------------------------------------------------

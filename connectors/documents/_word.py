@@ -48,6 +48,7 @@ from connectors.base import (
     ToolError,
     ToolOutput,
     commit_file,
+    in_thread,
     untrusted,
 )
 from connectors.documents._common import (
@@ -1044,24 +1045,19 @@ def _edit_sync(ctx: ToolContext, args: DocEditArgs) -> ToolOutput:
 # ---------------------------------------------------------------------------------------------
 
 
-async def _doc_read(ctx: ToolContext, args: DocReadArgs) -> ToolOutput:
-    return await asyncio.to_thread(_read_sync, ctx, args)
+_doc_read = in_thread(_read_sync)
 
 
-async def _doc_create(ctx: ToolContext, args: DocCreateArgs) -> ToolOutput:
-    return await asyncio.to_thread(_create_sync, ctx, args)
+_doc_create = in_thread(_create_sync)
 
 
-async def _doc_create_preview(ctx: ToolContext, args: DocCreateArgs) -> Preview:
-    return await asyncio.to_thread(_create_preview_sync, ctx, args)
+_doc_create_preview = in_thread(_create_preview_sync)
 
 
-async def _doc_edit(ctx: ToolContext, args: DocEditArgs) -> ToolOutput:
-    return await asyncio.to_thread(_edit_sync, ctx, args)
+_doc_edit = in_thread(_edit_sync)
 
 
-async def _doc_edit_preview(ctx: ToolContext, args: DocEditArgs) -> Preview:
-    return await asyncio.to_thread(_edit_preview_sync, ctx, args)
+_doc_edit_preview = in_thread(_edit_preview_sync)
 
 
 async def _fingerprint(ctx: ToolContext, args: Any) -> str:
