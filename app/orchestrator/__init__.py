@@ -8,7 +8,6 @@ mission's result. Every sub-agent's tool call goes through the approval gate.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -121,9 +120,7 @@ async def run_lead(rt: MissionRuntime, messages: list[dict[str, Any]]) -> str:
         # The lead's first turn: what the folders hold, so "the budget file" resolves to a
         # file without a question. Added to the mission's first message (not the system
         # prompt), so later turns keep their cached prefix while the files change.
-        # A scan of the folders: in a worker thread, off the engine's event loop.
-        overview = await asyncio.to_thread(workspace_overview, rt.ctx.workspaces)
-        add_user_text(messages, [f"{_OVERVIEW}\n{overview}"])
+        add_user_text(messages, [f"{_OVERVIEW}\n{workspace_overview(rt.ctx.workspaces)}"])
     answer = await run_agent(
         rt,
         agent="lead",
