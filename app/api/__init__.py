@@ -5,6 +5,9 @@
   makes one from the journal's event, :func:`encode` is the one JSON form of an event.
 - Read models (:mod:`app.api.models`): :class:`MissionInfo`, :class:`ActionInfo`,
   :class:`RuleInfo`, what clients list and show; :func:`action_kinds`, what a rule can name.
+- Workflows (:mod:`app.api.workflows`): :class:`WorkflowSpec`, a mission template with
+  parameters, a saved plan, a schedule or a trigger; :class:`WorkflowInfo` and
+  :class:`WorkflowRunInfo`, what the Workflows pane and its history show.
 - :class:`EnsembleError`: the one error base; its message is for a person.
 
 The engine itself (:class:`app.engine.Engine`) is the facade that takes specs and decisions
@@ -47,6 +50,17 @@ from app.api.events import (
 from app.api.models import ActionInfo, ActionKindInfo, MissionInfo, RuleInfo, action_kinds
 from app.api.previews import ActionPreview
 from app.api.spec import ApprovalPolicy, MissionSpec, RuleSpec
+from app.api.workflows import (
+    PlannedTask,
+    ProposedParam,
+    Schedule,
+    SchedulesOwnedElsewhere,
+    Trigger,
+    WorkflowInfo,
+    WorkflowParam,
+    WorkflowRunInfo,
+    WorkflowSpec,
+)
 from app.errors import EngineError, EnsembleError
 
 __all__ = [
@@ -76,16 +90,25 @@ __all__ = [
     "ModelCallMade",
     "NewDestination",
     "OtherEvent",
+    "PlannedTask",
+    "ProposedParam",
     "QuestionAnswered",
     "QuestionAsked",
     "RuleAdded",
     "RuleInfo",
     "RuleSpec",
+    "Schedule",
+    "SchedulesOwnedElsewhere",
     "TaskFinished",
     "TaskStarted",
     "TextDelta",
     "ToolCalled",
     "ToolResultEvent",
+    "Trigger",
+    "WorkflowInfo",
+    "WorkflowParam",
+    "WorkflowRunInfo",
+    "WorkflowSpec",
     "action_kinds",
     "dumps",
     "encode",
