@@ -255,11 +255,47 @@ def _conversation_messages(op: Operations) -> None:
     op.execute("ALTER TABLE task DROP COLUMN messages_json")
 
 
+def _workflows(op: Operations) -> None:
+    """Saved workflows and their runs (issue 16)."""
+    import sqlalchemy as sa
+
+    op.create_table(
+        "workflow",
+        sa.Column("id", sa.String, primary_key=True),
+        sa.Column("name", sa.String, nullable=False, unique=True),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("spec_json", sa.String, nullable=False),
+        sa.Column("created_at", sa.DateTime, nullable=False),
+        sa.Column("updated_at", sa.DateTime, nullable=False),
+        sa.Column("next_run_at", sa.DateTime, nullable=True),
+        sa.Column("last_fired_at", sa.DateTime, nullable=True),
+        sa.Column("trigger_state_json", sa.String, nullable=False),
+    )
+    op.create_index("ix_workflow_next_run_at", "workflow", ["next_run_at"])
+    op.create_table(
+        "workflowrun",
+        sa.Column("id", sa.String, primary_key=True),
+        sa.Column("workflow_id", sa.String, nullable=False),
+        sa.Column("workflow_name", sa.String, nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("mission_id", sa.String, sa.ForeignKey("mission.id"), nullable=False),
+        sa.Column("reason", sa.String, nullable=False),
+        sa.Column("params_json", sa.String, nullable=False),
+        sa.Column("plan", sa.String, nullable=False),
+        sa.Column("trigger_key", sa.String, nullable=True),
+        sa.Column("started_at", sa.DateTime, nullable=False),
+    )
+    op.create_index("ix_workflowrun_mission_id", "workflowrun", ["mission_id"])
+    op.create_index("ix_workflowrun_trigger", "workflowrun", ["workflow_id", "trigger_key"], unique=True)
+    op.create_index("ix_workflowrun_history", "workflowrun", ["workflow_id", "started_at"])
+
+
 REVISIONS: list[tuple[str, Callable[[Operations], None]]] = [
     ("0001_initial", _initial),
     ("0002_vouched_destinations", _vouched_destinations),
     ("0003_rules_in_force_index", _rules_in_force_index),
     ("0004_conversation_messages", _conversation_messages),
+    ("0005_workflows", _workflows),
 ]
 """Every revision, oldest first: ``(id, upgrade)``."""
 

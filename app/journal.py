@@ -236,6 +236,41 @@ class AuditEvent(SQLModel, table=True):
         return value
 
 
+class Workflow(SQLModel, table=True):
+    """A saved workflow: a mission template (its :class:`~app.api.workflows.WorkflowSpec` as
+    JSON), its version, and where its schedule and trigger stand."""
+
+    id: str = Field(primary_key=True)
+    name: str = Field(unique=True)
+    version: int = 1
+    spec_json: str
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    next_run_at: datetime | None = Field(default=None, index=True)  # the schedule's next time (UTC)
+    last_fired_at: datetime | None = None  # the due time the schedule last ran for
+    trigger_state_json: str = "{}"  # what the trigger has seen (e.g. the last email's UID)
+
+
+class WorkflowRun(SQLModel, table=True):
+    """One run of a workflow: its mission, why it started, with which values and plan."""
+
+    __table_args__ = (
+        Index("ix_workflowrun_trigger", "workflow_id", "trigger_key", unique=True),
+        Index("ix_workflowrun_history", "workflow_id", "started_at"),
+    )
+
+    id: str = Field(primary_key=True)
+    workflow_id: str
+    workflow_name: str
+    version: int
+    mission_id: str = Field(index=True, foreign_key="mission.id")
+    reason: str  # "manual", "schedule", "catch_up" or "trigger"
+    params_json: str = "{}"
+    plan: str = "planned"  # "saved", "planned" or "replanned"
+    trigger_key: str | None = None  # what started a trigger's run, so that it runs once
+    started_at: datetime = Field(default_factory=utcnow)
+
+
 @dataclass(frozen=True)
 class VouchSources:
     """What :meth:`Journal.vouch_sources` returns: the person's own words in one mission.
