@@ -256,7 +256,7 @@ def _conversation_messages(op: Operations) -> None:
 
 
 def _workflows(op: Operations) -> None:
-    """Saved workflows and their runs (issue 16)."""
+    """Saved workflows and their runs (issue 16), and decisions made in another process."""
     import sqlalchemy as sa
 
     op.create_table(
@@ -288,6 +288,16 @@ def _workflows(op: Operations) -> None:
     op.create_index("ix_workflowrun_mission_id", "workflowrun", ["mission_id"])
     op.create_index("ix_workflowrun_trigger", "workflowrun", ["workflow_id", "trigger_key"], unique=True)
     op.create_index("ix_workflowrun_history", "workflowrun", ["workflow_id", "started_at"])
+    op.create_table(
+        "decisionrequest",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("action_id", sa.String, nullable=False),
+        sa.Column("kind", sa.String, nullable=False),
+        sa.Column("reason", sa.String, nullable=True),
+        sa.Column("created_at", sa.DateTime, nullable=False),
+        sa.Column("taken_at", sa.DateTime, nullable=True),
+    )
+    op.create_index("ix_decisionrequest_action_id", "decisionrequest", ["action_id"])
 
 
 REVISIONS: list[tuple[str, Callable[[Operations], None]]] = [

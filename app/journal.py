@@ -271,6 +271,19 @@ class WorkflowRun(SQLModel, table=True):
     started_at: datetime = Field(default_factory=utcnow)
 
 
+class DecisionRequest(SQLModel, table=True):
+    """A person's decision on a proposed action, made in another process than the one whose
+    mission waits for it (``ensemble decide`` while ``ensemble service`` runs the mission);
+    the owning process takes it within a second (see :meth:`app.engine.Engine.request_decision`)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    action_id: str = Field(index=True)
+    kind: str  # "approve" or "reject"
+    reason: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    taken_at: datetime | None = None
+
+
 @dataclass(frozen=True)
 class VouchSources:
     """What :meth:`Journal.vouch_sources` returns: the person's own words in one mission.
