@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
@@ -22,6 +23,7 @@ from app.agents import find_tool, registry
 from app.api.events import AnyEvent, typed
 from app.api.models import ActionInfo, MissionInfo, RuleInfo
 from app.api.spec import MissionSpec
+from app.api.workflows import WorkflowSpec
 from app.errors import EngineError
 from app.gate import ApprovalGate, Decision, GateError
 from app.journal import (
@@ -43,9 +45,19 @@ from app.settings import Settings
 from connectors.base import Backup, ToolContext, ToolError, clean_leftovers, restore
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
+    from app.api.spec import ApprovalPolicy
+    from app.api.workflows import (
+        ProposedParam,
+        RunReason,
+        Schedule,
+        Trigger,
+        WorkflowInfo,
+        WorkflowRunInfo,
+    )
     from app.demo import Demo
+    from app.workflows._runs import Workflows
+    from app.workflows.clock import Clock
+    from app.workflows.service import Schedules
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +113,9 @@ class Engine:
         self._services: dict[str, Service] = {}
         self._runtimes: dict[str, MissionRuntime] = {}  # running missions, for pause_all
         self._pause_reasons: dict[str, str] = {}  # missions pause_all is pausing, and why
+        self._workflow_ops: Workflows | None = None  # see _workflows
+        self._schedules: Schedules | None = None  # the workflows' schedules, when this process runs them
+        self._decision_taker: asyncio.Task[None] | None = None  # see take_requested_decisions
 
     def _clean_after_crash(self) -> None:
         """Removes what writes killed half-way left behind, for missions whose process died.
@@ -188,6 +203,19 @@ class Engine:
         Raises:
             EngineError: The mission text is empty or a workspace folder does not exist.
         """
+        return self._start_mission(text, workspaces=workspaces, approve=approve, options=options)
+
+    def _start_mission(
+        self,
+        text: str,
+        *,
+        workspaces: list[Path] | None = None,
+        approve: ApproveMode = "ask",
+        options: dict[str, Any] | None = None,
+        begin: Begin | None = None,
+    ) -> str:
+        """:meth:`start_mission`, and ``begin``: called with the mission right after its
+        ``mission_started`` event, it gives the lead's first messages (a workflow's run)."""
         if not text.strip():
             raise EngineError("The mission is empty: say what you want done.")
         folders = [Path(w).expanduser().resolve() for w in (workspaces or self.settings.workspaces)]
@@ -220,13 +248,21 @@ class Engine:
             label=options.get("label"),
             demo=options.get("label") == "demo",
         )
+        messages: list[dict[str, Any]] = [{"role": "user", "content": text}]
+        if begin is not None:
+            try:
+                messages = begin(mission)
+            except Exception as exc:
+                error = str(exc) or "It could not start."
+                self.journal.update(mission, status="failed", error=error, finished_at=utcnow())
+                raise
         if approve != "ask":
             kind: RuleKind = "approve_all" if approve == "all" else "reject_all"
             words = "Approve" if approve == "all" else "Reject"
             description = f"{words} every action in this mission"
             self.add_rule(kind, mission_id=mission.id, tool=None, description=description)
         self._options[mission.id] = options or {}
-        self._launch(mission, folders, [{"role": "user", "content": text}])
+        self._launch(mission, folders, messages)
         return mission.id
 
     def start(self, spec: MissionSpec) -> str:
@@ -245,6 +281,10 @@ class Engine:
             EngineError: The instruction is empty or a workspace folder does not exist.
             app.accounts.AccountError: The named account does not exist.
         """
+        return self._start_run(spec, None)
+
+    def _start_run(self, spec: MissionSpec, begin: Begin | None) -> str:
+        """:meth:`start`, with ``begin`` as for :meth:`_start_mission` (a workflow's run)."""
         options = dict(spec.options)
         for name, kind_options in self.settings.mission_options(spec.model_dump(mode="json")).items():
             options.setdefault(name, kind_options)
@@ -254,11 +294,12 @@ class Engine:
         if spec.token_budget:
             options["token_budget"] = spec.token_budget
         options["spec"] = spec.model_dump(mode="json", exclude_defaults=True)
-        mission_id = self.start_mission(
+        mission_id = self._start_mission(
             spec.instruction,
             workspaces=[Path(w) for w in spec.workspaces] or None,
             approve=spec.approval,
             options=options,
+            begin=begin,
         )
         for rule in spec.rules:
             self.add_rule(rule.kind, mission_id=mission_id, tool=rule.tool, where=dict(rule.where))
@@ -570,19 +611,10 @@ class Engine:
         try:
             # A mission may name its own model endpoint (the demo's scripted model does); the
             # others use the settings' model and the API.
-            endpoint = _endpoint(options)
             settings = self.settings
             if isinstance(options.get("token_budget"), int):
                 settings = settings.model_copy(update={"token_budget": options["token_budget"]})
-            model = ModelClient(
-                str(endpoint.get("model") or options.get("model") or settings.model),
-                max_tokens=self.settings.max_tokens,
-                max_retries=int(endpoint.get("max_retries", self.settings.api_max_retries)),
-                timeout=float(endpoint.get("timeout", self.settings.api_timeout)),
-                api_key=endpoint.get("api_key"),
-                base_url=endpoint.get("base_url"),
-                max_concurrency=settings.max_concurrency,
-            )
+            model = self._model_client(options)
             rt = MissionRuntime(
                 mission=mission,
                 journal=self.journal,
@@ -659,7 +691,30 @@ class Engine:
             error=error,
             tokens=mission.tokens,
         )
+        try:
+            self._workflows.finished(mission.id, status)
+        except Exception:
+            # The run's history is bookkeeping: it never changes how the mission ended.
+            log.exception("Could not record the end of mission %s in its workflow's history", mission.id)
         return MissionOutcome(mission.id, status, result if status == "done" else error)
+
+    def _model_client(self, options: dict[str, Any]) -> ModelClient:
+        """The model a mission talks to: its own endpoint if it names one (the demo's scripted
+        model does), else the settings' model and the API.
+
+        Raises:
+            ModelError: No API key is set (kind ``no_key``).
+        """
+        endpoint = _endpoint(options)
+        return ModelClient(
+            str(endpoint.get("model") or options.get("model") or self.settings.model),
+            max_tokens=self.settings.max_tokens,
+            max_retries=int(endpoint.get("max_retries", self.settings.api_max_retries)),
+            timeout=float(endpoint.get("timeout", self.settings.api_timeout)),
+            api_key=endpoint.get("api_key"),
+            base_url=endpoint.get("base_url"),
+            max_concurrency=self.settings.max_concurrency,
+        )
 
     def _unfinished(self, mission_id: str) -> str | None:
         """What did not get done in a mission that otherwise ended, in words; None if all did."""
@@ -709,6 +764,65 @@ class Engine:
         if future is None or future.done():
             raise EngineError(f"Mission {mission_id} is not waiting for an answer.")
         future.set_result(text)
+
+    def request_decision(self, action_id: str, *, approve: bool, reason: str | None = None) -> str:
+        """Decides a waiting action, here or in the process whose mission waits for it.
+
+        A card of a mission this process runs is decided at once (:meth:`decide`). A card of a
+        mission another live Ensemble process runs (``ensemble service``) is left in the
+        journal for that process, which takes it within a second through its own gate.
+
+        Args:
+            action_id: The action (a unique prefix is enough).
+            approve: Approve as proposed (True) or reject (False).
+            reason: Why it is rejected, for the agent.
+
+        Returns:
+            A sentence saying what happened.
+
+        Raises:
+            EngineError: No such action, it is not waiting, or no running process has it.
+        """
+        from app import decisions
+
+        action = self.journal.action(action_id)
+        if action is None:
+            raise EngineError(f"There is no action {action_id}.")
+        if action.status != "pending":
+            raise EngineError(f"Action {action.id} is not waiting for a decision: it is {action.status}.")
+        decision = Decision.approve() if approve else Decision.reject(reason)
+        if action.id in self.gate.pending:
+            self.decide(action.id, decision)
+            return f"{'Approved' if approve else 'Rejected'}: {action.id}."
+        mission = self.journal.mission(action.mission_id)
+        pid = mission.owner_pid if mission is not None else None
+        if mission is None or mission.status != "running" or pid is None or not _alive(pid):
+            raise EngineError(
+                f"No Ensemble process is running mission {action.mission_id} now. Resume it "
+                f"(ensemble resume {action.mission_id}) and decide there."
+            )
+        decisions.leave(self.journal, action.id, decision.kind, reason)
+        return (
+            f"{'Approval' if approve else 'Rejection'} of {action.id} handed to the Ensemble process "
+            f"{pid} that runs mission {mission.id}: it acts on it within a second."
+        )
+
+    async def take_requested_decisions(self, *, interval: float = 1.0) -> None:
+        """Takes the decisions other processes left for this process's waiting cards
+        (:meth:`request_decision`), every ``interval`` seconds, until cancelled. The journal
+        is read only while a card waits."""
+        from app import decisions
+
+        while True:
+            await asyncio.sleep(interval)
+            for request in decisions.take(self.journal, self.gate.pending):
+                decision = (
+                    Decision.approve() if request.kind == "approve" else Decision.reject(request.reason)
+                )
+                try:
+                    self.decide(request.action_id, decision)
+                except GateError as exc:
+                    log.warning("A decision left for %s could not be taken: %s", request.action_id, exc)
 
     def decide(self, action_id: str, decision: Decision) -> ProposedAction:
         """Takes the person's decision on a pending proposed action.
@@ -858,6 +972,7 @@ class Engine:
             pause: Pause the running missions (:meth:`pause_all`: they stay ``interrupted``,
                 their waiting actions pending, to resume) instead of cancelling them.
         """
+        await self.stop_schedules()  # no run starts while the engine closes
         if pause:
             await self.pause_all()
         else:
@@ -866,6 +981,268 @@ class Engine:
             await asyncio.to_thread(service.stop)
             self._services.pop(name, None)
         self.journal.close()
+
+    # Workflows --------------------------------------------------------------------------
+    # Missions described once and run again (app.workflows); every sync method runs on the
+    # engine's loop. Errors are EngineError, in words for a person.
+
+    @property
+    def _workflows(self) -> Workflows:
+        """The workflows' logic, made when first used (most engines never need it)."""
+        if self._workflow_ops is None:
+            from app.workflows._runs import Workflows
+
+            self._workflow_ops = Workflows(self)
+        return self._workflow_ops
+
+    def list_workflows(self) -> list[WorkflowInfo]:
+        """Every saved workflow, by name."""
+        return self._workflows.infos()
+
+    def workflow_info(self, name: str) -> WorkflowInfo:
+        """One workflow, by name (any case) or id.
+
+        Raises:
+            EngineError: There is no such workflow.
+        """
+        return self._workflows.info(self._workflows.store.require(name))
+
+    def save_workflow(self, spec: WorkflowSpec, *, replace: bool = False) -> WorkflowInfo:
+        """Saves a workflow made from scratch (or edited).
+
+        Args:
+            spec: The workflow.
+            replace: If one has that name, save this as its next version.
+
+        Raises:
+            EngineError: The name is taken and ``replace`` is not set.
+        """
+        info = self._workflows.save(spec, replace=replace)
+        self._wake_schedules()
+        return info
+
+    def save_mission_as_workflow(
+        self, mission_id: str, name: str, params: list[ProposedParam], *, description: str = ""
+    ) -> WorkflowInfo:
+        """Saves a finished mission as a workflow, with its plan.
+
+        Each parameter's value is replaced by ``{name}`` in the instruction and in the saved
+        plan (the tasks that succeeded). Its folders, account, sites, model, budget and its
+        own rules (not the blanket ones of ``--approve``) are copied; its runs ask the person
+        for everything else.
+
+        Args:
+            mission_id: The mission (a unique prefix is enough).
+            name: The workflow's name.
+            params: Its parameters, each with the text it replaces (:meth:`propose_parameters`
+                proposes them; the person confirms them).
+            description: One line on what it does.
+
+        Raises:
+            EngineError: The mission is unknown or still running, the name is taken, or a
+                value occurs neither in the instruction nor in the plan.
+        """
+        return self._workflows.save_mission(mission_id, name, params, description=description)
+
+    async def propose_parameters(self, mission_id: str) -> list[ProposedParam]:
+        """The lead's proposal of a finished mission's parameters: what would change next
+        time, each with the text it would replace (one call to the mission's model).
+
+        Raises:
+            EngineError: The mission is unknown or running, or the model could not answer.
+        """
+        return await self._workflows.propose(mission_id)
+
+    def rename_workflow(self, name: str, new_name: str) -> WorkflowInfo:
+        """Renames a workflow (its next version; its runs keep the name they ran under).
+
+        Raises:
+            EngineError: No such workflow, or the new name is taken or empty.
+        """
+        info = self._workflows.change(name, name=new_name)
+        self._wake_schedules()
+        return info
+
+    def duplicate_workflow(self, name: str, new_name: str) -> WorkflowInfo:
+        """Copies a workflow under another name, without its schedule and trigger.
+
+        Raises:
+            EngineError: No such workflow, or the new name is taken or empty.
+        """
+        return self._workflows.duplicate(name, new_name)
+
+    def delete_workflow(self, name: str) -> None:
+        """Deletes a workflow; its runs' missions stay.
+
+        Raises:
+            EngineError: No such workflow.
+        """
+        self._workflows.store.delete(self._workflows.store.require(name))
+        self._wake_schedules()
+
+    def export_workflow(self, name: str) -> str:
+        """A workflow as readable YAML, to share (no secret is in it).
+
+        Raises:
+            EngineError: No such workflow.
+        """
+        return self.workflow_info(name).spec.to_yaml()
+
+    def import_workflow(self, text: str, *, name: str | None = None, replace: bool = False) -> WorkflowInfo:
+        """Saves a workflow from YAML (:meth:`export_workflow`'s, or a person's).
+
+        Args:
+            text: The YAML.
+            name: Save it under this name instead of its own.
+            replace: If one has that name, save this as its next version.
+
+        Raises:
+            EngineError: The text is not a workflow (the message says where), or the name is
+                taken and ``replace`` is not set.
+        """
+        spec = WorkflowSpec.from_yaml(text)
+        if name is not None:
+            from app.workflows._runs import _valid
+
+            spec = _valid({**spec.model_dump(), "name": name})
+        info = self._workflows.save(spec, replace=replace)
+        self._wake_schedules()
+        return info
+
+    def set_schedule(self, name: str, schedule: Schedule | None) -> WorkflowInfo:
+        """Sets (or with None removes) when a workflow runs by itself.
+
+        Raises:
+            EngineError: No such workflow, or a parameter has no default (the message names it).
+        """
+        info = self._workflows.set_schedule(name, schedule)
+        self._wake_schedules()
+        return info
+
+    def set_trigger(self, name: str, trigger: Trigger | None) -> WorkflowInfo:
+        """Sets (or with None removes) what starts a workflow: a new email or file.
+
+        Raises:
+            EngineError: No such workflow, or a parameter other than the trigger's has no
+                default (the message names it).
+        """
+        info = self._workflows.set_trigger(name, trigger)
+        self._wake_schedules()
+        return info
+
+    def run_workflow(
+        self,
+        name: str,
+        params: dict[str, str] | None = None,
+        *,
+        reason: RunReason = "manual",
+        approval: ApprovalPolicy | None = None,
+    ) -> str:
+        """Starts a run of a workflow: a mission, from its saved plan if it has one.
+
+        With a saved plan, the lead's conversation starts with the plan already handed out
+        (its parameters filled in), so the lead's planning call is skipped; the lead reads
+        the tasks' results and re-plans as usual if one failed. The mission's audit records
+        a ``workflow_run_started`` event; :meth:`workflow_runs` lists the run.
+
+        Args:
+            name: The workflow (any case) or its id.
+            params: Values by parameter name; the others take their defaults.
+            reason: Why it runs (a schedule passes ``schedule`` or ``catch_up``).
+            approval: Overrides the workflow's approval policy for this run.
+
+        Returns:
+            The mission's id.
+
+        Raises:
+            EngineError: No such workflow, a parameter is unknown or has no value, or the
+                mission cannot start (a folder is gone).
+        """
+        mission_id = self._workflows.run(name, params, reason=reason, approval=approval)
+        assert mission_id is not None  # only a trigger's key can make it None
+        return mission_id
+
+    def run_triggered(self, name: str, *, key: str, value: str, context: str) -> str | None:
+        """Starts a trigger's run of a workflow, once per ``key``.
+
+        Args:
+            name: The workflow.
+            key: What started it (an email's Message-ID, a file's path and time): a run with
+                this key already recorded means nothing starts.
+            value: The trigger's parameter's value (a neutral phrase such as "the email that
+                started this run (described below)").
+            context: What arrived (sender, subject, Message-ID, folder, file path), shown to
+                the lead as content from outside in its first message, never as the mission's
+                text: it vouches for no destination.
+
+        Returns:
+            The mission's id, or None when ``key`` already ran.
+
+        Raises:
+            EngineError: As for :meth:`run_workflow`.
+        """
+        return self._workflows.run_triggered(name, key=key, value=value, context=context)
+
+    def workflow_runs(self, name: str, *, limit: int = 50, offset: int = 0) -> list[WorkflowRunInfo]:
+        """A workflow's runs, newest first, with their status, changes, tokens and cost.
+
+        Raises:
+            EngineError: No such workflow.
+        """
+        return self._workflows.runs(name, limit=limit, offset=offset)
+
+    def workflow_run_of(self, mission_id: str) -> WorkflowRunInfo | None:
+        """The workflow run a mission is, or None for a mission started otherwise."""
+        return self._workflows.run_of(mission_id)
+
+    async def start_schedules(self, *, clock: Clock | None = None, owner: str = "window") -> None:
+        """Starts running the workflows' schedules and triggers in this process.
+
+        Args:
+            clock: The time source (tests pass a controllable one); the real clock by default.
+            owner: What this process is, for another that finds the schedules taken
+                (``window`` or ``service``).
+
+        Raises:
+            SchedulesOwnedElsewhere: Another process of this ``ENSEMBLE_HOME`` runs them; the
+                message says which.
+        """
+        from app.workflows.service import Schedules
+
+        if self._schedules is not None:
+            return
+        schedules = Schedules(self, self._workflows.store, clock, owner)
+        await schedules.start()
+        self._schedules = schedules
+        # Cards of unattended runs may be decided from another process (ensemble decide).
+        self._decision_taker = asyncio.get_running_loop().create_task(
+            self.take_requested_decisions(), name="requested decisions"
+        )
+
+    async def stop_schedules(self) -> None:
+        """Stops running the schedules and triggers here (a running mission goes on)."""
+        schedules, self._schedules = self._schedules, None
+        taker, self._decision_taker = self._decision_taker, None
+        if taker is not None:
+            taker.cancel()
+            await asyncio.gather(taker, return_exceptions=True)
+        if schedules is not None:
+            await schedules.stop()
+
+    def _wake_schedules(self) -> None:
+        """Tells the schedules (if this process runs them) that a workflow changed."""
+        if self._schedules is not None:
+            self._schedules.wake()
+
+    @property
+    def owns_schedules(self) -> bool:
+        """Whether this process runs the workflows' schedules and triggers now."""
+        return self._schedules is not None
+
+
+Begin = Callable[[Mission], list[dict[str, Any]]]
+"""Called with a new mission right after its ``mission_started`` event; gives the lead's first
+messages (see :meth:`Engine._start_mission`)."""
 
 
 class Service(Protocol):
@@ -887,6 +1264,19 @@ def _paused_in(group: BaseExceptionGroup[BaseException]) -> MissionPaused | None
     while isinstance(found, BaseExceptionGroup):
         found = found.exceptions[0] if found.exceptions else None  # type: ignore[assignment]
     return found if isinstance(found, MissionPaused) else None
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with that id runs (on this machine)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _title(text: str) -> str:

@@ -328,6 +328,7 @@ class ModelClient:
         tools: Sequence[dict[str, Any]],
         messages: Sequence[dict[str, Any]],
         on_text: Callable[[str], None] | None = None,
+        tool_choice: dict[str, Any] | None = None,
     ) -> Reply:
         """Asks the model for its next turn, streaming.
 
@@ -336,6 +337,8 @@ class ModelClient:
             tools: Tool declarations (``name``, ``description``, ``input_schema``).
             messages: The conversation so far, Messages API shape, ending with a user turn.
             on_text: Called with each piece of text as it streams in.
+            tool_choice: The API's ``tool_choice`` (``{"type": "tool", "name": ...}`` forces
+                that tool); None: the model chooses.
 
         Returns:
             The assistant's turn.
@@ -353,6 +356,8 @@ class ModelClient:
         }
         if cached_tools:
             kwargs["tools"] = cached_tools
+        if tool_choice is not None:
+            kwargs["tool_choice"] = tool_choice
         attempts = self.max_retries + 1
         problem = ""
         for attempt in range(attempts):

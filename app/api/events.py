@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from app.api.previews import ActionPreview
+from app.api.workflows import PlanUse, RunReason
 from app.pricing import estimate_cost
 
 
@@ -283,6 +284,31 @@ class RuleAdded(EventBase):
     tool: str | None = None
 
 
+class WorkflowRunStarted(EventBase):
+    """The mission is a run of a saved workflow: which one, why it started, which plan it follows.
+
+    Recorded right after :class:`MissionStarted`.
+
+    Attributes:
+        workflow: The workflow's name.
+        version: Its version that runs.
+        run_id: The run (its history's row).
+        reason: ``manual``, ``schedule``, ``catch_up`` or ``trigger``.
+        plan: ``saved`` (the workflow's saved plan, no planning call) or ``planned`` (the lead
+            plans: the workflow has no saved plan yet). A run that re-planned after the saved
+            plan shows ``replanned`` in the workflow's history.
+        unattended: Nobody started it by hand (a schedule, a catch-up or a trigger did).
+    """
+
+    kind: Literal["workflow_run_started"] = "workflow_run_started"
+    workflow: str = ""
+    version: int = 1
+    run_id: str = ""
+    reason: RunReason = "manual"
+    plan: PlanUse = "planned"
+    unattended: bool = False
+
+
 class OtherEvent(EventBase):
     """A kind this version of the client does not know: shown by its summary, never dropped."""
 
@@ -309,7 +335,8 @@ KnownEvent = Annotated[
     | ActionOutcomeUnknown
     | ActionUndone
     | DestinationVouched
-    | RuleAdded,
+    | RuleAdded
+    | WorkflowRunStarted,
     Field(discriminator="kind"),
 ]
 """Every kind of event this version knows, told apart by ``kind``."""

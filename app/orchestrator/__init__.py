@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from app.agents import prompt_text, registry
 from app.gate import CallSite, ToolResult
-from app.journal import ChatMessage
+from app.journal import ChatMessage, Conversation
 from app.orchestrator._delegate import DelegateArgs, delegate
 from app.orchestrator._loop import AgentTools, ToolHandler, add_user_text, run_agent
 from app.orchestrator._runtime import AskUser, LimitReached, MissionPaused, MissionRuntime
@@ -23,6 +23,7 @@ from app.orchestrator._workspace import workspace_overview
 from connectors.base import Tool, ToolContext, ToolOutput
 
 __all__ = [
+    "SAVED_PLAN",
     "AskUser",
     "LimitReached",
     "MissionPaused",
@@ -55,6 +56,40 @@ def _has_overview(message: dict[str, Any]) -> bool:
     content = message["content"]
     blocks = content if isinstance(content, list) else [{"type": "text", "text": content}]
     return any(str(b.get("text", "")).startswith(_OVERVIEW) for b in blocks if isinstance(b, dict))
+
+
+SAVED_PLAN = "toolu_saved_plan_"
+"""How the ``delegate`` call of a workflow's saved plan is named (``toolu_saved_plan_<run id>``):
+the lead's conversation starts with it as the lead's own first turn (see :func:`run_lead`)."""
+
+
+def _is_saved_plan(message: dict[str, Any]) -> bool:
+    """Whether a message is the lead's turn that hands out a workflow's saved plan."""
+    content = message["content"]
+    return (
+        message["role"] == "assistant"
+        and isinstance(content, list)
+        and any(
+            isinstance(b, dict)
+            and b.get("type") == "tool_use"
+            and str(b.get("id", "")).startswith(SAVED_PLAN)
+            for b in content
+        )
+    )
+
+
+def _add_to_first(messages: list[dict[str, Any]], text: str) -> None:
+    """Adds a text block to the conversation's first message (the person's)."""
+    first = messages[0]
+    content = first["content"]
+    if isinstance(content, str):
+        content = [{"type": "text", "text": content}]
+    first["content"] = [*content, {"type": "text", "text": text}]
+
+
+def _fresh(messages: list[dict[str, Any]]) -> bool:
+    """Whether nothing of the conversation is in the journal yet."""
+    return not (isinstance(messages, Conversation) and messages.saved[0])
 
 
 def _lead_tools(rt: MissionRuntime) -> list[Tool[Any]]:
@@ -116,11 +151,17 @@ async def run_lead(rt: MissionRuntime, messages: list[dict[str, Any]]) -> str:
         return handle
 
     system = lead_system_prompt([str(w) for w in rt.ctx.workspaces])
-    if len(messages) == 1 and messages[0]["role"] == "user" and not _has_overview(messages[0]):
+    starting = len(messages) == 1 or (len(messages) == 2 and _is_saved_plan(messages[1]))
+    if starting and messages[0]["role"] == "user" and not _has_overview(messages[0]):
         # The lead's first turn: what the folders hold, so "the budget file" resolves to a
         # file without a question. Added to the mission's first message (not the system
         # prompt), so later turns keep their cached prefix while the files change.
-        add_user_text(messages, [f"{_OVERVIEW}\n{workspace_overview(rt.ctx.workspaces)}"])
+        _add_to_first(messages, f"{_OVERVIEW}\n{workspace_overview(rt.ctx.workspaces)}")
+    if starting and _fresh(messages) and (len(messages) > 1 or isinstance(messages[0]["content"], list)):
+        # A workflow's run starts with more than the mission's text (its saved plan, what
+        # triggered it): journaled before anything runs, so that a resumed mission has it.
+        rt.save_conversation(None, messages, batch)
+        batch.commit()
     answer = await run_agent(
         rt,
         agent="lead",

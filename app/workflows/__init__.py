@@ -1,0 +1,1 @@
+"""Workflows: missions described once and run again, by hand, on a schedule or on a trigger."""
