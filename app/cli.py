@@ -12,6 +12,17 @@ Commands:
     ensemble account add NAME --maildir DIR|--mbox PATH --address ADDRESS
     ensemble account list|test NAME|remove NAME
     ensemble contacts add ENTRY|list|remove ENTRY
+    ensemble workflow save MISSION_ID --name NAME [--param NAME=VALUE]...
+    ensemble workflow run NAME [--param NAME=VALUE]... [--approve ask|all|none] [--json]
+    ensemble workflow list|show NAME|history NAME [--json]
+    ensemble workflow export NAME FILE|import FILE|delete NAME
+    ensemble workflow schedule NAME (--once DATETIME|--hourly|--daily HH:MM|--weekdays HH:MM
+        |--weekly DAYS HH:MM|--monthly DAY HH:MM|--cron EXPR) [--catch-up once|skip]
+    ensemble workflow trigger NAME (--email FOLDER [--from GLOB] [--subject GLOB]|--file DIR [--glob GLOB])
+    ensemble workflow unschedule NAME
+    ensemble service
+    ensemble pending [--json]
+    ensemble decide ACTION_ID approve|reject [--reason TEXT]
 """
 
 from __future__ import annotations

@@ -176,7 +176,143 @@ def build_parser() -> argparse.ArgumentParser:
     )
     account_commands.add_parser("test", help="log in to an account's servers").add_argument("name")
     account_commands.add_parser("remove", help="remove an account and its password").add_argument("name")
+    add_workflow_commands(commands)
     return parser
+
+
+def add_workflow_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``ensemble workflow …``, ``ensemble service``, ``ensemble pending`` and ``ensemble decide``."""
+    workflow = commands.add_parser(
+        "workflow", help="saved workflows: run them again, on a schedule or when something arrives"
+    )
+    actions = workflow.add_subparsers(dest="workflow_command", metavar="ACTION", required=True)
+
+    save = actions.add_parser(
+        "save",
+        help="save a finished mission as a workflow",
+        description=(
+            "Save a finished mission as a workflow. Each --param NAME=VALUE names a value that "
+            "occurs in the mission; the workflow replaces it with {NAME}. Without --param, the "
+            "lead proposes the parameters and you confirm them here."
+        ),
+    )
+    save.add_argument("mission_id")
+    save.add_argument("--name", required=True, help="the workflow's name")
+    _param_option(save, "NAME=VALUE", "a value of the mission that changes next time (repeatable)")
+    save.add_argument("--description", default="", help="one line on what it does")
+
+    run = actions.add_parser("run", help="run a workflow to its end")
+    run.add_argument("name")
+    _param_option(run, "NAME=VALUE", "a parameter's value for this run (repeatable)")
+    run.add_argument(
+        "--approve",
+        choices=["ask", "all", "none"],
+        help="ask for each proposed action, or approve all, or none (default: the workflow's own)",
+    )
+    run.add_argument(
+        "--json",
+        action="store_true",
+        help="end with one JSON line: mission_id, status, result, workflow, run_id",
+    )
+
+    actions.add_parser("list", help="list the workflows").add_argument("--json", action="store_true")
+    show = actions.add_parser("show", help="everything about a workflow")
+    show.add_argument("name")
+    show.add_argument("--json", action="store_true")
+    export = actions.add_parser("export", help="write a workflow to a YAML file, to share it")
+    export.add_argument("name")
+    export.add_argument("file", type=Path, help="the file to write ('-': standard output)")
+    imported = actions.add_parser("import", help="add a workflow from a YAML file")
+    imported.add_argument("file", type=Path, help="the file to read ('-': standard input)")
+    imported.add_argument("--name", help="save it under this name instead of the file's")
+    imported.add_argument(
+        "--replace", action="store_true", help="replace the workflow of that name (as a new version)"
+    )
+    actions.add_parser("delete", help="delete a workflow (its runs' missions stay)").add_argument("name")
+    history = actions.add_parser("history", help="a workflow's runs, newest first")
+    history.add_argument("name")
+    history.add_argument("--json", action="store_true")
+    history.add_argument(
+        "--limit", type=_count, default=50, metavar="N", help="list at most N runs (default 50)"
+    )
+
+    schedule = actions.add_parser(
+        "schedule",
+        help="run a workflow by itself at set times",
+        description=(
+            "Run a workflow by itself at set times, in your time zone. Runs happen while the "
+            "window (in the tray) or 'ensemble service' runs."
+        ),
+    )
+    schedule.add_argument("name")
+    when = schedule.add_mutually_exclusive_group(required=True)
+    when.add_argument("--once", metavar="DATETIME", help="once, e.g. '2026-12-24 09:00'")
+    when.add_argument(
+        "--hourly", nargs="?", const=":00", metavar=":MM", help="every hour (at minute :MM; default :00)"
+    )
+    when.add_argument("--daily", metavar="HH:MM", help="every day at HH:MM")
+    when.add_argument("--weekdays", metavar="HH:MM", help="Monday to Friday at HH:MM")
+    when.add_argument(
+        "--weekly", nargs=2, metavar=("DAYS", "HH:MM"), help="on these days, e.g. mon,thu 09:00"
+    )
+    when.add_argument("--monthly", nargs=2, metavar=("DAY", "HH:MM"), help="on this day of the month")
+    when.add_argument("--cron", metavar="EXPR", help="a cron expression: 'minute hour day month weekday'")
+    schedule.add_argument(
+        "--catch-up",
+        choices=["once", "skip"],
+        default="once",
+        help="after the computer was off at a due time: run once when back (default), or skip",
+    )
+    schedule.add_argument("--timezone", metavar="TZ", help="an IANA time zone (default: this computer's)")
+
+    trigger = actions.add_parser(
+        "trigger",
+        help="run a workflow when an email or a file arrives",
+        description="Run a workflow when an email arrives in a mail folder, or a file in a folder.",
+    )
+    trigger.add_argument("name")
+    source = trigger.add_mutually_exclusive_group(required=True)
+    source.add_argument("--email", metavar="FOLDER", help="a mail folder to watch, e.g. INBOX")
+    source.add_argument("--file", metavar="DIR", type=Path, help="a folder to watch for new or changed files")
+    trigger.add_argument(
+        "--account", metavar="NAME", help="with --email: the account (default: the default one)"
+    )
+    trigger.add_argument(
+        "--from", dest="from_glob", metavar="GLOB", help="with --email: only from these senders"
+    )
+    trigger.add_argument("--subject", metavar="GLOB", help="with --email: only with a subject like this")
+    trigger.add_argument(
+        "--glob", metavar="GLOB", help="with --file: only files named like this, e.g. '*.pdf'"
+    )
+    trigger.add_argument(
+        "--param",
+        metavar="NAME",
+        help="the parameter that receives the email or file (default: the first fitting one)",
+    )
+    actions.add_parser("unschedule", help="remove a workflow's schedule and trigger").add_argument("name")
+
+    commands.add_parser(
+        "service",
+        help="run scheduled and triggered workflows without the window, until stopped",
+        description=(
+            "Runs the engine without a window: scheduled and triggered workflows run, missions a "
+            "previous stop paused carry on, and each action waiting for you is printed with the "
+            "command that decides it. Stop it with Ctrl+C or SIGTERM: running missions pause."
+        ),
+    )
+    commands.add_parser("pending", help="the actions waiting for you, across missions").add_argument(
+        "--json", action="store_true"
+    )
+    decide = commands.add_parser("decide", help="approve or reject an action waiting for you")
+    decide.add_argument("action_id")
+    decide.add_argument("decision", choices=["approve", "reject"])
+    decide.add_argument("--reason", help="why (shown to the agent when rejected)")
+
+
+def _param_option(parser: argparse.ArgumentParser, metavar: str, help_text: str) -> None:
+    parser.add_argument(
+        "--param", dest="params", action="append", default=[], metavar=metavar, help=help_text
+    )
 
 
 def _approve_option(parser: argparse.ArgumentParser, help_text: str) -> None:

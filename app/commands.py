@@ -58,6 +58,10 @@ def dispatch(args: argparse.Namespace) -> int:
             return _account(args)
         if args.command == "contacts":
             return _contacts(args)
+        if args.command in ("workflow", "service", "pending", "decide"):
+            from app import commands_workflow
+
+            return commands_workflow.dispatch(args)
         return _key(args)
     except EnsembleError as exc:
         print(f"ensemble: {exc}", file=sys.stderr)
@@ -256,6 +260,8 @@ async def _run(args: argparse.Namespace) -> int:
     console = _Console(engine)
     engine.subscribe_events(console.on_event)
     prompter = asyncio.create_task(console.serve_prompts())
+    # A card may also be decided from another terminal (ensemble decide).
+    taker = asyncio.create_task(engine.take_requested_decisions())
     try:
         if args.command == "resume":
             # A resumed mission keeps the account and sites it started with (in the journal).
@@ -286,7 +292,8 @@ async def _run(args: argparse.Namespace) -> int:
             outcome = await engine.wait(mission_id)
     finally:
         prompter.cancel()
-        await asyncio.gather(prompter, return_exceptions=True)
+        taker.cancel()
+        await asyncio.gather(prompter, taker, return_exceptions=True)
         await engine.close()
     _print_outcome(outcome, args.json)
     if outcome.status == "done":

@@ -9,6 +9,7 @@ out="${1:-dist}"
 .venv/bin/pyinstaller --noconfirm --log-level WARN --distpath "$out" --workpath build/pyinstaller packaging/ensemble.spec
 bundle="$out/ensemble"
 install -D -m 644 packaging/linux/ensemble.desktop "$bundle/share/applications/ensemble.desktop"
+install -D -m 644 packaging/linux/ensemble.service "$bundle/share/systemd/ensemble.service"
 install -D -m 644 resources/icons/ensemble.svg "$bundle/share/icons/ensemble.svg"
 install -m 755 packaging/linux/install.sh "$bundle/install.sh"
 archive="$out/ensemble-linux-$(uname -m).tar.gz"

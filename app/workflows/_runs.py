@@ -87,12 +87,26 @@ class Workflows:
             spec=spec,
             schedule=spec.schedule.describe() if spec.schedule else None,
             trigger=spec.trigger.describe() if spec.trigger else None,
-            next_run_at=_utc(row.next_run_at),
+            next_run_at=_utc(row.next_run_at) or self._next_time(spec),
             last_run=self.run_info(latest[0]) if latest else None,
             runs=self.store.run_count(row.id),
             created_at=_utc(row.created_at) or datetime.now(UTC),
             updated_at=_utc(row.updated_at) or datetime.now(UTC),
         )
+
+    def _next_time(self, spec: WorkflowSpec) -> datetime | None:
+        """A schedule's next due time from now, when no process has recorded it yet (the
+        schedules are not running, or it was just set): what the person is told."""
+        if spec.schedule is None:
+            return None
+        from app.workflows.schedule import next_fire
+
+        schedules = self.engine._schedules
+        now = schedules.clock.now() if schedules is not None else datetime.now(UTC)
+        try:
+            return next_fire(spec.schedule, now)
+        except EngineError:
+            return None
 
     def run_info(self, run: WorkflowRun) -> WorkflowRunInfo:
         """One run, with its mission's status, changes, waiting cards, tokens and cost."""
