@@ -55,11 +55,16 @@ def create_window(
     workspaces: Sequence[Path] = (), *, check_key: bool = True, demo: bool = False
 ) -> MainWindow:
     """A main window with its own engine (started in the background); ``demo`` starts the
-    demo mission once the engine is up."""
+    demo mission once the engine is up. Once it is up, the window runs the workflows'
+    schedules and triggers (``engine.start_schedules(owner="window")``), unless another
+    Ensemble process (``ensemble service``, another window) already does: its Workflows pane
+    then says which."""
     from ui.bridge import Bridge
     from ui.main_window import MainWindow
 
-    return MainWindow(Bridge(), workspaces=list(workspaces), check_key=check_key and not demo, demo=demo)
+    return MainWindow(
+        Bridge(), workspaces=list(workspaces), check_key=check_key and not demo, demo=demo, schedules=True
+    )
 
 
 def _excepthook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:

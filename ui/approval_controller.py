@@ -80,7 +80,7 @@ class ApprovalController(QObject):
         card.rejected.connect(self.on_rejected)
         card.approve_all_requested.connect(self.on_approve_all)
         self.card_shown.emit(card.action_id)
-        self._window.notify("An agent needs your approval", card.preview.summary or card.title)
+        self._window.notify_waiting(card.mission_id, card.preview.summary or card.title)
 
     # Out to the engine ----------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSizePolicy,
     QSplitter,
+    QStackedWidget,
     QSystemTrayIcon,
     QVBoxLayout,
     QWidget,
@@ -44,6 +45,7 @@ from ui.mission_view import DEMO_TEXT, NEW_MISSION_TEXT, MissionView
 from ui.missions_list import STATUS_WORDS, MissionRow, MissionsList, cost_text
 from ui.tray import BACKGROUND_TITLE, CLOSE_QUESTION, PAUSE_NOTE, QUIT_QUESTION, TrayController
 from ui.widgets import app_icon, is_dark
+from ui.workflows import WorkflowsController
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -79,6 +81,8 @@ class MainWindow(QMainWindow):
         paths: Where the window keeps its geometry; by default :meth:`Paths.default`.
         check_key: Welcome a newcomer with no API key: offer the demo or the settings.
         demo: Start the demo mission as soon as the engine is up (``ensemble demo``).
+        schedules: Run the workflows' schedules and triggers from this window once the engine
+            is up (unless another process runs them): ``ensemble`` does; tests choose.
 
     Signals:
         mission_shown(str): The mission shown was loaded from the journal and is live.
@@ -115,6 +119,7 @@ class MainWindow(QMainWindow):
         paths: Paths | None = None,
         check_key: bool = True,
         demo: bool = False,
+        schedules: bool = False,
     ) -> None:
         super().__init__()
         # The window owns its bridge: they go together, on the GUI thread (never as garbage a
@@ -128,6 +133,7 @@ class MainWindow(QMainWindow):
         self._paths = paths or Paths.default()
         self._check_key = check_key
         self._demo_on_start = demo
+        self._schedules = schedules
         self._engine_ready = False
         self._shut_down = False
 
@@ -137,7 +143,8 @@ class MainWindow(QMainWindow):
             self, bridge, self.missions, paths=self._paths, workspaces=list(workspaces or [])
         )
         self.approvals = ApprovalController(self, bridge, self.missions.title)
-        self.tray = TrayController(self, self.missions, self.approvals)
+        self.workflows = WorkflowsController(self, bridge)
+        self.tray = TrayController(self, self.missions, self.approvals, self.workflows)
         self.dialogs = Dialogs(self, bridge, self.view, self.missions)
         # Their widgets, by the names tests and accessibility tools know.
         self.mission_list = self.missions.list
@@ -216,7 +223,12 @@ class MainWindow(QMainWindow):
             pane.setMinimumWidth(width)
             self.splitter.setStretchFactor(index, stretch)
         self.splitter.setSizes([240, 400, 520, 400])
-        outer.addWidget(self.splitter, 1)
+        # The missions (the splitter) or the Workflows pane, one at a time.
+        self.pages = QStackedWidget()
+        self.pages.setObjectName("mainPages")
+        self.pages.addWidget(self.splitter)
+        self.pages.addWidget(self.workflows.pane)
+        outer.addWidget(self.pages, 1)
         self.setCentralWidget(root)
         self.statusBar().setObjectName("statusBar")
         self.statusBar().setAccessibleName("Status")
@@ -266,6 +278,14 @@ class MainWindow(QMainWindow):
             "Rules", "rulesButton", "Rules", "The standing decisions that approve or reject actions for you"
         )
         self.rules_button.clicked.connect(self.on_rules_clicked)
+        self.workflows_button = button(
+            "Workflows",
+            "workflowsButton",
+            "Workflows",
+            "Missions saved to run again, on a schedule or when something arrives (Ctrl+Shift+W)",
+        )
+        self.workflows_button.setCheckable(True)
+        self.workflows_button.clicked.connect(self.on_workflows_clicked)
         self.stop_button = button(
             "■ Stop all",
             "stopAllButton",
@@ -286,6 +306,7 @@ class MainWindow(QMainWindow):
             ("Ctrl+N", self.on_new_mission_clicked, "New mission"),
             ("Ctrl+,", self.on_settings_clicked, "Settings"),
             ("Ctrl+Q", self.request_quit, "Quit"),
+            ("Ctrl+Shift+W", self.on_workflows_clicked, "Workflows"),
         ):
             shortcut = QShortcut(QKeySequence(keys), self)
             shortcut.setObjectName(f"shortcut {name}")
@@ -308,6 +329,12 @@ class MainWindow(QMainWindow):
         self.dialogs.settings_opened.connect(self.settings_opened)
         self.dialogs.welcome_opened.connect(self.welcome_opened)
         self.dialogs.rules_opened.connect(self.rules_opened)
+        self.workflows.mission_requested.connect(self.show_run)
+        self.workflows.pane.back_button.clicked.connect(self.show_missions)
+        back = QShortcut(QKeySequence("Escape"), self.workflows.pane)
+        back.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        back.activated.connect(self.show_missions)
+        self.view.save_workflow_requested.connect(self.on_save_as_workflow)
 
     # What the panes' controllers hold, by the names the window has always had -----------------
 
@@ -364,11 +391,44 @@ class MainWindow(QMainWindow):
     # The top bar and shortcuts -------------------------------------------------------------------
 
     def on_new_mission_clicked(self) -> None:
+        self.show_missions()
         self.view.show(None)
         self.chat_input.setFocus()
 
     def on_settings_clicked(self) -> None:
         self.dialogs.on_settings_clicked()
+
+    # Workflows -----------------------------------------------------------------------------------
+
+    def on_workflows_clicked(self) -> None:
+        if self.pages.currentWidget() is self.workflows.pane:
+            self.show_missions()
+        else:
+            self.show_workflows()
+
+    def show_workflows(self, name: str | None = None) -> None:
+        """Shows the Workflows pane (on a workflow, if one is given) instead of the missions."""
+        self.pages.setCurrentWidget(self.workflows.pane)
+        self.workflows_button.setChecked(True)
+        if name is not None:
+            self.workflows.select(name)
+        elif self._engine_ready:
+            self.workflows.refresh()
+        self.workflows.pane.list.setFocus()
+
+    def show_missions(self) -> None:
+        """Shows the missions, the mission shown and the cards (leaving the Workflows pane)."""
+        self.pages.setCurrentWidget(self.splitter)
+        self.workflows_button.setChecked(False)
+
+    def show_run(self, mission_id: str) -> None:
+        """Shows a workflow run's mission (just started, or from a workflow's history)."""
+        self.show_missions()
+        self.view.show(mission_id)
+
+    def on_save_as_workflow(self, mission_id: str) -> None:
+        """Save as workflow… on a finished mission: the form, busy while the lead proposes."""
+        self.workflows.open_save_mission(mission_id, self.missions.title(mission_id))
 
     def on_rules_clicked(self) -> None:
         self.dialogs.open_rules()
@@ -408,6 +468,7 @@ class MainWindow(QMainWindow):
         self.bridge.call(lambda e: e.settings, self.view.set_settings, what="read the settings")
         self.bridge.call(lambda e: e.recovery_note, self.on_recovery_note, what="open the journal")
         self.bridge.read(lambda e: e.list_missions(), self.on_first_missions_loaded, what="list the missions")
+        self.workflows.on_engine_started(schedules=self._schedules)
         if self._demo_on_start:
             self._demo_on_start = False
             self.start_demo()
@@ -470,6 +531,7 @@ class MainWindow(QMainWindow):
             self.missions.apply(events)
             self.approvals.apply(events)
             self.view.apply(events)
+            self.workflows.apply(events)
         except Exception:  # The window must survive any event it cannot draw; logged.
             log.exception("Could not show %d events", len(events))
 
@@ -479,6 +541,13 @@ class MainWindow(QMainWindow):
             self.view.update_header()
 
     def on_mission_finished(self, row: MissionRow) -> None:
+        run = self.workflows.run_of(row.id)
+        if run is not None and not self.tray.quitting:
+            # A workflow's run: said whenever the person looks elsewhere, by the workflow's name.
+            word = STATUS_WORDS.get(row.status, row.status).split(" ", 1)[-1].lower()
+            word = "finished" if row.status == "done" else word
+            self.tray.notify(f"Workflow “{run.workflow}” {word}", row.title, mission_id=row.id)
+            return
         if not self.isVisible() and not self.tray.quitting:
             # In the tray: the person would not know otherwise.
             word = STATUS_WORDS.get(row.status, row.status).split(" ", 1)[-1]
@@ -498,13 +567,21 @@ class MainWindow(QMainWindow):
         """Whether the person is looking elsewhere (the window is not the active one)."""
         return not self.isActiveWindow()
 
-    def notify(self, title: str, text: str) -> None:
-        """A desktop notification, if the person is looking elsewhere."""
-        self.tray.notify(title, text)
+    def notify(self, title: str, text: str, *, mission_id: str | None = None) -> None:
+        """A desktop notification, if the person is looking elsewhere; clicking it shows
+        ``mission_id``'s mission, if one is given."""
+        self.tray.notify(title, text, mission_id=mission_id)
+
+    def notify_waiting(self, mission_id: str, summary: str) -> None:
+        """A desktop notification that an action waits for the person (by its workflow's name
+        when the mission is a workflow's unattended run)."""
+        self.tray.notify_waiting(mission_id, summary)
 
     def show_from_tray(self, mission_id: str | None = None) -> None:
         """Shows the window, on a mission if one is given."""
         self.bring_to_front()
+        if mission_id is not None:
+            self.show_missions()
         if mission_id is not None and self.missions.get(mission_id) and mission_id != self.view.mission_id:
             self.view.show(mission_id)
 
@@ -559,6 +636,7 @@ class MainWindow(QMainWindow):
         self._shut_down = True
         self.save_geometry()
         self.tray.hide()
+        self.workflows.stop_schedules()
         self.bridge.shutdown(pause=True)
 
     # Palette ---------------------------------------------------------------------------------------

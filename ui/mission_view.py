@@ -66,9 +66,11 @@ class MissionView(QObject):
 
     Signals:
         shown(str): The mission shown was loaded from the journal and is live.
+        save_workflow_requested(str): "Save as workflow…" was clicked on this finished mission.
     """
 
     shown = Signal(str)
+    save_workflow_requested = Signal(str)
 
     def __init__(
         self,
@@ -130,6 +132,17 @@ class MissionView(QObject):
         self.resume_button.hide()
         self.resume_button.clicked.connect(self.on_resume_clicked)
         title_row.addWidget(self.resume_button, 0, Qt.AlignmentFlag.AlignTop)
+        self.save_workflow_button = QPushButton("Save as workflow…")
+        self.save_workflow_button.setObjectName("saveAsWorkflowButton")
+        self.save_workflow_button.setAccessibleName("Save as workflow")
+        self.save_workflow_button.setToolTip(
+            "Save this mission to run it again: with other values, on a schedule, or when something arrives"
+        )
+        self.save_workflow_button.hide()
+        self.save_workflow_button.clicked.connect(
+            lambda: self.save_workflow_requested.emit(self.mission_id) if self.mission_id else None
+        )
+        title_row.addWidget(self.save_workflow_button, 0, Qt.AlignmentFlag.AlignTop)
         hl.addLayout(title_row)
         self.status = QLabel(NEW_MISSION_TEXT)
         self.status.setObjectName("missionStatus")
@@ -257,12 +270,14 @@ class MissionView(QObject):
             self.header.setText("New mission")
             self.status.setText(NEW_MISSION_TEXT)
             self.resume_button.hide()
+            self.save_workflow_button.hide()
             return
         self.header.setText(row.title)
         self.status.setText(row.line())
         interrupted = row.status == "interrupted"
         self.resume_button.setVisible(interrupted)
         self.resume_button.setEnabled(interrupted and self._resuming != row.id)
+        self.save_workflow_button.setVisible(row.status == "done" and not row.demo)
         self.update_composer()
 
     # The composer --------------------------------------------------------------------------------

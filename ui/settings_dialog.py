@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -158,6 +159,29 @@ class SettingsDialog(QDialog):
         self.budget_input.setValue(min(settings.token_budget, 2_000_000_000))
         self.budget_input.setSuffix(" tokens")
         form.addRow("Budget per mission:", self.budget_input)
+
+        from app import autostart
+
+        self._autostart_was = autostart.supported() and autostart.is_enabled()
+        login = QVBoxLayout()
+        login.setSpacing(2)
+        self.start_at_login_input = QCheckBox("Start Ensemble when I log in")
+        self.start_at_login_input.setObjectName("startAtLoginInput")
+        self.start_at_login_input.setAccessibleName("Start Ensemble when I log in")
+        self.start_at_login_input.setChecked(self._autostart_was)
+        self.start_at_login_input.setEnabled(autostart.supported())
+        login.addWidget(self.start_at_login_input)
+        login_note = QLabel(
+            "So that scheduled and triggered workflows run without you opening Ensemble: it "
+            "waits in the tray."
+            if autostart.supported()
+            else "Not available on this system."
+        )
+        login_note.setProperty("muted", True)
+        login_note.setWordWrap(True)
+        login_note.setAccessibleName(login_note.text())
+        login.addWidget(login_note)
+        form.addRow("At login:", login)
         layout.addLayout(form)
 
         self.error_label = QLabel()
@@ -225,8 +249,30 @@ class SettingsDialog(QDialog):
             self.error_label.setText("Paste your Anthropic API key first: Ensemble cannot work without one.")
             self.error_label.show()
             return
+        if not self.apply_start_at_login():
+            return
         self.saved.emit(self.settings(), key)
         self.accept()
+
+    def apply_start_at_login(self) -> bool:
+        """Adds or removes the login entry if "Start at login" changed; False (with the reason
+        shown) if it could not be written."""
+        from app import autostart
+
+        wanted = self.start_at_login_input.isChecked()
+        if wanted == self._autostart_was:
+            return True
+        try:
+            if wanted:
+                autostart.enable()
+            else:
+                autostart.disable()
+        except OSError as exc:
+            self.error_label.setText(f"Could not change “Start at login”: {exc.strerror or exc}.")
+            self.error_label.show()
+            return False
+        self._autostart_was = wanted
+        return True
 
 
 def key_hint(key: str | None) -> str | None:

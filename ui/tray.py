@@ -1,8 +1,12 @@
 """The system tray, notifications, and closing: Ensemble keeps working while missions run.
 
 The close button (the window manager's) never stops a mission: with a tray the window hides
-there, without one the person is asked. Quit (the tray's menu, Ctrl+Q) asks first while
-missions run, then the window pauses them all and closes for good; the next start resumes them.
+there, without one the person is asked. While this window runs workflows' schedules or
+triggers, the close button also hides it to the tray, even with no mission running, so that
+they fire; a workflow's unattended run that waits for the person, finishes or fails says so in
+a notification, and clicking it shows the window on that mission and its card. Quit (the
+tray's menu, Ctrl+Q) asks first while missions run, then the window pauses them all and closes
+for good; the next start resumes them.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ if TYPE_CHECKING:
     from ui.approval_controller import ApprovalController
     from ui.main_window import MainWindow
     from ui.missions_list import MissionRow, MissionsList
+    from ui.workflows import WorkflowsController
 
 CLOSE_QUESTION = "Missions are still running. Quit and pause them, or keep the window open?"
 QUIT_QUESTION = "Missions are still running. Quit and pause them?"
@@ -27,6 +32,7 @@ PAUSE_NOTE = (
     "themselves when you open Ensemble again."
 )
 BACKGROUND_TITLE = "Ensemble keeps working in the background"
+APPROVAL_TITLE = "An agent needs your approval"
 
 
 class TrayController(QObject):
@@ -37,6 +43,7 @@ class TrayController(QObject):
         window: The main window.
         missions: The missions list (which missions run).
         approvals: The approvals (which missions wait for the person).
+        workflows: The workflows (which missions are their runs; whether schedules run here).
 
     Signals:
         notified(str): A desktop notification was shown (or would have been, with no tray).
@@ -49,12 +56,20 @@ class TrayController(QObject):
     quit_asked = Signal(object)
     hidden_to_tray = Signal()
 
-    def __init__(self, window: MainWindow, missions: MissionsList, approvals: ApprovalController) -> None:
+    def __init__(
+        self,
+        window: MainWindow,
+        missions: MissionsList,
+        approvals: ApprovalController,
+        workflows: WorkflowsController | None = None,
+    ) -> None:
         super().__init__(window)
         self._window = window
         self._missions = missions
         self._approvals = approvals
+        self._workflows = workflows
         self.notifications: list[str] = []
+        self.last_notified: str | None = None  # the mission the latest notification is about
         self.quitting = False  # Quit was confirmed (or code closes the window): close for good
         # The menu is built even without a system tray, so that what it would show can be checked.
         self.menu = QMenu(window)
@@ -67,6 +82,7 @@ class TrayController(QObject):
             self.icon.setToolTip("Ensemble")
             self.icon.setContextMenu(self.menu)
             self.icon.activated.connect(self.on_activated)
+            self.icon.messageClicked.connect(self.on_message_clicked)
             self.icon.show()
 
     def busy_missions(self) -> list[MissionRow]:
@@ -119,14 +135,39 @@ class TrayController(QObject):
         if self.icon is not None:
             self.icon.setToolTip(f"Ensemble: {count} waiting for you" if count else "Ensemble")
 
-    def notify(self, title: str, text: str) -> None:
-        """A desktop notification, only while the person looks elsewhere."""
+    def notify(self, title: str, text: str, *, mission_id: str | None = None) -> None:
+        """A desktop notification, only while the person looks elsewhere; clicking it shows
+        ``mission_id``'s mission (and its cards), if one is given."""
         if not self._window.in_background():
             return
+        self.last_notified = mission_id
         self.notifications.append(f"{title}: {text}")
         if self.icon is not None and QSystemTrayIcon.supportsMessages():
             self.icon.showMessage(title, text, app_icon(), 8000)
         self.notified.emit(f"{title}: {text}")
+
+    def notify_waiting(self, mission_id: str, summary: str) -> None:
+        """Says that an action waits for the person: "Workflow “X” needs you: …" when the
+        mission is a workflow's unattended run (a schedule, catch-up or trigger started it)."""
+        run = self._workflows.run_of(mission_id) if self._workflows is not None else None
+        if run is not None and run.unattended:
+            self.notify(f"Workflow “{run.workflow}” needs you", summary, mission_id=mission_id)
+        else:
+            self.notify(APPROVAL_TITLE, summary, mission_id=mission_id)
+
+    def on_message_clicked(self) -> None:
+        """The latest notification was clicked: the window, on its mission and first card."""
+        self.show_mission(self.last_notified)
+
+    def show_mission(self, mission_id: str | None) -> None:
+        """Shows the window on a mission, with keyboard focus on its first waiting card."""
+        self._window.show_from_tray(mission_id)
+        if mission_id is None:
+            return
+        for card in self._approvals.pane.cards:
+            if card.mission_id == mission_id:
+                card.setFocus()
+                break
 
     # Closing and quitting ----------------------------------------------------------------------
 
@@ -134,11 +175,14 @@ class TrayController(QObject):
         """What the close button does: True to quit now; False if the window hid to the tray or
         the person chose to keep it open."""
         busy = self.busy_missions()
-        if not busy:
+        scheduled = self._workflows is not None and self._workflows.keeps_running()
+        if not busy and not scheduled:
             return True
         if self.icon is not None and QSystemTrayIcon.isSystemTrayAvailable():
             self.hide_to_tray()
             return False
+        if not busy:
+            return True  # no tray to wait in: the schedules catch up once at the next start
         return self.confirm_quit(CLOSE_QUESTION, busy)
 
     def hide_to_tray(self) -> None:
@@ -152,11 +196,18 @@ class TrayController(QObject):
             store.setValue("backgroundExplained", True)
             store.sync()
             count = len(self.busy_missions())
-            self.notify(
-                BACKGROUND_TITLE,
-                f"{count} mission{'s are' if count != 1 else ' is'} running or waiting for you. "
-                "Click the Ensemble icon to open the window; Quit in its menu pauses them.",
-            )
+            if count:
+                text = (
+                    f"{count} mission{'s are' if count != 1 else ' is'} running or waiting for you. "
+                    "Click the Ensemble icon to open the window; Quit in its menu pauses them."
+                )
+            else:
+                text = (
+                    "Your scheduled workflows run from here, and tell you when they need you. "
+                    "Click the Ensemble icon to open the window; Quit in its menu stops them until "
+                    "the next start."
+                )
+            self.notify(BACKGROUND_TITLE, text)
         self.hidden_to_tray.emit()
 
     def confirm_quit(self, question: str, busy: list[MissionRow]) -> bool:
