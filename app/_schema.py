@@ -300,12 +300,22 @@ def _workflows(op: Operations) -> None:
     op.create_index("ix_decisionrequest_action_id", "decisionrequest", ["action_id"])
 
 
+def _mission_archive(op: Operations) -> None:
+    """Missions the person archived (left out of the lists unless asked for) or deleted while
+    keeping their audit (left out of every list) (issue 17). Rows already there are neither."""
+    import sqlalchemy as sa
+
+    op.add_column("mission", sa.Column("archived", sa.Boolean, nullable=False, server_default=sa.false()))
+    op.add_column("mission", sa.Column("deleted_at", sa.DateTime, nullable=True))
+
+
 REVISIONS: list[tuple[str, Callable[[Operations], None]]] = [
     ("0001_initial", _initial),
     ("0002_vouched_destinations", _vouched_destinations),
     ("0003_rules_in_force_index", _rules_in_force_index),
     ("0004_conversation_messages", _conversation_messages),
     ("0005_workflows", _workflows),
+    ("0006_mission_archive", _mission_archive),
 ]
 """Every revision, oldest first: ``(id, upgrade)``."""
 
@@ -342,6 +352,9 @@ def upgrade(engine: Engine, lock_path: Path, *, timeout: float = 60.0) -> list[s
 
 def _upgrade(connection: Connection) -> list[str]:
     import sqlalchemy as sa
+
+    if _version(connection) == HEAD:
+        return []  # up to date, as at every start but the first: Alembic (slow to import) is not needed
     from alembic.migration import MigrationContext
     from alembic.operations import Operations
 
@@ -365,6 +378,18 @@ def _upgrade(connection: Connection) -> list[str]:
         current = revision
         applied.append(revision)
     return applied
+
+
+def _version(connection: Connection) -> str | None:
+    """The journal's revision as its version table says, read with plain SQL; None if it has none."""
+    import sqlalchemy as sa
+
+    exists = sa.text("SELECT name FROM sqlite_master WHERE type = 'table' AND name = :name")
+    table = connection.execute(exists, {"name": VERSION_TABLE}).first()
+    if table is None:
+        return None
+    row = connection.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).first()
+    return None if row is None else str(row[0])
 
 
 def _set_version(connection: Connection, old: str | None, new: str) -> None:

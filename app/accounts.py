@@ -236,7 +236,8 @@ def test_connection(account: Account) -> list[str]:
     password = secrets.get_secret(secret_entry(account.name))
     if account.needs_password() and not password:
         raise AccountError(
-            f"No password is stored for '{account.name}'. Add the account again with --password-stdin."
+            f"No password is stored for '{account.name}': remove the account and add it again with "
+            "its password."
         )
     try:
         return account.check(password or "")

@@ -110,6 +110,24 @@ def build_parser() -> argparse.ArgumentParser:
     missions.add_argument(
         "--search", metavar="TEXT", help="only missions whose title or text contains TEXT (any case)"
     )
+    missions.add_argument("--archived", action="store_true", help="list the archived missions too")
+
+    mission = commands.add_parser("mission", help="rename, archive or delete a mission")
+    mission_commands = mission.add_subparsers(dest="mission_command", metavar="ACTION", required=True)
+    rename = mission_commands.add_parser("rename", help="give a mission another title")
+    rename.add_argument("mission_id")
+    rename.add_argument("title")
+    mission_commands.add_parser(
+        "archive", help="leave a mission out of the list (ensemble missions --archived shows it)"
+    ).add_argument("mission_id")
+    mission_commands.add_parser("unarchive", help="bring an archived mission back").add_argument("mission_id")
+    delete = mission_commands.add_parser(
+        "delete", help="delete a mission; its audit (the record of what was done) is kept unless asked"
+    )
+    delete.add_argument("mission_id")
+    delete.add_argument(
+        "--forget-audit", action="store_true", help="delete its audit and its backups too (cannot be undone)"
+    )
 
     audit = commands.add_parser("audit", help="every event of a mission, in order")
     audit.add_argument("mission_id")

@@ -52,6 +52,8 @@ def dispatch(args: argparse.Namespace) -> int:
             return _missions(args)
         if args.command == "audit":
             return _audit(args)
+        if args.command == "mission":
+            return _mission(args)
         if args.command == "undo":
             return _undo(args)
         if args.command == "account":
@@ -69,6 +71,11 @@ def dispatch(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("ensemble: stopped.", file=sys.stderr)
         return EXIT_CANCELLED
+    except BrokenPipeError:
+        # The reader went away (ensemble missions | head -1): nothing more to say to it.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
 
 
 # ensemble run ----------------------------------------------------------------------------
@@ -312,6 +319,13 @@ def _print_outcome(outcome: MissionOutcome, as_json: bool) -> None:
         print(json.dumps(outcome.to_json(), ensure_ascii=False), flush=True)
     elif outcome.status != "done":
         print(f"Mission {outcome.status}: {outcome.result}", flush=True)
+    else:
+        print(
+            f"Mission {outcome.mission_id} done. To run it again with other values: "
+            f"ensemble workflow save {outcome.mission_id} --name NAME",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 # ensemble rules / missions / audit / undo ----------------------------------------------------
@@ -414,7 +428,12 @@ def _rules_list(args: argparse.Namespace) -> int:
 
 def _missions(args: argparse.Namespace) -> int:
     with _reader() as reader:
-        listed = reader.list_missions(limit=args.limit, offset=args.offset, search=args.search)
+        listed = reader.list_missions(
+            limit=args.limit,
+            offset=args.offset,
+            search=args.search,
+            archived=None if args.archived else False,
+        )
     if args.json:
         print(
             json.dumps(
@@ -425,6 +444,8 @@ def _missions(args: argparse.Namespace) -> int:
                         "title": m.title,
                         "started_at": m.started_at.isoformat(),
                         "tokens": m.tokens,
+                        # Only --archived lists archived missions: only then can it be true.
+                        **({"archived": m.archived} if args.archived else {}),
                     }
                     for m in listed
                 ],
@@ -438,7 +459,28 @@ def _missions(args: argparse.Namespace) -> int:
         else:
             print('No missions yet. Start one with: ensemble run "MISSION" --workspace DIR')
     for m in listed:
-        print(f"{m.id}  {m.started_at:%Y-%m-%d %H:%M}  {m.status:<11} {m.tokens:>9,} tokens  {m.title}")
+        title = f"[archived] {m.title}" if m.archived else m.title
+        print(f"{m.id}  {m.started_at:%Y-%m-%d %H:%M}  {m.status:<11} {m.tokens:>9,} tokens  {title}")
+    return EXIT_OK
+
+
+def _mission(args: argparse.Namespace) -> int:
+    with _engine() as engine:
+        if args.mission_command == "rename":
+            info = engine.rename_mission(args.mission_id, args.title)
+            print(f"Renamed {info.id}: {info.title}")
+        elif args.mission_command in ("archive", "unarchive"):
+            info = engine.archive_mission(args.mission_id, args.mission_command == "archive")
+            if info.archived:
+                print(f"Archived {info.id}: ensemble missions --archived lists it.")
+            else:
+                print(f"{info.id} is back in the missions list.")
+        else:
+            mission = engine.mission_info(args.mission_id)
+            said = engine.delete_mission(args.mission_id, keep_audit=not args.forget_audit)
+            if not args.forget_audit and mission is not None:
+                said += f" See it with: ensemble audit {mission.id}"
+            print(said)
     return EXIT_OK
 
 

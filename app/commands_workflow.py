@@ -47,6 +47,11 @@ _REASONS = {
     "catch_up": "catching up a missed time",
     "trigger": "on its trigger",
 }
+_PLANS = {
+    "saved": "following its saved plan",
+    "planned": "the lead plans it",
+    "replanned": "the lead plans it again",
+}
 
 
 def dispatch(args: argparse.Namespace) -> int:
@@ -624,9 +629,34 @@ def _import(args: argparse.Namespace) -> int:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise EngineError(f"Could not read {args.file}: {reason}.") from None
     with _engine() as engine:
+        if not args.replace:
+            _check_free(engine, text, args.name)
         info = _checked(lambda: engine.import_workflow(text, name=args.name, replace=args.replace))
     print(f"Imported the workflow “{info.name}” (version {info.version}).")
+    # A shared file may bring its schedule or trigger: say so, it runs by itself from now on.
+    if info.schedule or info.trigger:
+        print(f"It runs by itself: {info.schedule or info.trigger}.")
+        print(f'Stop that with: ensemble workflow unschedule "{info.name}"')
     return EXIT_OK
+
+
+def _check_free(engine: Engine, text: str, name: str | None) -> None:
+    """Refuses, with both ways out, an import whose name is taken (without ``--replace``)."""
+    from pydantic import ValidationError
+
+    from app.api import WorkflowSpec
+
+    if name is None:
+        try:
+            name = WorkflowSpec.from_yaml(text).name
+        except (ValidationError, ValueError):
+            return  # the import itself says what is wrong with the file
+    taken = {w.name.casefold(): w.name for w in engine.list_workflows()}
+    if name.casefold() in taken:
+        raise EngineError(
+            f"A workflow named “{taken[name.casefold()]}” already exists. Import it under another "
+            "name with --name NEW_NAME, or replace it (as a new version) with --replace."
+        )
 
 
 def _delete(args: argparse.Namespace) -> int:
@@ -757,7 +787,8 @@ class _Report:
             case WorkflowRunStarted():
                 _say(
                     f"▶ “{event.workflow}” started {_REASONS.get(event.reason, event.reason)} "
-                    f"(version {event.version}, {event.plan} plan): mission {event.mission_id}"
+                    f"(version {event.version}, {_PLANS.get(event.plan, event.plan)}): "
+                    f"mission {event.mission_id}"
                 )
             case ActionProposed():
                 # A rule may decide it right after it is proposed: look once that is done.
@@ -765,14 +796,12 @@ class _Report:
             case QuestionAsked():
                 _say(f"? The lead asks, in mission {event.mission_id}: {event.summary}")
             case MissionFinished():
-                _say(
-                    f"■ Mission {event.mission_id} {event.status}"
-                    + (
-                        f": {_clip(event.result or event.error or '', 200)}"
-                        if event.result or event.error
-                        else ""
-                    )
+                run = self.engine.workflow_run_of(event.mission_id)
+                what = (
+                    f"“{run.workflow}” (mission {event.mission_id})" if run else f"Mission {event.mission_id}"
                 )
+                said = _clip((event.result or event.error or "").replace("**", ""), 200)
+                _say(f"■ {what} {event.status}" + (f": {said}" if said else ""))
 
     def _waiting(self, action_id: str) -> None:
         action = self.engine.action_info(action_id)

@@ -38,6 +38,7 @@ from app.journal import (
     utcnow,
 )
 from app.model import ModelClient, ModelError
+from app.model import load_sdk as load_sdk  # for the window: it warms the SDK up once the engine is up
 from app.orchestrator import LimitReached, MissionPaused, MissionRuntime, add_user_text, run_lead
 from app.paths import Paths
 from app.pricing import estimate_cost
@@ -509,7 +510,7 @@ class Engine:
     # Read models for clients (safe from any thread: the journal locks) -------------------
 
     def list_missions(
-        self, *, limit: int = 200, offset: int = 0, search: str | None = None
+        self, *, limit: int = 200, offset: int = 0, search: str | None = None, archived: bool | None = False
     ) -> list[MissionInfo]:
         """Missions, newest first, a page at a time, with their cost.
 
@@ -517,8 +518,10 @@ class Engine:
             limit: The most missions to return.
             offset: How many to skip (the page's start).
             search: Only missions whose title or text contains this (any case).
+            archived: False leaves the archived missions out, True gives them alone, None
+                gives both. Deleted missions are never listed.
         """
-        rows = self.journal.missions(limit=limit, offset=offset, search=search)
+        rows = self.journal.missions(limit=limit, offset=offset, search=search, archived=archived)
         return [self._mission_info(row) for row in rows]
 
     def mission_info(self, mission_id: str) -> MissionInfo | None:
@@ -1238,6 +1241,329 @@ class Engine:
     def owns_schedules(self) -> bool:
         """Whether this process runs the workflows' schedules and triggers now."""
         return self._schedules is not None
+
+    # Whether a mission can resume ---------------------------------------------------------
+    # For the window's Resume button: resume()'s own checks, read without changing anything.
+
+    def can_resume(self, mission_id: str) -> str | None:
+        """Whether :meth:`resume` could carry an interrupted mission on now; changes nothing.
+
+        Args:
+            mission_id: The mission.
+
+        Returns:
+            None if it can; otherwise why not, in words for a person (the demo that ran it
+            stopped, a folder it works in is gone…).
+        """
+        mission = self.journal.mission(mission_id)
+        if mission is None:
+            return "This mission is no longer in the journal."
+        if mission.id in self._running:
+            return "It is running now."
+        if mission.status != "interrupted":
+            return "It is not interrupted: there is nothing to resume."
+        endpoint = _endpoint(json.loads(mission.options_json))
+        if endpoint.get("ephemeral") and not any(
+            getattr(s, "endpoint_url", None) == endpoint.get("base_url") for s in self._services.values()
+        ):
+            gone = endpoint.get("when_gone") or "This mission's model endpoint is gone; it cannot resume."
+            return str(gone)
+        for folder in (Path(w) for w in json.loads(mission.workspaces_json)):
+            if not folder.is_dir():
+                return f"The folder {folder} it works in no longer exists."
+        return None
+
+    # Accounts (the window's settings) -------------------------------------------------------
+    # What the Settings window's Accounts and Browser pages ask for. They delegate to
+    # app.accounts (accounts in settings.json, passwords in the system's password store) and
+    # may wait on that store or the disk: the window runs them in a worker thread
+    # (Bridge.read), and test_account goes there by itself. Errors are EngineError, in words.
+
+    def add_account(self, account_fields: dict[str, Any], password: str | None) -> str:
+        """Adds an account to the settings, its password to the system's password store.
+
+        The first account of its kind becomes the default for that kind.
+
+        Args:
+            account_fields: The account's stored fields, as ``ensemble account add`` writes
+                them: ``kind`` (``imap``, ``maildir``, ``mbox`` or ``caldav``), ``name``, and
+                ``address`` and the servers, or ``path``, or ``url`` and ``user``.
+            password: Its password; None (or empty) for local mail files.
+
+        Returns:
+            A sentence saying what was added.
+
+        Raises:
+            EngineError: What is wrong with the account, or the password store could not be
+                reached (then nothing was added).
+        """
+        import typing
+
+        from pydantic import ValidationError
+
+        from app import secrets
+
+        fields = dict(account_fields)
+        kind = fields.get("kind")
+        model = next(
+            (
+                t
+                for t in accounts.account_types().values()
+                if "kind" in t.model_fields and kind in typing.get_args(t.model_fields["kind"].annotation)
+            ),
+            None,
+        )
+        if model is None:
+            raise EngineError("Ensemble does not know that kind of account.")
+        if kind in ("maildir", "mbox"):
+            local = Path(str(fields.get("path") or "")).expanduser()
+            if not str(fields.get("path") or "").strip():
+                raise EngineError("Choose the mail folder (Maildir) or mail file (mbox) on this computer.")
+            if not local.exists():
+                raise EngineError(f"{local} does not exist on this computer.")
+            fields["path"] = str(local.resolve())
+        try:
+            account = model.model_validate(fields)
+        except ValidationError as exc:
+            raise EngineError(self._account_problem(exc)) from exc
+        if account.needs_password() and not password:
+            raise EngineError(f"Type the password of '{account.name}' first.")
+        try:
+            updated = accounts.add_account(self.paths.settings, account, password or None)
+        except secrets.SecretError as exc:
+            raise EngineError(
+                secrets.unreachable(
+                    f"the account '{account.name}' was not added (its password could not be kept)"
+                )
+            ) from exc
+        except accounts.AccountError as exc:
+            raise EngineError(str(exc)) from exc
+        self.settings = self.settings.model_copy(update={"accounts": updated.accounts})
+        added = next(a for a in updated.accounts if a.name == account.name)
+        default = f"; it is the default {added.label} account" if added.default else ""
+        stored = ", its password in your system's password store" if password else ""
+        place = self._account_place(added)
+        return f"Added the {added.label} account '{added.name}' ({place}){stored}{default}."
+
+    async def test_account(self, name: str) -> list[str]:
+        """Logs in to an account's servers (or opens its mail files), changing nothing; in a
+        worker thread, off the engine's loop.
+
+        Args:
+            name: The account's name.
+
+        Returns:
+            One sentence per server saying what worked.
+
+        Raises:
+            EngineError: There is no such account, or what failed and what to check.
+        """
+
+        def run() -> list[str]:
+            try:
+                return accounts.test_connection(accounts.find(self.settings, name))
+            except accounts.AccountError as exc:
+                raise EngineError(str(exc)) from exc
+
+        return await asyncio.to_thread(run)
+
+    def remove_account(self, name: str) -> None:
+        """Removes an account from the settings and its password from the password store.
+
+        Raises:
+            EngineError: There is no such account.
+        """
+        try:
+            accounts.remove_account(self.paths.settings, name)
+        except accounts.AccountError as exc:
+            raise EngineError(str(exc)) from exc
+        stored = Settings.load(self.paths.settings)
+        self.settings = self.settings.model_copy(update={"accounts": stored.accounts})
+
+    def set_default_account(self, name: str) -> None:
+        """Makes an account the one missions use for its kind (email, calendar) when none is named.
+
+        Raises:
+            EngineError: There is no such account.
+        """
+        try:
+            chosen = accounts.find(self.settings, name)
+            kind = accounts.kind_of(chosen)
+        except accounts.AccountError as exc:
+            raise EngineError(str(exc)) from exc
+        updated = [
+            a.model_copy(update={"default": a.name == name}) if accounts.kind_of(a) == kind else a
+            for a in self.settings.accounts
+        ]
+        self.update_settings(self.settings.model_copy(update={"accounts": updated}))
+
+    def find_browser(self) -> str | None:
+        """A Chrome or Chromium on this computer, for the browser agent.
+
+        Looks on the ``PATH`` for ``chromium``, ``chromium-browser``, ``google-chrome`` and
+        ``google-chrome-stable``, then for the Chromium Playwright downloaded.
+
+        Returns:
+            The program's path, or None when there is none.
+        """
+        import shutil
+
+        for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+            found = shutil.which(name)
+            if found:
+                return found
+        cache = os.environ.get("PLAYWRIGHT_BROWSERS_PATH") or str(Path.home() / ".cache" / "ms-playwright")
+        programs = ("chrome-linux/chrome", "chrome-linux64/chrome", "chrome-win/chrome.exe")
+        for folder in sorted(Path(cache).glob("chromium-*"), reverse=True):
+            for program in programs:
+                path = folder / program
+                if path.is_file() and os.access(path, os.X_OK):
+                    return str(path)
+        return None
+
+    @staticmethod
+    def _account_place(account: Any) -> str:
+        """Where an account is, in a few words: its address, web address or mail folder."""
+        if getattr(account, "kind", "") in ("maildir", "mbox"):
+            return f"{account.address}, mail in {account.path}"
+        return str(getattr(account, "address", "") or getattr(account, "url", "") or account.name)
+
+    @staticmethod
+    def _account_problem(exc: Any) -> str:
+        """An account's invalid fields (a pydantic ``ValidationError``), in words for a person."""
+        words = {
+            "name": "The account's name must be one word of letters, digits, dots, dashes or "
+            "underscores (for example work).",
+            "address": "The email address does not look right: it is written like ada@example.com.",
+            "url": "The calendar's address must be a web address starting with https:// (or http://).",
+            "imap_port": "The incoming (IMAP) server's port must be a number from 1 to 65535.",
+            "smtp_port": "The outgoing (SMTP) server's port must be a number from 1 to 65535.",
+            "security": "Choose how the connection to the servers is encrypted.",
+            "smtp_security": "Choose how the connection to the outgoing server is encrypted.",
+        }
+        said: list[str] = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error.get("loc") else ""
+            sentence = words.get(field, f"The account's {field.replace('_', ' ')} cannot be used.")
+            if sentence not in said:
+                said.append(sentence)
+        return " ".join(said) or "The account cannot be used."
+
+    # Missions: rename, archive, delete ----------------------------------------------------
+    # The person's housekeeping of the missions list (issue 17). Quick journal writes, safe on
+    # the engine's loop or in a worker thread; errors are EngineError, in words for a person.
+
+    def _mission_to_manage(self, mission_id: str) -> Mission:
+        """A mission the person may rename, archive or delete (not one deleted already)."""
+        self.journal.interrupt_running()  # a mission whose process died is not running
+        mission = self.journal.mission(mission_id)
+        if mission is None or mission.deleted_at is not None:
+            raise EngineError(f"There is no mission {mission_id}.")
+        return mission
+
+    def _refuse_if_running(self, mission: Mission, doing: str) -> None:
+        if mission.id in self._running or mission.status == "running":
+            here = mission.id in self._running or mission.owner_pid == os.getpid()
+            where = "" if here else " in another Ensemble window or terminal"
+            raise EngineError(f"“{mission.title}” is still running{where}. Stop it first, then {doing} it.")
+
+    def rename_mission(self, mission_id: str, title: str) -> MissionInfo:
+        """Gives a mission another title (a running one too).
+
+        Args:
+            mission_id: The mission (a unique prefix is enough).
+            title: Its new title: one line, shortened to 80 characters.
+
+        Returns:
+            The mission as the lists show it now.
+
+        Raises:
+            EngineError: No such mission, or the title is empty.
+        """
+        mission = self._mission_to_manage(mission_id)
+        new = _title(title)
+        if not new:
+            raise EngineError("A mission's name cannot be empty.")
+        old = mission.title
+        row = self.journal.rename_mission(mission.id, new)
+        if row is None:
+            raise EngineError(f"There is no mission {mission_id}.")
+        live = self._live.get(mission.id)
+        if live is not None:
+            live.title = new
+        if new != old:
+            self.journal.audit(mission.id, "mission_renamed", f"Renamed from “{old}” to “{new}”", title=new)
+        return self._mission_info(row)
+
+    def archive_mission(self, mission_id: str, archived: bool = True) -> MissionInfo:
+        """Archives a mission, out of the missions lists unless they ask for archived ones
+        (``archived`` False brings it back).
+
+        An archived mission keeps everything; an interrupted one is not resumed when Ensemble
+        starts (:meth:`resume_paused`) until it is brought back.
+
+        Args:
+            mission_id: The mission (a unique prefix is enough).
+            archived: True to archive it, False to bring it back.
+
+        Returns:
+            The mission as the lists show it now.
+
+        Raises:
+            EngineError: No such mission, or it is running.
+        """
+        mission = self._mission_to_manage(mission_id)
+        if archived:
+            self._refuse_if_running(mission, "archive")
+        row = self.journal.archive_mission(mission.id, archived)
+        if row is None:
+            raise EngineError(f"There is no mission {mission_id}.")
+        if archived != mission.archived:
+            if archived:
+                self.journal.audit(mission.id, "mission_archived", "Archived by you")
+            else:
+                self.journal.audit(mission.id, "mission_unarchived", "Brought back from the archive by you")
+        return self._mission_info(row)
+
+    def delete_mission(self, mission_id: str, *, keep_audit: bool = True) -> str:
+        """Deletes a mission that is not running.
+
+        With ``keep_audit`` (the default) its chat, its agents' conversations and its tasks
+        are removed and no list shows it again, but its audit (the record of what was done:
+        events, actions and their backups, so that its changes can still be undone) stays,
+        for ``ensemble audit``. Without, everything of it goes, its backups folder too.
+
+        Args:
+            mission_id: The mission (a unique prefix is enough).
+            keep_audit: Keep its audit.
+
+        Returns:
+            A sentence saying what was deleted and what was kept.
+
+        Raises:
+            EngineError: No such mission, or it is running.
+        """
+        mission = self._mission_to_manage(mission_id)
+        self._refuse_if_running(mission, "delete")
+        if keep_audit:
+            self.journal.audit(
+                mission.id,
+                "mission_deleted",
+                "Deleted by you: its chat and the agents' working notes were removed; this record is kept",
+            )
+        if not self.journal.delete_mission(mission.id, keep_audit=keep_audit):
+            raise EngineError(f"There is no mission {mission_id}.")
+        self._live.pop(mission.id, None)
+        self._options.pop(mission.id, None)
+        self._inbox.pop(mission.id, None)
+        if keep_audit:
+            return f"Deleted “{mission.title}”. Its audit (the record of what was done) is kept."
+        backups = self.paths.backups / mission.id
+        if backups.is_dir() and backups.resolve().parent == self.paths.backups.resolve():
+            import shutil
+
+            shutil.rmtree(backups, ignore_errors=True)
+        return f"Deleted “{mission.title}” and its audit."
 
 
 Begin = Callable[[Mission], list[dict[str, Any]]]

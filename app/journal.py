@@ -24,8 +24,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from sqlalchemy import Engine, Index, bindparam, event, insert, literal_column, true, union_all
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import select as sql_select
 from sqlalchemy import text as sql_text
+from sqlalchemy import update as sql_update
 from sqlalchemy.exc import DatabaseError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
@@ -71,6 +73,8 @@ class Mission(SQLModel, table=True):
     owner_pid: int | None = None  # the process running it, to tell a crash from a live run
     started_at: datetime = Field(default_factory=utcnow, index=True)
     finished_at: datetime | None = None
+    archived: bool = False  # put away by the person: the lists leave it out unless asked (0006)
+    deleted_at: datetime | None = None  # deleted, its audit kept: no list shows it again (0006)
 
 
 class ChatMessage(SQLModel, table=True):
@@ -820,11 +824,19 @@ class Journal:
             ).all()
             return matches[0] if len(matches) == 1 else None
 
-    def missions(self, limit: int = 200, offset: int = 0, search: str | None = None) -> list[Mission]:
+    def missions(
+        self, limit: int = 200, offset: int = 0, search: str | None = None, archived: bool | None = False
+    ) -> list[Mission]:
         """Missions, newest first: a page of ``limit`` after skipping ``offset``, optionally only
-        those whose title or text contains ``search`` (any case)."""
+        those whose title or text contains ``search`` (any case).
+
+        ``archived`` False (the default) leaves the archived missions out, True gives them
+        alone, None gives both. A deleted mission (its audit kept) is never listed.
+        """
         with self.session() as session:
-            query = select(Mission)
+            query = select(Mission).where(col(Mission.deleted_at).is_(None))
+            if archived is not None:
+                query = query.where(col(Mission.archived) == archived)
             if search:
                 pattern = f"%{search.replace('%', '').replace('_', '')}%"
                 query = query.where(col(Mission.text).ilike(pattern) | col(Mission.title).ilike(pattern))
@@ -1044,3 +1056,58 @@ class Journal:
                 row.finished_at = utcnow()
                 session.add(row)
             return [row.id for row in rows]
+
+    # The person's housekeeping ----------------------------------------------------------
+
+    def rename_mission(self, mission_id: str, title: str) -> Mission | None:
+        """Gives a mission another title; returns it, or None if there is no such mission."""
+        with self.session() as session:
+            row = session.get(Mission, mission_id)
+            if row is not None:
+                row.title = title
+                session.add(row)
+            return row
+
+    def archive_mission(self, mission_id: str, archived: bool = True) -> Mission | None:
+        """Archives a mission (or brings it back, ``archived`` False); returns it, or None if
+        there is no such mission."""
+        with self.session() as session:
+            row = session.get(Mission, mission_id)
+            if row is not None:
+                row.archived = archived
+                session.add(row)
+            return row
+
+    def delete_mission(self, mission_id: str, *, keep_audit: bool = True) -> bool:
+        """Deletes a mission in one transaction; returns whether there was one.
+
+        With ``keep_audit`` its chat, its agents' conversations, its tasks and its tool calls
+        go, its own rules are retired, an interrupted mission is marked stopped (it can never
+        carry on), and the mission is marked deleted (:attr:`Mission.deleted_at`):
+        no list shows it again, while its audit events, its proposed actions (and so their
+        undo), its model calls (tokens and cost) and its workflow run stay, for
+        ``ensemble audit``. Without, every row of the mission goes.
+        """
+        content = (ChatMessage, ConversationMessage, Task, ToolCall)
+        with self.session() as session:
+            row = session.get(Mission, mission_id)
+            if row is None:
+                return False
+            for model in content:
+                session.execute(sql_delete(model).where(col(model.mission_id) == mission_id))
+            if keep_audit:
+                session.execute(
+                    sql_update(Rule).where(col(Rule.mission_id) == mission_id).values(active=False)
+                )
+                row.deleted_at = utcnow()
+                if row.status == "interrupted":  # it can never carry on: its conversation is gone
+                    row.status = "cancelled"
+                    row.error = "Deleted before it finished."
+                session.add(row)
+                return True
+            actions = sql_select(col(ProposedAction.id)).where(col(ProposedAction.mission_id) == mission_id)
+            session.execute(sql_delete(DecisionRequest).where(col(DecisionRequest.action_id).in_(actions)))
+            for owned in (ProposedAction, ModelCall, AuditEvent, Rule, VouchedDestination, WorkflowRun):
+                session.execute(sql_delete(owned).where(col(owned.mission_id) == mission_id))
+            session.delete(row)
+            return True

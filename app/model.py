@@ -11,6 +11,11 @@ A reply is used only if it arrived whole: a stream that was cut off, that ends w
 is not the API's (an HTML page, garbage) is a broken reply. It is asked for again (with a
 short backoff), and if it stays broken the model counts as unavailable, so the mission
 pauses (``interrupted``) and nothing of the broken reply runs.
+
+The SDK (and its HTTP client) takes seconds to import on a slow machine, and nothing needs it
+before a mission's first request: it is imported when the first :class:`ModelClient` is made
+(or by :func:`load_sdk`, which the window calls in a worker thread once the engine is up), so
+importing the engine and starting it never wait for it.
 """
 
 from __future__ import annotations
@@ -25,18 +30,24 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import anthropic
-import httpx2
-
 from app import secrets
 from app.errors import EnsembleError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    import anthropic
+    import httpx2
+
 log = logging.getLogger(__name__)
 
 CACHE = {"type": "ephemeral"}
+
+
+def load_sdk() -> None:
+    """Imports the ``anthropic`` SDK now, if it is not yet (it takes a while: call it in a worker
+    thread, so that the first mission's first request does not wait for it)."""
+    import anthropic  # noqa: F401  (imported for its side effect: it is in sys.modules from now on)
 
 
 class _BrokenReply(Exception):
@@ -222,6 +233,8 @@ async def _on_response(response: httpx2.Response) -> None:
 def _note_busy(exc: anthropic.APIError) -> None:
     """Backs off when a failed request says the API is busy (an ``overloaded_error`` may come
     inside a stream that began with status 200, which the response hook cannot see)."""
+    import anthropic
+
     request = _REQUEST.get()
     if request is None:
         return
@@ -300,6 +313,8 @@ class ModelClient:
                 "No Anthropic API key is set. Add one in Settings, or set ANTHROPIC_API_KEY, "
                 "or store it with `ensemble key set`.",
             )
+        import anthropic  # here, not at the top: see the module's docstring
+
         self.model = model
         self.max_tokens = max_tokens
         self.max_retries = max_retries
@@ -389,6 +404,9 @@ class ModelClient:
 
     async def _request(self, kwargs: dict[str, Any], on_text: Callable[[str], None] | None) -> Reply:
         """One request; raises :class:`_BrokenReply` unless the reply arrived whole."""
+        import anthropic
+        import httpx2
+
         json_parts: dict[int, list[str]] = {}
         started = stopped = False
         try:
@@ -444,6 +462,8 @@ class ModelClient:
         )
 
     def _explain(self, exc: anthropic.APIError) -> ModelError:
+        import anthropic
+
         tries = self.max_retries + 1
         where = os.environ.get("ANTHROPIC_BASE_URL") or "the Anthropic API"
         if isinstance(exc, anthropic.AuthenticationError):

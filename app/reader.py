@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from app.api.events import AnyEvent
 
-_MISSION_COLUMNS = "id, title, status, started_at, tokens, owner_pid"
+_MISSION_COLUMNS = "id, title, status, started_at, tokens, owner_pid, archived"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +47,7 @@ class MissionLine:
         status: ``running``, ``done``, ``failed``, ``cancelled`` or ``interrupted``.
         started_at: When it started (UTC).
         tokens: Tokens spent.
+        archived: Whether the person archived it.
     """
 
     id: str
@@ -54,6 +55,7 @@ class MissionLine:
     status: str
     started_at: dt.datetime
     tokens: int = 0
+    archived: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +101,7 @@ def _alive(pid: int | None) -> bool:
 
 
 def _mission(row: tuple[Any, ...]) -> MissionLine:
-    mission_id, title, status, started_at, tokens, owner_pid = row
+    mission_id, title, status, started_at, tokens, owner_pid, archived = row
     if status == "running" and not _alive(owner_pid):
         # The engine marks such a mission interrupted when it next opens the journal; a list
         # says so already, without writing.
@@ -110,6 +112,7 @@ def _mission(row: tuple[Any, ...]) -> MissionLine:
         status=str(status),
         started_at=_aware(str(started_at)),
         tokens=int(tokens or 0),
+        archived=bool(archived),
     )
 
 
@@ -197,7 +200,7 @@ class JournalReader:
     # Missions -------------------------------------------------------------------------
 
     def list_missions(
-        self, *, limit: int = 200, offset: int = 0, search: str | None = None
+        self, *, limit: int = 200, offset: int = 0, search: str | None = None, archived: bool | None = False
     ) -> list[MissionLine]:
         """Missions, newest first, a page at a time (as :meth:`app.engine.Engine.list_missions`).
 
@@ -205,18 +208,24 @@ class JournalReader:
             limit: The most missions to return.
             offset: How many to skip (the page's start).
             search: Only missions whose title or text contains this (any case).
+            archived: False leaves the archived missions out, True gives them alone, None
+                gives both. Deleted missions (their audit kept) are never listed.
         """
-        where = ""
-        parameters: tuple[str, ...] = ()
+        where = "WHERE deleted_at IS NULL"
+        parameters: tuple[object, ...] = ()
+        if archived is not None:
+            where += " AND archived = ?"
+            parameters = (int(archived),)
         if search:
             pattern = f"%{search.replace('%', '').replace('_', '')}%"
-            where = "WHERE lower(text) LIKE lower(?) OR lower(title) LIKE lower(?)"
-            parameters = (pattern, pattern)
+            where += " AND (lower(text) LIKE lower(?) OR lower(title) LIKE lower(?))"
+            parameters = (*parameters, pattern, pattern)
         query = f"SELECT {_MISSION_COLUMNS} FROM mission {where} ORDER BY started_at DESC LIMIT ? OFFSET ?"
         return [_mission(row) for row in self._rows(query, (*parameters, limit, offset))]
 
     def mission(self, mission_id: str) -> MissionLine | None:
-        """One mission (a unique prefix of its id is enough), or None."""
+        """One mission (a unique prefix of its id is enough), or None; a deleted mission whose
+        audit was kept too, for ``ensemble audit``."""
         rows = self._rows(f"SELECT {_MISSION_COLUMNS} FROM mission WHERE id = ?", (mission_id,))
         if not rows:
             rows = self._rows(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import keyring
@@ -11,6 +12,30 @@ from app.errors import EnsembleError
 
 SERVICE = "ensemble"
 API_KEY_ENTRY = "anthropic-api-key"
+
+log = logging.getLogger(__name__)
+
+PASSWORD_STORE_HELP = (
+    "On Linux a password store such as GNOME Keyring or KWallet keeps them, and most desktops "
+    "start one when you log in: log in to such a desktop (or install one and start it, and "
+    "unlock it if it asks), then try again."
+)
+"""What to do when the system's password store cannot be reached, in words for a person."""
+
+
+def unreachable(consequence: str) -> str:
+    """The sentence that says the system's password store could not be reached, and what to do.
+
+    It never quotes the keyring library's own message (a package name and a web address that
+    mean nothing to a person): that goes to the log.
+
+    Args:
+        consequence: What did not happen, after "so" ("the key was not saved").
+    """
+    return (
+        f"Ensemble could not reach your system's password store (the keyring), so {consequence}. "
+        f"{PASSWORD_STORE_HELP}"
+    )
 
 
 class SecretError(EnsembleError):
@@ -42,10 +67,8 @@ def set_secret(name: str, value: str) -> None:
     try:
         keyring.set_password(SERVICE, name, value)
     except KeyringError as exc:
-        raise SecretError(
-            f"The system keyring could not store the secret ({exc}). On Linux, a Secret "
-            "Service such as GNOME Keyring or KWallet must be running."
-        ) from exc
+        log.warning("The keyring could not store %s: %s", name, exc)
+        raise SecretError(unreachable("nothing could be kept in it")) from exc
 
 
 def delete_secret(name: str) -> None:

@@ -37,6 +37,7 @@ class MissionInfo(BaseModel):
         workspaces: Its folders.
         started_at: When it started (UTC).
         finished_at: When it ended (UTC), if it did.
+        archived: Whether the person archived it (the lists leave it out unless asked).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -54,6 +55,7 @@ class MissionInfo(BaseModel):
     workspaces: list[str] = Field(default_factory=list)
     started_at: dt.datetime
     finished_at: dt.datetime | None = None
+    archived: bool = False
 
     @classmethod
     def of(cls, row: Mission, *, cost: float | None = None, model: str = "") -> MissionInfo:
@@ -73,6 +75,7 @@ class MissionInfo(BaseModel):
             workspaces=json.loads(row.workspaces_json or "[]"),
             started_at=_aware(row.started_at),
             finished_at=_aware(row.finished_at) if row.finished_at else None,
+            archived=bool(row.archived),
         )
 
 

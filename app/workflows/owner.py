@@ -80,7 +80,8 @@ def owned_elsewhere(note: OwnerNote | None) -> SchedulesOwnedElsewhere:
     who = note.describe() if note is not None else "Another Ensemble process"
     return SchedulesOwnedElsewhere(
         f"{who} runs the schedules and triggers of this Ensemble home; scheduled workflows run "
-        "there. Close it (or stop the service) to run them here instead."
+        "there. To run them here instead, quit that window (Quit in its tray menu), or stop the "
+        "service (Ctrl+C in its terminal, or systemctl --user stop ensemble)."
     )
 
 

@@ -415,7 +415,8 @@ class EmailWatcher(_Watcher):
         if not isinstance(found, EmailAccount):
             raise LookupError(  # noqa: TRY004 - no account, rather than a wrong type
                 "No email account is set up (or several are, and none is the default): the trigger "
-                "needs one; add it with 'ensemble account add' or name it in the trigger."
+                "needs one; add it in Settings, Accounts (or ensemble account add), or name it in "
+                "the trigger."
             )
         return found
 
@@ -645,8 +646,8 @@ def _imap_login(account: EmailAccount) -> Any:
     password = secrets.get_secret(accounts.secret_entry(account.name))
     if not password:
         raise LookupError(
-            f"No password of the email account '{account.name}' is in the system keyring; store it "
-            "with 'ensemble account add' and --password-stdin."
+            f"No password of the email account '{account.name}' is in the system's password store; "
+            "remove the account and add it again in Settings, Accounts (or ensemble account add)."
         )
     context = ssl.create_default_context()
     client = IMAPClient(

@@ -97,7 +97,7 @@ class BrowserOptions:
             raise ToolError("The browser options of this mission are not a JSON object.")
         domains = raw.get("allowed_domains") or []
         if not isinstance(domains, list | tuple) or not all(isinstance(d, str) for d in domains):
-            raise ToolError("The browser's allowed_domains must be a list of host names.")
+            raise ToolError("The browser's allowed sites must be a list of site names (such as example.com).")
         try:
             return cls(
                 allowed_domains=tuple(d.strip().lower().rstrip(".") for d in domains if d.strip()),
@@ -144,8 +144,8 @@ def find_chromium(options: BrowserOptions, playwright: Playwright) -> str | None
     if options.executable_path:
         if not Path(options.executable_path).is_file():
             raise ToolError(
-                f"The browser set in the settings ({options.executable_path}) does not exist. "
-                "Fix the browser's path in the settings (Browser) or clear it."
+                f"The browser program chosen in Settings ({options.executable_path}) does not exist. "
+                "In Settings, Browser, press “Find it” or clear the browser program."
             )
         return options.executable_path
     with contextlib.suppress(PlaywrightError):
@@ -156,8 +156,8 @@ def find_chromium(options: BrowserOptions, playwright: Playwright) -> str | None
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return candidate
     raise ToolError(
-        "No Chrome or Chromium was found. Install the 'chromium' package, or set the browser's "
-        "path in the settings (Browser)."
+        "No Chrome or Chromium was found. Install the 'chromium' package, or choose the browser "
+        "program in Settings, Browser (“Browse…” or “Find it”)."
     )
 
 

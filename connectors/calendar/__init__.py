@@ -300,8 +300,8 @@ def _server(ctx: ToolContext, account_data: dict[str, Any] | None = None) -> Ser
     if found is None:
         raise ToolError(
             "No CalDAV account is set up for this mission, so only .ics files in the workspace can be "
-            "used. The person can add one with 'ensemble account add NAME --caldav URL --user USER "
-            "--password-stdin'."
+            "used. The person can add one in Settings, Accounts (or with 'ensemble account add NAME "
+            "--caldav URL --user USER --password-stdin')."
         )
     return Server(*found)
 

@@ -90,11 +90,13 @@ def caldav_account(ctx: ToolContext, data: dict[str, Any] | None = None) -> tupl
         password = keyring.get_password(KEYRING_SERVICE, keyring_entry(account.name))
     except KeyringError as exc:
         raise ToolError(
-            f"The system keyring cannot be read for the password of '{account.name}': {exc}"
+            f"Ensemble could not reach the system's password store (the keyring) to read the password "
+            f"of '{account.name}'. The person should check that a password store such as GNOME "
+            "Keyring or KWallet is running and unlocked."
         ) from exc
     if not password:
         raise ToolError(
             f"No password of the calendar account '{account.name}' is in the system keyring. The person "
-            "can store it with 'ensemble account add NAME --caldav URL --user USER --password-stdin'."
+            "can remove the account and add it again with its password in Settings, Accounts."
         )
     return account, password

@@ -40,6 +40,8 @@ class EmailAccount(Account):
         user: The login name (often the address).
         imap_host, imap_port, smtp_host, smtp_port: The servers, for ``imap`` accounts.
         security: See :data:`Security`.
+        smtp_security: The SMTP server's, when it differs from the IMAP server's (Outlook and
+            iCloud: IMAP over TLS on 993, SMTP with STARTTLS on 587); None: ``security``.
         path: The Maildir folder, or the mbox file or folder of mbox files, for local accounts.
         auth: ``password`` today; room for ``oauth2`` later.
         default: Whether ``ensemble run`` uses it when no account is named.
@@ -58,9 +60,15 @@ class EmailAccount(Account):
     smtp_host: str = ""
     smtp_port: int = Field(default=465, ge=1, le=65535)
     security: Security = "tls"
+    smtp_security: Security | None = None
     path: str = ""
     auth: Literal["password"] = "password"
     default: bool = False
+
+    @property
+    def smtp_mode(self) -> Security:
+        """How the SMTP server is reached: ``smtp_security``, else ``security``."""
+        return self.smtp_security or self.security
 
     @property
     def domain(self) -> str:
@@ -73,8 +81,9 @@ class EmailAccount(Account):
 
     def where(self) -> str:
         """The address and the servers (or the local files), for ``ensemble account list``."""
+        security = self.security if self.smtp_mode == self.security else f"{self.security} / {self.smtp_mode}"
         place = (
-            f"{self.imap_host}:{self.imap_port} / {self.smtp_host}:{self.smtp_port} ({self.security})"
+            f"{self.imap_host}:{self.imap_port} / {self.smtp_host}:{self.smtp_port} ({security})"
             if self.kind == "imap"
             else f"{self.kind} {self.path}"
         )
@@ -104,8 +113,8 @@ def account_from(ctx: ToolContext) -> tuple[EmailAccount, str]:
     options: Any = ctx.extra.get("email")
     if not isinstance(options, dict) or not isinstance(options.get("account"), dict):
         raise ToolError(
-            "No email account is set up for this mission. The person can add one with "
-            "'ensemble account add' (or in the settings) and choose it with '--account'."
+            "No email account is set up for this mission. The person can add one in Settings, "
+            "Accounts (or with 'ensemble account add') and choose it for the mission."
         )
     try:
         account = EmailAccount.model_validate(options["account"])
@@ -117,11 +126,13 @@ def account_from(ctx: ToolContext) -> tuple[EmailAccount, str]:
         password = keyring.get_password(KEYRING_SERVICE, keyring_entry(account.name))
     except KeyringError as exc:
         raise ToolError(
-            f"The system keyring cannot be read for the password of '{account.name}': {exc}"
+            f"Ensemble could not reach the system's password store (the keyring) to read the password "
+            f"of '{account.name}'. The person should check that a password store such as GNOME "
+            "Keyring or KWallet is running and unlocked."
         ) from exc
     if not password:
         raise ToolError(
             f"No password of the email account '{account.name}' is in the system keyring. The person can "
-            "store it with 'ensemble account add' and --password-stdin."
+            "remove the account and add it again with its password in Settings, Accounts."
         )
     return account, password

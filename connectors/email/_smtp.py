@@ -45,7 +45,7 @@ def send(account: EmailAccount, password: str, message: EmailMessage, recipients
     try:
         client: smtplib.SMTP = (
             smtplib.SMTP_SSL(account.smtp_host, account.smtp_port, timeout=TIMEOUT, context=context)
-            if account.security == "tls"
+            if account.smtp_mode == "tls"
             else smtplib.SMTP(account.smtp_host, account.smtp_port, timeout=TIMEOUT)
         )
     except (OSError, smtplib.SMTPException) as exc:
@@ -53,7 +53,7 @@ def send(account: EmailAccount, password: str, message: EmailMessage, recipients
     try:
         with client:
             client.ehlo()
-            if account.security == "starttls":
+            if account.smtp_mode == "starttls":
                 client.starttls(context=context)
                 client.ehlo()
             if password and client.has_extn("auth"):
@@ -95,12 +95,12 @@ def check(account: EmailAccount, password: str) -> str:
     try:
         client: smtplib.SMTP = (
             smtplib.SMTP_SSL(account.smtp_host, account.smtp_port, timeout=TIMEOUT, context=context)
-            if account.security == "tls"
+            if account.smtp_mode == "tls"
             else smtplib.SMTP(account.smtp_host, account.smtp_port, timeout=TIMEOUT)
         )
         with client:
             client.ehlo()
-            if account.security == "starttls":
+            if account.smtp_mode == "starttls":
                 client.starttls(context=context)
                 client.ehlo()
             if password and client.has_extn("auth"):
