@@ -26,7 +26,7 @@ import inspect  # noqa: E402
 from typing import TYPE_CHECKING, Any  # noqa: E402
 
 import pytest  # noqa: E402
-from PySide6.QtCore import QDate, Qt  # noqa: E402
+from PySide6.QtCore import QDate, Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import (  # noqa: E402
     QApplication,
     QDateEdit,
@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (  # noqa: E402
 )
 from test_ui import WAIT, click, delegate, keys, send, task, write  # noqa: E402
 
-from app.api import Schedule, WorkflowParam, WorkflowSpec  # noqa: E402
+from app.api import ProposedParam, Schedule, WorkflowParam, WorkflowSpec  # noqa: E402
 from app.testing.scripted_model import ScriptedModel, text, tool_call  # noqa: E402
 from ui.app import create_application  # noqa: E402
 from ui.bridge import Bridge  # noqa: E402
@@ -267,6 +267,9 @@ def test_the_schedule_dialog_makes_a_weekly_schedule_and_says_it_in_words(
     info = on_engine(window, lambda e: e.workflow_info("Chase overdue invoices"))
     assert info.spec.schedule == Schedule(kind="weekly", days=["mon", "thu"], at="09:00")
     pane = window.workflows.pane
+    assert pane.message.text() == (
+        "“Chase overdue invoices” now runs by itself: Every Monday and Thursday at 09:00."
+    )
     qtbot.waitUntil(lambda: "Every Monday and Thursday at 09:00" in pane.when.text(), timeout=WAIT)
     qtbot.waitUntil(lambda: "Every Monday and Thursday at 09:00" in pane.list.item(0).text(), timeout=WAIT)
 
@@ -326,6 +329,9 @@ def test_save_as_workflow_from_a_finished_mission_with_a_proposed_value(
         }
     ]
     qtbot.waitUntil(lambda: dialog.instruction_label.text() == "Chase the invoices of 2026-11", timeout=WAIT)
+    # The suggested name is the mission's title with the value made a blank: not "… of 2026-11",
+    # which would name every later run after the first one's month.
+    assert dialog.name_input.text() == "Chase the invoices of {month}"
     dialog.name_input.setText("Monthly chase")
     with qtbot.waitSignal(window.workflows.saved, timeout=WAIT):
         click(qtbot, dialog.save_button)
@@ -388,6 +394,44 @@ def test_closing_with_a_scheduled_workflow_keeps_ensemble_in_the_tray(
     # Quit (the tray's menu) closes for good, and lets the schedules go.
     with qtbot.waitSignal(win.closed, timeout=WAIT):
         assert win.request_quit()
+    assert not win.bridge._thread.is_alive()
+
+
+@pytest.mark.qt_log_ignore("This plugin does not support raise")  # offscreen: no window manager
+def test_closing_without_a_tray_while_workflows_are_scheduled_asks_and_can_minimise(
+    qtbot: QtBot, scripted: ScriptedModel, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, with no tray to wait in, the close button quit at once and the schedules
+    stopped without a word."""
+    from PySide6.QtWidgets import QMessageBox
+
+    monkeypatch.setattr(QSystemTrayIcon, "isSystemTrayAvailable", staticmethod(lambda: False))
+    win = open_window(qtbot, workspace, schedules=True)
+    qtbot.waitUntil(lambda: win.workflows.owns_schedules, timeout=WAIT)
+    spec = invoices_workflow(workspace, schedule=Schedule(kind="daily", at="09:00"))
+    on_engine(win, lambda e: e.save_workflow(spec))
+    win.show_workflows()
+    wait_listed(qtbot, win, ["Chase overdue invoices"])
+    qtbot.waitUntil(win.workflows.keeps_running, timeout=WAIT)
+    asked: list[str] = []
+
+    def answer(box: QMessageBox, name: str) -> None:
+        asked.append(box.text())
+        button = box.findChild(QPushButton, name)
+        assert button is not None
+        QTimer.singleShot(0, button.click)
+
+    win.tray.quit_asked.connect(lambda box: answer(box, "minimiseButton"))
+    press_close_button(win)
+    assert asked
+    assert "run only while Ensemble is open" in asked[0]
+    assert win.bridge._thread.is_alive()
+    assert on_engine(win, lambda e: e.owns_schedules)
+
+    win.tray.quit_asked.disconnect()
+    win.tray.quit_asked.connect(lambda box: answer(box, "quitButton"))
+    with qtbot.waitSignal(win.closed, timeout=WAIT):
+        press_close_button(win)
     assert not win.bridge._thread.is_alive()
 
 
@@ -614,3 +658,128 @@ def test_start_at_login_writes_and_removes_the_autostart_entry(
     again.start_at_login_input.setChecked(False)
     again.on_save_clicked()
     assert not autostart.is_enabled()
+
+
+def test_a_typed_name_is_kept_when_the_proposals_arrive(qtbot: QtBot) -> None:
+    create_application()
+    dialog = SaveAsWorkflowDialog("m_1", "Chase the invoices of 2026-11", None)
+    qtbot.addWidget(dialog)
+    dialog.name_input.clear()
+    keys(qtbot, dialog.name_input, "Monthly chase")
+    month = WorkflowParam(name="month", description="The month")
+    dialog.set_proposals([ProposedParam(param=month, value="2026-11")])
+    assert dialog.name_input.text() == "Monthly chase"
+
+
+# The command line, as a person reads it ----------------------------------------------------------
+
+
+def test_importing_a_taken_name_says_both_ways_out_and_a_schedule_it_brings(
+    workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app.cli import main
+
+    def cli(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    shared = tmp_path / "shared.yaml"
+    spec = invoices_workflow(workspace, schedule=Schedule(kind="weekly", days=["mon"], at="09:00"))
+    shared.write_text(spec.to_yaml(), encoding="utf-8")
+
+    code, out, err = cli("workflow", "import", str(shared))
+    assert code == 0, err
+    assert "It runs by itself: Every Monday at 09:00." in out
+    assert 'ensemble workflow unschedule "Chase overdue invoices"' in out
+
+    code, _, err = cli("workflow", "import", str(shared))
+    assert code == 1
+    assert err == (
+        "ensemble: A workflow named “Chase overdue invoices” already exists. Import it under another "
+        "name with --name NEW_NAME, or replace it (as a new version) with --replace.\n"
+    )
+    code, out, err = cli("workflow", "import", str(shared), "--replace")
+    assert code == 0, err
+
+
+def test_the_service_says_which_workflow_started_and_finished_in_plain_words(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from app.api import MissionFinished, WorkflowRunStarted
+    from app.commands_workflow import _Report
+
+    now = dt.datetime.now(dt.UTC)
+    run = SimpleNamespace(workflow="Chase soon")
+    engine: Any = SimpleNamespace(workflow_run_of=lambda mission_id: run if mission_id == "m_1" else None)
+    loop = asyncio.new_event_loop()
+    report = _Report(engine, loop)
+    report.on_event(
+        WorkflowRunStarted(
+            mission_id="m_1",
+            at=now,
+            workflow="Chase soon",
+            version=2,
+            run_id="wr_1",
+            reason="schedule",
+            plan="planned",
+            unattended=True,
+        )
+    )
+    report.on_event(MissionFinished(mission_id="m_1", at=now, status="done", result="They are **marked**."))
+    report.on_event(MissionFinished(mission_id="m_2", at=now, status="failed", error="No key."))
+
+    loop.close()
+    lines = [line.split("  ", 1)[1] for line in capsys.readouterr().out.splitlines()]
+    assert lines == [
+        "▶ “Chase soon” started on schedule (version 2, the lead plans it): mission m_1",
+        "■ “Chase soon” (mission m_1) done: They are marked.",
+        "■ Mission m_2 failed: No key.",
+    ]
+
+
+def test_a_run_waiting_for_the_person_is_marked_with_a_glyph_every_font_has() -> None:
+    import datetime as dt
+
+    from app.api import WorkflowRunInfo
+    from ui.workflows import run_line
+
+    run = WorkflowRunInfo(
+        id="wr_1",
+        workflow="Chase",
+        version=1,
+        mission_id="m_1",
+        reason="schedule",
+        status="running",
+        started_at=dt.datetime(2026, 12, 2, 18, 10, tzinfo=dt.UTC),
+        waiting=1,
+    )
+    assert run_line(run).startswith("◆ 1 waiting for you · ")
+    assert run_line(run).endswith(" · On schedule")
+
+
+def test_the_selected_workflow_stays_readable_when_its_list_has_the_focus(
+    qtbot: QtBot, window: MainWindow, workspace: Path
+) -> None:
+    """Before, the focus ring on list items made Qt draw the selected item without its
+    selection colour: white text on white, a blank box."""
+    on_engine(window, lambda e: e.save_workflow(invoices_workflow(workspace)))
+    window.show_workflows()
+    wait_listed(qtbot, window, ["Chase overdue invoices"])
+    listing = window.workflows.pane.list
+    listing.setCurrentRow(0)
+    listing.setFocus()
+    qtbot.waitUntil(listing.hasFocus, timeout=WAIT)
+    item = listing.item(0)
+    assert item is not None
+    rect = listing.visualItemRect(item)
+    image = listing.viewport().grab(rect).toImage()
+    colours = {image.pixelColor(x, y).name() for x in range(image.width()) for y in range(image.height())}
+    base = listing.palette().base().color().name()
+    # The selection's colour fills the item, and its text is drawn on it in another colour.
+    assert listing.palette().highlight().color().name() in colours
+    assert len(colours - {base}) >= 2

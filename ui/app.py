@@ -104,30 +104,42 @@ def run(workspaces: Sequence[Path] = (), *, demo: bool = False) -> int:
     # when the window closes for good (it paused the missions first), not when it hides.
     app.setQuitOnLastWindowClosed(False)
     window.closed.connect(app.quit, Qt.ConnectionType.QueuedConnection)
-    if os.environ.get("ENSEMBLE_STARTUP_PROBE"):
-        _probe_first_paint(app, window)
+    probe = os.environ.get("ENSEMBLE_STARTUP_PROBE")
+    if probe:
+        _probe_first_paint(app, window, until_ready=probe == "ready")
     window.show()
     return app.exec()
 
 
-def _probe_first_paint(app: QApplication, window: MainWindow) -> None:
+def _probe_first_paint(app: QApplication, window: MainWindow, *, until_ready: bool = False) -> None:
     """For bench/bench_startup.py: on the window's first paint, print the wall-clock time to
-    standard error as ``ensemble-shown SECONDS`` and quit."""
+    standard error as ``ensemble-shown SECONDS`` and quit; with ``until_ready``, carry on until
+    the engine is up (ready for a mission), print ``ensemble-ready SECONDS`` (or
+    ``ensemble-failed``) and quit then."""
     import time
 
     from PySide6.QtCore import QEvent, QObject, QTimer
 
+    def finish(line: str) -> None:
+        print(f"{line} {time.time():.6f}", file=sys.stderr, flush=True)  # noqa: T201
+        QTimer.singleShot(0, window.close)
+        QTimer.singleShot(0, app.quit)
+
     class FirstPaint(QObject):
         def eventFilter(self, watched: QObject, event: QEvent) -> bool:
             if event.type() == QEvent.Type.Paint:
-                print(f"ensemble-shown {time.time():.6f}", file=sys.stderr, flush=True)  # noqa: T201
                 watched.removeEventFilter(self)
-                QTimer.singleShot(0, window.close)
-                QTimer.singleShot(0, app.quit)
+                if until_ready:
+                    print(f"ensemble-shown {time.time():.6f}", file=sys.stderr, flush=True)  # noqa: T201
+                else:
+                    finish("ensemble-shown")
             return False
 
     probe = FirstPaint(window)
     window.installEventFilter(probe)
+    if until_ready:
+        window.bridge.engine_started.connect(lambda: finish("ensemble-ready"))
+        window.bridge.engine_failed.connect(lambda _message: finish("ensemble-failed"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

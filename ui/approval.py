@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QApplication,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -280,8 +281,36 @@ class ApprovalCard(QFrame):
 
     # State ---------------------------------------------------------------------------------
 
+    def holds_focus(self) -> bool:
+        """Whether the keyboard focus is on this card or inside it."""
+        focused = self.window().focusWidget() if self.window() is not None else None
+        return focused is not None and (focused is self or self.isAncestorOf(focused))
+
+    def focus_primary(self) -> None:
+        """Puts the keyboard focus on the card's first enabled button (Approve, usually)."""
+        for button in (self.approve_button, self.edit_button, self.reject_button):
+            if button.isEnabled() and button.isVisibleTo(self):
+                button.setFocus(Qt.FocusReason.TabFocusReason)
+                return
+        self.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def set_focus_within(self, within: bool) -> None:
+        """Shows the focus ring around the whole card (the style sheet's ``focusWithin``)."""
+        if bool(self.property("focusWithin")) == within:
+            return
+        self.setProperty("focusWithin", within)
+        self.style().unpolish(self)
+        self.style().polish(self)
+
     def set_busy(self, busy: bool) -> None:
-        """Disables the buttons while a decision is on its way to the engine."""
+        """Disables the buttons while a decision is on its way to the engine.
+
+        The keyboard focus, if it was on the card, stays on the card itself (a disabled button
+        would hand it to whatever comes next), so that the pane can move it on to the next
+        card once this one is decided, or back to its buttons if the decision fails.
+        """
+        if busy and self.holds_focus():
+            self.setFocus(Qt.FocusReason.OtherFocusReason)
         for button in (
             self.approve_button,
             self.edit_button,
@@ -292,6 +321,8 @@ class ApprovalCard(QFrame):
             button.setEnabled(not busy)
         if not busy and self._editor is not None:
             self.approve_all_button.setEnabled(False)
+        if not busy and self.hasFocus():
+            self.focus_primary()
 
     def show_error(self, message: str) -> None:
         """Shows why the last decision did not go through; the card stays."""
@@ -309,10 +340,13 @@ class ApprovalPane(QWidget):
     Signals:
         count_changed(int): How many cards are waiting now.
         card_added(ApprovalCard): A card was added (and is visible if the pane is).
+        last_card_left(): The card that had the keyboard focus went, and no card is left:
+            the window puts the focus somewhere sensible (the composer).
     """
 
     count_changed = Signal(int)
     card_added = Signal(object)
+    last_card_left = Signal()
 
     def __init__(self, mission_title: Callable[[str], str], parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -363,6 +397,23 @@ class ApprovalPane(QWidget):
         self._scroll.setWidget(inner)
         layout.addWidget(self._scroll, 1)
         self._update_count()
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            app.focusChanged.connect(self.on_focus_changed)
+
+    def on_focus_changed(self, old: QWidget | None, new: QWidget | None) -> None:
+        """Rings the card the keyboard focus is in (and unrings the one it left)."""
+        for widget, within in ((old, False), (new, True)):
+            card = self._card_of(widget)
+            if card is not None:
+                card.set_focus_within(within)
+
+    def _card_of(self, widget: QWidget | None) -> ApprovalCard | None:
+        while widget is not None:
+            if isinstance(widget, ApprovalCard):
+                return widget if self._cards.get(widget.action_id) is widget else None
+            widget = widget.parentWidget()
+        return None
 
     @property
     def cards(self) -> list[ApprovalCard]:
@@ -386,13 +437,30 @@ class ApprovalPane(QWidget):
 
     def remove(self, action_id: str) -> None:
         """Removes an action's card, if there is one."""
-        card = self._cards.pop(action_id, None)
-        if card is None:
+        if action_id not in self._cards:
             return
+        # The card the person just decided leaves the focus to the next card (or the one
+        # before it), never to whatever the window's focus chain happens to reach.
+        order = list(self._cards)
+        index = order.index(action_id)
+        card = self._cards.pop(action_id)
+        had_focus = card.holds_focus()
+        following = order[index + 1 :] + order[:index][::-1]
         self._list.removeWidget(card)
         card.hide()
         card.deleteLater()
         self._update_count()
+        if not had_focus:
+            return
+        if following:
+            self.focus_card(self._cards[following[0]])
+        else:
+            self.last_card_left.emit()
+
+    def focus_card(self, card: ApprovalCard) -> None:
+        """Scrolls to a card and puts the keyboard focus on its first button."""
+        card.focus_primary()
+        self._scroll.ensureWidgetVisible(card, 0, 12)
 
     def _update_count(self) -> None:
         count = len(self._cards)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 
 from ui.approval import ApprovalCard, ApprovalPane
 from ui.bridge import error_text
@@ -44,6 +44,7 @@ class ApprovalController(QObject):
         self._decided: set[str] = set()  # so that a stale list of waiting actions adds no card back
         self.pane = ApprovalPane(mission_title)
         self.pane.card_added.connect(self.on_card_added)
+        self.pane.last_card_left.connect(self.on_last_card_left)
 
     def waiting_missions(self) -> dict[str, int]:
         """How many cards wait in each mission that has some."""
@@ -81,6 +82,15 @@ class ApprovalController(QObject):
         card.approve_all_requested.connect(self.on_approve_all)
         self.card_shown.emit(card.action_id)
         self._window.notify_waiting(card.mission_id, card.preview.summary or card.title)
+
+    def on_last_card_left(self) -> None:
+        """The last card was decided from the keyboard: the focus goes to the message box (or
+        the missions, when the mission shown takes no message)."""
+        view = self._window.view
+        for target in (view.chat_input, self._window.mission_list):
+            if target.isEnabled() and target.isVisible():
+                target.setFocus(Qt.FocusReason.OtherFocusReason)
+                return
 
     # Out to the engine ----------------------------------------------------------------------------
 

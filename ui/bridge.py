@@ -51,6 +51,12 @@ def error_text(error: object) -> str:
 T = TypeVar("T")
 
 
+def _log_warm_up(future: asyncio.Future[None]) -> None:
+    """Logs a failed import of the SDK (the first mission says what is wrong, in words)."""
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("Could not import the model's SDK ahead of time", exc_info=future.exception())
+
+
 class EngineThread(threading.Thread):
     """A daemon thread that runs one asyncio loop for ever (until :meth:`stop`)."""
 
@@ -107,6 +113,7 @@ class Bridge(QObject):
         self._pending: list[AnyEvent] = []
         self._flush_scheduled = False
         self._closed = False
+        self._warm_up: asyncio.Future[None] | None = None  # the SDK's import, once the engine is up
         self._batch_ready.connect(self._on_batch_ready, Qt.ConnectionType.QueuedConnection)
         self._call_done.connect(self._on_call_done, Qt.ConnectionType.QueuedConnection)
 
@@ -127,13 +134,18 @@ class Bridge(QObject):
         self._thread.start()
 
         async def create() -> None:
-            # The engine module pulls in the anthropic SDK, which takes a while to import:
-            # importing it here keeps that off the GUI thread and out of the cold start.
-            from app.engine import Engine
+            # Importing the engine (SQLAlchemy, pydantic) takes a while: importing it here keeps
+            # that off the GUI thread and out of the cold start. Calls made meanwhile (a mission
+            # the person sent) wait on the loop behind this one and run once the engine is up.
+            from app.engine import Engine, load_sdk
 
             engine = Engine(self._paths, self._settings)  # marks what a crash left as interrupted
             engine.subscribe_events(self._on_engine_event)
             self._engine = engine
+            # The engine starts without the model's SDK (seconds to import on a slow machine):
+            # it is imported now in a worker thread, so that the first mission does not wait.
+            self._warm_up = self.loop.run_in_executor(None, load_sdk)
+            self._warm_up.add_done_callback(_log_warm_up)
 
         future = asyncio.run_coroutine_threadsafe(create(), self.loop)
         future.add_done_callback(

@@ -6,6 +6,7 @@ and watching live give the same page.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -72,6 +73,10 @@ class ChatView(QWidget):
         self.streaming.setFixedHeight(self.streaming.fontMetrics().height() + 12)
         layout.addWidget(self.streaming)
         self._parts: list[str] = []
+        # The person's message each part shows (None for the rest), to put a note after it.
+        self._keys: list[str | None] = []
+        # Notes of this session, by the person's message they follow (see add_note).
+        self._notes: dict[str, str] = {}
         self._draft = ""
         self._dirty = False
         # Re-rendering markdown on every streamed token would stall the GUI; at most ten
@@ -97,6 +102,7 @@ class ChatView(QWidget):
     def clear(self) -> None:
         """Shows no mission."""
         self._parts = []
+        self._keys = []
         self._draft = ""
         self.streaming.clear()
         self.browser.setMarkdown(self._placeholder)
@@ -124,13 +130,34 @@ class ChatView(QWidget):
                     self._dirty = True
             part = self._part(event)
             if part is not None:
+                key = _said(event)
                 self._parts.append(part)
+                self._keys.append(key)
+                note = self._notes.get(key) if key is not None else None
+                if note is not None:
+                    self._parts.append(_note(note))
+                    self._keys.append(None)
                 self._draft = ""
                 changed = True
         if changed:
             self._render()
         if self._dirty and not self._render_timer.isActive():
             self._render_timer.start()
+
+    def add_note(self, message: str, note: str) -> None:
+        """Shows ``note`` (what was done with the attached files) right after the person's
+        ``message``, now if it is shown, else as soon as it is (for the rest of the session)."""
+        key = message.strip()
+        self._notes[key] = note
+        if key not in self._keys:
+            return
+        index = len(self._keys) - 1 - self._keys[::-1].index(key)
+        part = _note(note)
+        if index + 1 < len(self._parts) and self._parts[index + 1] == part:
+            return
+        self._parts.insert(index + 1, part)
+        self._keys.insert(index + 1, None)
+        self._render()
 
     def _part(self, event: AnyEvent) -> str | None:
         """The chat's entry for an event, in markdown; None for an event the chat does not show."""
@@ -173,6 +200,29 @@ class ChatView(QWidget):
         if at_end:
             self.browser.moveCursor(QTextCursor.MoveOperation.End)
             bar.setValue(bar.maximum())
+
+
+def _said(event: AnyEvent) -> str | None:
+    """The person's words an event shows (their mission, message or answer), else None."""
+    from app import api
+
+    match event:
+        case api.MissionStarted():
+            return (event.text or event.summary).strip()
+        case api.ChatMessageEvent(role="user"):
+            return event.text.strip()
+        case api.QuestionAnswered():
+            return (event.answer or event.summary).strip()
+    return None
+
+
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>#|~])")
+
+
+def _note(text: str) -> str:
+    """A note of the window's (not the agents'), in markdown: each line in italics."""
+    lines = [_MARKDOWN.sub(r"\\\1", line) for line in text.splitlines() if line.strip()]
+    return "\n\n".join(f"*📎 {line}*" for line in lines)
 
 
 def _time(at: datetime) -> str:

@@ -120,6 +120,8 @@ class Dialogs(QObject):
 
     def on_settings_saved(self, settings: Settings, key: str | None) -> None:
         self._view.set_settings(settings)
+        if key:  # Send works at once (without a keyring, the key is used from the environment)
+            self._view.set_has_key(True)
         self._bridge.call(
             lambda e: _save_settings(e, settings, key),
             self.on_settings_stored,

@@ -138,7 +138,7 @@ class MainWindow(QMainWindow):
         self._shut_down = False
 
         # The panes' controllers.
-        self.missions = MissionsList(self)
+        self.missions = MissionsList(self, bridge)  # it searches and pages through the bridge
         self.view = MissionView(
             self, bridge, self.missions, paths=self._paths, workspaces=list(workspaces or [])
         )
@@ -318,7 +318,7 @@ class MainWindow(QMainWindow):
         self.missions.changed.connect(self.on_missions_changed)
         self.missions.finished.connect(self.on_mission_finished)
         self.missions.question_asked.connect(
-            lambda _row, question: self.notify("The lead agent has a question", question)
+            lambda row, question: self.notify("The lead agent has a question", question, mission_id=row.id)
         )
         self.view.shown.connect(self.mission_shown)
         self.approvals.card_shown.connect(self.card_shown)
@@ -548,10 +548,11 @@ class MainWindow(QMainWindow):
             word = "finished" if row.status == "done" else word
             self.tray.notify(f"Workflow “{run.workflow}” {word}", row.title, mission_id=row.id)
             return
-        if not self.isVisible() and not self.tray.quitting:
-            # In the tray: the person would not know otherwise.
+        if row.status != "cancelled" and not self.tray.quitting:
+            # Said whenever the person looks elsewhere (another window, the tray); a mission the
+            # person stopped needs no word. Clicking it shows the mission.
             word = STATUS_WORDS.get(row.status, row.status).split(" ", 1)[-1]
-            self.notify(f"Mission {word.lower()}", row.title)
+            self.notify(f"Mission {word.lower()}", row.title, mission_id=row.id)
 
     def on_pending_count_changed(self, count: int) -> None:
         self.setWindowTitle(f"Ensemble ({count} waiting)" if count else "Ensemble")

@@ -7,10 +7,12 @@ that arrive while it loads wait, so that nothing is shown twice or lost.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -22,10 +24,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.attachments import (
+    AttachmentsRow,
+    DropOverlay,
+    FileDrops,
+    Outcome,
+    copy_into_mission,
+    for_new_mission,
+    message_text,
+    sort_paths,
+    tilde,
+)
 from ui.audit import AuditView
 from ui.chat import ChatInput, ChatView
-from ui.missions_list import PAGE_SIZE
 from ui.plan import PlanView
+from ui.widgets import WrapLabel, button_row
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -51,6 +64,39 @@ def _start(engine: Engine, text: str, folders: list[Path]) -> str:
     from app.api import MissionSpec
 
     return engine.start(MissionSpec.of(instruction=text, workspaces=[str(f) for f in folders]))
+
+
+ATTACH_SHORTCUT = "Ctrl+O"
+"""Attach files… (Ctrl+Shift+A approves the first card)."""
+NO_KEY_TEXT = (
+    "Send needs an Anthropic API key: the agents think with Anthropic's model. Set up your key, "
+    "or try the demo, which needs none."
+)
+QUEUED_TEXT = "Ensemble is still starting: your message goes as soon as it is ready."
+
+
+def _has_key() -> bool:
+    """Whether the model can be reached with a key (reads the keyring: call it off the GUI thread)."""
+    import os
+
+    from app import secrets
+
+    try:
+        return bool(secrets.api_key() or os.environ.get("ANTHROPIC_AUTH_TOKEN"))
+    except secrets.SecretError:
+        return False  # no keyring: the settings say what to do
+
+
+async def _copy_and_send(engine: Engine, mission_id: str, text: str, files: list[Path]) -> tuple[str, str]:
+    """On the engine's loop: copies the attached files into the mission's first folder (in a
+    worker thread: they may be big) and sends the message naming them. Returns the message
+    sent and what the chat says of the files."""
+    info = await asyncio.to_thread(engine.mission_info, mission_id)
+    folders = info.workspaces if info is not None else []
+    outcome = await asyncio.to_thread(copy_into_mission, files, folders)
+    message = message_text(text, outcome.files)
+    engine.send_message(mission_id, message)
+    return message, outcome.note
 
 
 class MissionView(QObject):
@@ -85,7 +131,6 @@ class MissionView(QObject):
         self._window = window
         self._bridge = bridge
         self._missions = missions
-        missions.more_wanted.connect(self.on_more_missions_wanted)
         self._paths = paths
         self._session_workspaces = [Path(w).expanduser().resolve() for w in workspaces]
         self.settings: Settings | None = None
@@ -93,6 +138,13 @@ class MissionView(QObject):
         self._loaded_upto: int | None = 0  # None while the shown mission is loading
         self._buffer: list[AnyEvent] = []
         self._resuming: str | None = None
+        self._has_key: bool | None = None  # None: not known yet (the engine is starting)
+        self._key_asked = False
+        self._queued = False  # Send was pressed while the engine was starting
+        bridge.engine_failed.connect(self.on_engine_failed)
+        # Why an interrupted mission cannot resume (None: it can), as the engine said.
+        self._resume_why: dict[str, str | None] = {}
+        self._resume_asked: set[str] = set()
 
         self.demo_banner = QLabel(DEMO_TEXT)
         self.demo_banner.setObjectName("demoBanner")
@@ -138,6 +190,8 @@ class MissionView(QObject):
         self.save_workflow_button.setToolTip(
             "Save this mission to run it again: with other values, on a schedule, or when something arrives"
         )
+        # The title beside it gives way (it wraps), never the button's words.
+        self.save_workflow_button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.save_workflow_button.hide()
         self.save_workflow_button.clicked.connect(
             lambda: self.save_workflow_requested.emit(self.mission_id) if self.mission_id else None
@@ -151,6 +205,13 @@ class MissionView(QObject):
         self.status.setWordWrap(False)
         self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         hl.addWidget(self.status)
+        self.resume_note = QLabel()
+        self.resume_note.setObjectName("resumeNote")
+        self.resume_note.setAccessibleName("Why this mission cannot resume")
+        self.resume_note.setProperty("muted", True)
+        self.resume_note.setWordWrap(True)
+        self.resume_note.hide()
+        hl.addWidget(self.resume_note)
         layout.addWidget(header)
         self.chat_view = ChatView()
         layout.addWidget(self.chat_view, 1)
@@ -177,10 +238,23 @@ class MissionView(QObject):
         self.folder_button.clicked.connect(self.on_add_folder_clicked)
         folders.addWidget(self.folder_button)
         layout.addLayout(folders)
+        self.attachments = AttachmentsRow()
+        self.attachments.changed.connect(self.update_composer)
+        layout.addWidget(self.attachments)
         row = QHBoxLayout()
         self.chat_input = ChatInput()
         self.chat_input.submitted.connect(self.on_send_clicked)
         row.addWidget(self.chat_input, 1)
+        buttons = QVBoxLayout()
+        buttons.setSpacing(4)
+        self.attach_button = QPushButton("📎 Attach…")
+        self.attach_button.setObjectName("attachButton")
+        self.attach_button.setAccessibleName("Attach files")
+        self.attach_button.setToolTip(
+            f"Attach files to the message ({ATTACH_SHORTCUT}), or drop them on the chat"
+        )
+        self.attach_button.clicked.connect(self.on_attach_clicked)
+        buttons.addWidget(self.attach_button)
         self.send_button = QPushButton("Send")
         self.send_button.setObjectName("sendButton")
         self.send_button.setAccessibleName("Send")
@@ -188,9 +262,50 @@ class MissionView(QObject):
         self.send_button.setToolTip("Send (Enter or Ctrl+Enter; Shift+Enter for a new line)")
         self.send_button.setMinimumHeight(40)
         self.send_button.clicked.connect(self.on_send_clicked)
-        row.addWidget(self.send_button, 0, Qt.AlignmentFlag.AlignBottom)
+        buttons.addWidget(self.send_button)
+        row.addLayout(buttons)
         layout.addLayout(row)
+        layout.addWidget(self._build_send_hint())
+        # Files dropped on the chat or the composer are attached; the chat shows where to drop.
+        self.drop_overlay = DropOverlay(self.chat_view)
+        self.drops = FileDrops(self.drop_overlay, self)
+        self.drops.watch(self.chat_view, self.chat_view.browser, self.chat_input, composer)
+        self.drops.dropped.connect(self.attach_paths)
+        shortcut = QShortcut(QKeySequence(ATTACH_SHORTCUT), self._window)
+        shortcut.setObjectName("shortcut Attach files")
+        shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+        shortcut.activated.connect(self.on_attach_shortcut)
         return composer
+
+    def _build_send_hint(self) -> QWidget:
+        """Below the composer: why Send is off (no key), with the ways on; or that a message waits."""
+        self.send_hint = QWidget()
+        self.send_hint.setObjectName("sendHint")
+        self.send_hint.setAccessibleName("Why Send is not available")
+        layout = QVBoxLayout(self.send_hint)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        self.send_hint_label = WrapLabel()
+        self.send_hint_label.setObjectName("sendHintText")
+        self.send_hint_label.setAccessibleName("Why Send is not available")
+        self.send_hint_label.setProperty("muted", True)
+        layout.addWidget(self.send_hint_label)
+        self.key_button = QPushButton("Set up the key…")
+        self.key_button.setObjectName("setUpKeyButton")
+        self.key_button.setAccessibleName("Set up the API key")
+        self.key_button.setToolTip("Open the settings to paste your Anthropic API key")
+        self.key_button.setProperty("role", "link")
+        self.key_button.clicked.connect(self._window.on_settings_clicked)
+        self.try_demo_button = QPushButton("Try the demo")
+        self.try_demo_button.setObjectName("tryDemoHintButton")
+        self.try_demo_button.setAccessibleName("Try the demo")
+        self.try_demo_button.setToolTip("A demo mission on made-up data with a scripted model: no key needed")
+        self.try_demo_button.setProperty("role", "link")
+        self.try_demo_button.clicked.connect(self._window.start_demo)
+        self.key_buttons = button_row(self.key_button, self.try_demo_button, name="sendHintButtons")
+        layout.addWidget(self.key_buttons)
+        self.send_hint.hide()
+        return self.send_hint
 
     def _build_tabs(self) -> QTabWidget:
         tabs = QTabWidget()
@@ -206,20 +321,14 @@ class MissionView(QObject):
         tabs.addTab(self.audit_view, "Audit")
         return tabs
 
-    def on_more_missions_wanted(self, offset: int) -> None:
-        """The missions list was scrolled to its end: its next page, read in a worker thread."""
-        self._bridge.read(
-            lambda e: e.list_missions(limit=PAGE_SIZE, offset=offset),
-            self._missions.load,
-            what="list more missions",
-        )
-
     # Showing a mission ---------------------------------------------------------------------------
 
     def show(self, mission_id: str | None) -> None:
         """Shows a mission's chat, plan and audit (None: a new mission)."""
         self.mission_id = mission_id
         self._buffer = []
+        if mission_id is not None:  # asked again each time: a folder may have come back
+            self._resume_why.pop(mission_id, None)
         self.plan_view.clear()
         self.chat_view.clear()
         self.audit_view.clear(mission_id or "")
@@ -243,6 +352,9 @@ class MissionView(QObject):
         self._buffer = []
         self._loaded_upto = upto
         self._show(events + later)
+        row = self._missions.get(mission_id)
+        if row is not None and row.status == "interrupted":
+            self.plan_view.mark_paused()
         self.shown.emit(mission_id)
 
     def apply(self, events: Iterable[AnyEvent]) -> None:
@@ -270,13 +382,26 @@ class MissionView(QObject):
             self.header.setText("New mission")
             self.status.setText(NEW_MISSION_TEXT)
             self.resume_button.hide()
+            self.resume_note.hide()
             self.save_workflow_button.hide()
             return
         self.header.setText(row.title)
         self.status.setText(row.line())
         interrupted = row.status == "interrupted"
+        if not interrupted:
+            self._resume_why.pop(row.id, None)
+        elif self._loaded_upto is not None:
+            self.plan_view.mark_paused()
+        why = self._resume_blocker(row.id) if interrupted else None
         self.resume_button.setVisible(interrupted)
-        self.resume_button.setEnabled(interrupted and self._resuming != row.id)
+        self.resume_button.setEnabled(interrupted and why is None and self._resuming != row.id)
+        self.resume_button.setToolTip(
+            f"It cannot resume: {why}"
+            if why
+            else "Continue this interrupted mission where it stopped; nothing that finished runs again"
+        )
+        self.resume_note.setText(f"It cannot resume: {why}" if why else "")
+        self.resume_note.setVisible(bool(why))
         self.save_workflow_button.setVisible(row.status == "done" and not row.demo)
         self.update_composer()
 
@@ -286,8 +411,15 @@ class MissionView(QObject):
         """Says what the message box does now, and which folders a new mission may use."""
         row = self._missions.get(self.mission_id or "")
         demo = row is not None and row.demo
+        no_key = self._has_key is False and not demo
         self.chat_input.setEnabled(not demo)
-        self.send_button.setEnabled(not demo)
+        self.chat_input.setReadOnly(self._queued)
+        self.send_button.setEnabled(not demo and not no_key and not self._queued)
+        self.attach_button.setEnabled(not demo and not self._queued)
+        self.drops.enabled = not demo and not self._queued
+        self.send_hint_label.setText(NO_KEY_TEXT if no_key else QUEUED_TEXT if self._queued else "")
+        self.key_buttons.setVisible(no_key)
+        self.send_hint.setVisible(no_key or self._queued)
         if row is None:
             text = "Describe a new mission, e.g. “Mark every overdue invoice in invoices.xlsx as overdue”"
         elif demo:
@@ -313,9 +445,63 @@ class MissionView(QObject):
             self.folders_label.setToolTip("")
 
     def set_settings(self, settings: Settings) -> None:
-        """The settings in use (their folders are offered to new missions)."""
+        """The settings in use (their folders are offered to new missions); the first time (the
+        engine is up), whether there is a key is asked too."""
         self.settings = settings
+        if not self._key_asked:
+            self._key_asked = True
+            self._bridge.call(lambda _e: asyncio.to_thread(_has_key), self.set_has_key, what="read the key")
         self.update_composer()
+        self._send_queued()
+
+    def set_has_key(self, has_key: bool) -> None:
+        """Whether the model has a key: without one, Send is off and the hint says why."""
+        self._has_key = has_key
+        self.update_composer()
+        self._send_queued()
+
+    def on_engine_failed(self, _message: str) -> None:
+        """The engine could not start: a message that waited for it stays in the box, editable."""
+        if self._queued:
+            self._queued = False
+            self.update_composer()
+
+    # Attaching files -------------------------------------------------------------------------
+
+    def on_attach_shortcut(self) -> None:
+        if self.centre.isVisible() and self.attach_button.isEnabled():
+            self.on_attach_clicked()
+
+    def on_attach_clicked(self) -> None:
+        """Attach files…: the files chosen in the file dialog go with the next message."""
+        paths, _filter = QFileDialog.getOpenFileNames(self._window, "Attach files to the message")
+        if paths:
+            self.attach_paths(paths)
+        self.chat_input.setFocus()
+
+    def attach_paths(self, paths: list[str]) -> None:
+        """Attaches files (chosen or dropped) to the next message, and says what could not be.
+
+        A folder is added to a new mission's folders (as "Add folder…" does); a mission that
+        exists cannot take another folder.
+        """
+        if not self.attach_button.isEnabled():
+            return
+        files, folders, problems = sort_paths(paths)
+        for folder in folders:
+            if self.mission_id is None:
+                self.grant_folder(folder)
+                self._window.statusBar().showMessage(
+                    f"Added the folder {tilde(folder)}: the agents may use it in new missions.", 6000
+                )
+            else:
+                problems.append(
+                    f"{folder.name} is a folder: this mission's folders cannot change, so attach "
+                    "the files in it instead (or start a new mission with it)."
+                )
+        self.attachments.say(" ".join(problems))
+        if files:
+            self.attachments.add_files(files)
 
     def workspaces(self) -> list[Path]:
         """The folders a new mission may use: this session's and the settings'."""
@@ -337,15 +523,28 @@ class MissionView(QObject):
         self.update_composer()
 
     def on_send_clicked(self) -> None:
-        """Starts a mission with the message, or sends it to the mission shown."""
+        """Starts a mission with the message, or sends it to the mission shown; with the files
+        attached: a new mission gets their folders, a mission that exists copies of them.
+
+        While the engine starts, the message waits (the box shows it) and goes once it is up.
+        """
         text = self.chat_input.toPlainText().strip()
-        if not text:
+        files = self.attachments.files()
+        if (not text and not files) or self._queued:
+            return
+        row = self._missions.get(self.mission_id or "")
+        if (row is not None and row.demo) or self._has_key is False:
+            return
+        if self.settings is None or self._has_key is None:
+            self._queued = True
+            self.update_composer()
             return
         self._window.clear_error()
         mission_id = self.mission_id
         if mission_id is None:
             folders = self.workspaces()
-            if not folders:
+            outcome = for_new_mission(files, folders) if files else Outcome()
+            if not folders and not outcome.added:
                 folder = QFileDialog.getExistingDirectory(
                     self._window, "Which folder holds the files the agents may use?"
                 )
@@ -356,25 +555,52 @@ class MissionView(QObject):
                     return
                 self.grant_folder(Path(folder))
                 folders = self.workspaces()
+            message = message_text(text, outcome.files)
+            if outcome.note:
+                self.chat_view.add_note(message, outcome.note)
+            folders = folders + outcome.added
             self.chat_input.clear()
+            self.attachments.clear()
             self._bridge.call(
-                lambda e: _start(e, text, folders),
+                lambda e: _start(e, message, folders),
                 self.show,
                 what="start the mission",
-                on_error=lambda _exc: self._restore_input(text),
+                on_error=lambda _exc: self._restore_input(text, files),
             )
             return
         self.chat_input.clear()
+        self.attachments.clear()
+        if not files:
+            self._bridge.call(
+                lambda e: e.send_message(mission_id, text),
+                None,
+                what="send the message",
+                on_error=lambda _exc: self._restore_input(text, files),
+            )
+            return
+        count = f"{len(files)} file{'s' if len(files) != 1 else ''}"
+        self._window.statusBar().showMessage(f"Copying {count} into the mission's folder…", 4000)
         self._bridge.call(
-            lambda e: e.send_message(mission_id, text),
-            None,
-            what="send the message",
-            on_error=lambda _exc: self._restore_input(text),
+            lambda e: _copy_and_send(e, mission_id, text, files),
+            lambda sent: self.chat_view.add_note(*sent) if sent[1] else None,
+            what="attach the files",
+            on_error=lambda _exc: self._restore_input(text, files),
         )
 
-    def _restore_input(self, text: str) -> None:
+    def _send_queued(self) -> None:
+        """Sends the message that waited for the engine, once it is up and the key is known."""
+        if not self._queued or self.settings is None or self._has_key is None:
+            return
+        self._queued = False
+        self.update_composer()
+        if self._has_key:
+            self.on_send_clicked()
+
+    def _restore_input(self, text: str, files: list[Path] | None = None) -> None:
         if not self.chat_input.toPlainText():
             self.chat_input.setPlainText(text)
+        if files and not self.attachments.files():
+            self.attachments.add_files(files)
 
     # Resume and undo -----------------------------------------------------------------------------
 
@@ -395,6 +621,28 @@ class MissionView(QObject):
 
         def failed(_error: BaseException) -> None:
             self._resuming = None
+            self._resume_why.pop(mission_id, None)  # ask why, to say it beside the button
             self.update_header()
 
         self._bridge.call(lambda e: e.resume(mission_id), done, what="resume the mission", on_error=failed)
+
+    def _resume_blocker(self, mission_id: str) -> str | None:
+        """Why an interrupted mission cannot resume, as far as known (asks the engine once)."""
+        if mission_id in self._resume_why:
+            return self._resume_why[mission_id]
+        if mission_id not in self._resume_asked:
+            self._resume_asked.add(mission_id)
+
+            def answered(why: str | None) -> None:
+                self._resume_asked.discard(mission_id)
+                self._resume_why[mission_id] = why
+                if mission_id == self.mission_id:
+                    self.update_header()
+
+            self._bridge.call(
+                lambda e: e.can_resume(mission_id),
+                answered,
+                what="check whether the mission can resume",
+                on_error=lambda _error: self._resume_asked.discard(mission_id),
+            )
+        return None  # Resume stays offered until the engine says otherwise

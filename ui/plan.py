@@ -39,6 +39,9 @@ TASK_STATUS = {
     "failed": "✕ Failed",
     "cancelled": "■ Stopped",
     "skipped": "- Skipped",
+    # An interrupted mission: what ran waits, with its time stopped, until it is resumed.
+    "paused": "‖ Paused",
+    "interrupted": "‖ Paused",
 }
 CALL_STATUS = {
     "running": "● Running",
@@ -174,10 +177,10 @@ class PlanView(QStackedWidget):
         self._activity_timer.setSingleShot(True)
         self._activity_timer.setInterval(100)
         self._activity_timer.timeout.connect(self.on_activity_due)
+        # Ticks only while a task runs: a finished or paused mission's times stand still.
         self._timer = QTimer(self)
         self._timer.setInterval(1000)
         self._timer.timeout.connect(self.on_tick)
-        self._timer.start()
 
     def clear(self) -> None:
         """Shows no mission."""
@@ -189,7 +192,47 @@ class PlanView(QStackedWidget):
         self._open_calls.clear()
         self._call_of_action.clear()
         self._unspanned.clear()
+        self._timer.stop()
         self.setCurrentWidget(self.empty)
+
+    def ticking(self) -> bool:
+        """Whether the times of running tasks are counting (some task runs)."""
+        return self._timer.isActive()
+
+    def task_status(self, task_id: str) -> str:
+        """A task's status as shown (``"‖ Paused"``…); ``""`` for no such task."""
+        task = self._tasks.get(task_id)
+        return task.item.text(COL_STATUS) if task else ""
+
+    def mark_paused(self, at: datetime | None = None) -> None:
+        """The mission is interrupted (a crash, a kill, or a pause): what was running or waiting
+        to run shows as paused, and its time stops, until the mission is resumed.
+
+        Args:
+            at: When it stopped, if known; else now.
+        """
+        at = at or datetime.now(UTC)
+        lead = self._tasks.get(LEAD)
+        if lead is not None and lead.finished is None:
+            lead.finished = at
+            self._update_time(lead)
+        busy = (TASK_STATUS["running"], TASK_STATUS["pending"], "")
+        for task in self._tasks.values():
+            if task.finished is None:
+                task.finished = at
+                self._update_time(task)
+            if task.item.text(COL_STATUS) in busy or task is lead:
+                task.item.setText(COL_STATUS, TASK_STATUS["paused"])
+        self._activity_text = ""
+        self.activity.hide()
+        self._sync_timer()
+
+    def _sync_timer(self) -> None:
+        running = any(t.started is not None and t.finished is None for t in self._tasks.values())
+        if running and not self._timer.isActive():
+            self._timer.start()
+        elif not running and self._timer.isActive():
+            self._timer.stop()
 
     def task_item(self, task_id: str) -> QTreeWidgetItem | None:
         """The row of a task (``"__lead__"`` for the lead agent)."""
@@ -214,6 +257,7 @@ class PlanView(QStackedWidget):
             self._apply(event)
         if self._unspanned:
             self._span_calls()
+        self._sync_timer()
         # Streamed text changes one cell per task per batch, however many deltas came.
         for key, text in latest.items():
             task = self._task(key)
@@ -283,11 +327,16 @@ class PlanView(QStackedWidget):
                 lead.finished = None
                 lead.item.setText(COL_STATUS, TASK_STATUS["running"])
                 self._update_time(lead)
+                # Paused tasks wait for the lead to carry them on (each starts again).
+                for task in self._tasks.values():
+                    if task is not lead and task.item.text(COL_STATUS) == TASK_STATUS["paused"]:
+                        task.item.setText(COL_STATUS, TASK_STATUS["pending"])
             case api.MissionFinished():
                 self._finish(event.at, event.status)
             case api.TaskStarted() if event.task_id:
                 task = self._task(event.task_id)
                 task.started = event.at
+                task.finished = None
                 task.instructions = event.instructions
                 task.item.setText(COL_TASK, f"{event.key}: {' '.join(event.instructions.split())}")
                 task.item.setToolTip(COL_TASK, task.instructions)
@@ -348,11 +397,14 @@ class PlanView(QStackedWidget):
         self._update_time(lead)
         self._activity_text = ""
         self.activity.hide()
+        # Paused (to resume) or stopped for good.
+        word = TASK_STATUS["paused" if status == "interrupted" else "cancelled"]
         for task in self._tasks.values():
             if task.finished is None:
                 task.finished = at
+                self._update_time(task)
                 if task.item.text(COL_STATUS) in (TASK_STATUS["running"], TASK_STATUS["pending"]):
-                    task.item.setText(COL_STATUS, TASK_STATUS["cancelled"])
+                    task.item.setText(COL_STATUS, word)
 
     def _update_time(self, task: _Task) -> None:
         if task.started is None:
@@ -370,3 +422,4 @@ class PlanView(QStackedWidget):
         for task in self._tasks.values():
             if task.started is not None and task.finished is None:
                 self._update_time(task)
+        self._sync_timer()

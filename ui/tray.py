@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QMessageBox, QSystemTrayIcon
 
+from ui.notify import DesktopNotifier
 from ui.widgets import app_icon
 
 if TYPE_CHECKING:
@@ -32,6 +33,12 @@ PAUSE_NOTE = (
     "themselves when you open Ensemble again."
 )
 BACKGROUND_TITLE = "Ensemble keeps working in the background"
+SCHEDULES_QUESTION = "Your workflows run only while Ensemble is open. Minimise the window instead?"
+SCHEDULES_NOTE = (
+    "This desktop has no tray to keep Ensemble in. If you quit, a scheduled workflow whose "
+    "time passes meanwhile runs once the next time you open Ensemble (or is skipped, as its "
+    "schedule says)."
+)
 APPROVAL_TITLE = "An agent needs your approval"
 
 
@@ -84,6 +91,10 @@ class TrayController(QObject):
             self.icon.activated.connect(self.on_activated)
             self.icon.messageClicked.connect(self.on_message_clicked)
             self.icon.show()
+        # The desktop's own notification service when the session has one; else the tray's balloon.
+        self.desktop = DesktopNotifier(self)
+        self.desktop.activated.connect(self.show_mission)
+        self.desktop.failed.connect(lambda title, text, _mission: self._balloon(title, text))
 
     def busy_missions(self) -> list[MissionRow]:
         """The missions running or with a card waiting for the person, newest first."""
@@ -137,14 +148,23 @@ class TrayController(QObject):
 
     def notify(self, title: str, text: str, *, mission_id: str | None = None) -> None:
         """A desktop notification, only while the person looks elsewhere; clicking it shows
-        ``mission_id``'s mission (and its cards), if one is given."""
+        ``mission_id``'s mission (and its cards), if one is given.
+
+        It goes to the desktop's notification service (:class:`ui.notify.DesktopNotifier`)
+        when the session has one, else to the tray's balloon; either way it is recorded in
+        :attr:`notifications`."""
         if not self._window.in_background():
             return
         self.last_notified = mission_id
         self.notifications.append(f"{title}: {text}")
+        if not self.desktop.send(title, text, mission_id=mission_id):
+            self._balloon(title, text)
+        self.notified.emit(f"{title}: {text}")
+
+    def _balloon(self, title: str, text: str) -> None:
+        """The tray's own message: without a desktop notification service, or when it failed."""
         if self.icon is not None and QSystemTrayIcon.supportsMessages():
             self.icon.showMessage(title, text, app_icon(), 8000)
-        self.notified.emit(f"{title}: {text}")
 
     def notify_waiting(self, mission_id: str, summary: str) -> None:
         """Says that an action waits for the person: "Workflow “X” needs you: …" when the
@@ -166,7 +186,7 @@ class TrayController(QObject):
             return
         for card in self._approvals.pane.cards:
             if card.mission_id == mission_id:
-                card.setFocus()
+                self._approvals.pane.focus_card(card)
                 break
 
     # Closing and quitting ----------------------------------------------------------------------
@@ -182,8 +202,30 @@ class TrayController(QObject):
             self.hide_to_tray()
             return False
         if not busy:
-            return True  # no tray to wait in: the schedules catch up once at the next start
+            # No tray to wait in: the workflows run only while the window is open.
+            return self.confirm_quit_schedules()
         return self.confirm_quit(CLOSE_QUESTION, busy)
+
+    def confirm_quit_schedules(self) -> bool:
+        """Asks, when there is no tray to keep Ensemble in, whether to quit although workflows
+        are scheduled, or to minimise the window; returns whether to quit."""
+        window = self._window
+        box = QMessageBox(QMessageBox.Icon.Question, "Quit Ensemble?", SCHEDULES_QUESTION, parent=window)
+        box.setObjectName("quitSchedulesQuestion")
+        box.setInformativeText(SCHEDULES_NOTE)
+        minimise = box.addButton("Minimise", QMessageBox.ButtonRole.RejectRole)
+        minimise.setObjectName("minimiseButton")
+        quit_button = box.addButton("Quit", QMessageBox.ButtonRole.AcceptRole)
+        quit_button.setObjectName("quitButton")
+        box.setDefaultButton(minimise)
+        box.setEscapeButton(minimise)
+        self.quit_asked.emit(box)
+        box.exec()
+        answer = box.clickedButton() is quit_button
+        box.deleteLater()
+        if not answer:
+            self._window.showMinimized()
+        return answer
 
     def hide_to_tray(self) -> None:
         """Hides the window; Ensemble keeps working, in the tray (said once)."""

@@ -290,4 +290,36 @@ QTabWidget::pane {{ border: none; }}
 QTreeWidget, QTableView, QTableWidget {{ border: 1px solid {border}; border-radius: 6px; }}
 #planTree::item {{ padding: 3px 0; }}
 QSplitter::handle {{ background: {border}; }}
+{focus_rings()}
+"""
+
+
+def focus_rings() -> str:
+    """The style sheet's focus rings: 2 px in the highlight colour around the button, field,
+    list item or card that has the keyboard focus (never the style's faint dotted box).
+
+    Where a ring replaces a thinner border, the padding gives the extra pixel back, so that
+    nothing moves as the focus does. Filled buttons (Approve, Send, Stop all) are ringed in the
+    text colour, which stands out against their own colour.
+    """
+    ring = "2px solid palette(highlight)"
+    return f"""
+QPushButton:focus {{ border: {ring}; padding: 4px 13px; }}
+QPushButton[role="primary"]:focus, QPushButton[role="danger"]:focus, QPushButton[role="accent"]:focus,
+#stopAllButton:focus {{ border: 2px solid palette(window-text); padding: 4px 13px; }}
+QPushButton[role="link"]:focus {{ border: {ring}; border-radius: 4px; padding: 3px 2px; }}
+QToolButton:focus {{ border: {ring}; border-radius: 4px; }}
+QLineEdit:focus {{ border: {ring}; border-radius: 4px; }}
+QPlainTextEdit:focus, QTextEdit:focus {{ border: {ring}; }}
+#chatInput:focus {{ border: {ring}; padding: 5px; }}
+QCheckBox, QRadioButton {{ border: 2px solid transparent; border-radius: 4px; }}
+QCheckBox:focus, QRadioButton:focus {{ border: {ring}; }}
+QAbstractItemView {{ outline: 0; }}
+QAbstractItemView:focus {{ border: {ring}; }}
+#missionList {{ border: 2px solid transparent; }}
+#missionList:focus {{ border: {ring}; }}
+QListView::item {{ border: 2px solid transparent; }}
+QListView::item:focus {{ border: {ring}; }}
+QListView::item:selected {{ background: palette(highlight); color: palette(highlighted-text); }}
+#approvalCard[focusWithin="true"] {{ border: {ring}; }}
 """

@@ -1303,6 +1303,16 @@ class SaveAsWorkflowDialog(QDialog):
         """Fills the table with the lead's proposals; the dialog is no longer busy."""
         self.busy.hide()
         self.proposals = {p.param.name: p for p in proposals}
+        # The suggested name is the mission's title: its values would name every run after the
+        # first one's ("… of 2026-11"), so they become blanks there too, unless the person typed.
+        if not self.name_input.isModified():
+            name = self.name_input.text()
+            for proposal in proposals:
+                if proposal.value:
+                    name = name.replace(proposal.value, f"{{{proposal.param.name}}}")
+            if name != self.name_input.text():
+                self.name_input.setText(name)
+                self.name_input.selectAll()
         for proposal in proposals:
             param = proposal.param
             self.params.add_row(

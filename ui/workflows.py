@@ -118,7 +118,8 @@ def run_line(run: WorkflowRunInfo) -> str:
     """A run's first line: status, when, why."""
     status = STATUS_WORDS.get(run.status, run.status)
     if run.waiting:
-        status = f"⏸ {run.waiting} waiting for you"
+        # ◆ as the plan marks an action waiting; ⏸ is missing from common fonts (a box).
+        status = f"◆ {run.waiting} waiting for you"
     return f"{status} · {short_time(run.started_at)} · {REASON_WORDS.get(run.reason, run.reason)}"
 
 
@@ -699,7 +700,12 @@ class WorkflowsController(QObject):
         def done(info: WorkflowInfo) -> None:
             if dialog is not None:
                 dialog.accept()
-            self._after_save(info, f"“{info.name}”: {info.schedule or 'runs only when you start it'}.")
+            said = (
+                f"“{info.name}” now runs by itself: {info.schedule}."
+                if info.schedule
+                else f"“{info.name}” now runs only when you start it."
+            )
+            self._after_save(info, said)
 
         self._call(lambda e: e.set_schedule(name, schedule), done, what="save the schedule", dialog=dialog)
 
