@@ -438,11 +438,11 @@ def test_a_broken_settings_file_is_reported_and_the_window_stays_up(
 def test_first_run_without_a_key_opens_the_settings_with_an_explanation(
     qtbot: QtBot, workspace: Path, memory_keyring: Any
 ) -> None:
-    win = open_window(qtbot, [workspace], check_key=True)
-    with qtbot.waitSignal(win.welcome_opened, timeout=WAIT) as welcomed:
-        pass
+    # (The first-run assistant takes a key too: tests/test_ui_first_run.py.)
+    win = open_window(qtbot, [workspace])
+    qtbot.waitUntil(lambda: win.bridge.engine is not None and win._engine_ready, timeout=WAIT)
     with qtbot.waitSignal(win.settings_opened, timeout=WAIT) as opened:
-        click(qtbot, welcomed.args[0].findChild(QPushButton, "addKeyButton"))
+        win.open_settings(first_run=True, key=None)
     dialog = opened.args[0]
     assert dialog.objectName() == "settingsDialog"
     assert dialog.first_run_note.isVisible()

@@ -272,8 +272,12 @@ class ApprovalCard(QFrame):
         self.rejected.emit(self.action_id, reason)
 
     def on_cancel_reject_clicked(self) -> None:
+        # The keyboard goes back to Reject, where the person started (not lost with the row).
+        had_focus = self.holds_focus()
         self.reason_row.hide()
         self.reason_input.clear()
+        if had_focus:
+            self.reject_button.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def on_approve_all_clicked(self) -> None:
         self.set_busy(True)

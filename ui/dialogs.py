@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QTextCursor
+from PySide6.QtWidgets import QDialog
 
 from app.errors import EnsembleError
 
@@ -28,6 +30,10 @@ if TYPE_CHECKING:
     from ui.welcome import WelcomeDialog
 
 
+FIRST_RUN_DONE = "welcome/firstRunDone"
+"""In the window's settings: the first-run assistant was finished or closed (not shown at start)."""
+
+
 def api_key() -> str | None:
     """The API key in use (reads the keyring: call it off the GUI thread)."""
     from app import secrets
@@ -37,11 +43,16 @@ def api_key() -> str | None:
 
 async def _save_settings(engine: Engine, settings: Settings, key: str | None) -> str | None:
     """On the engine's loop: uses and stores new settings, and the key. Returns a note."""
-    from app import secrets
-
     await asyncio.to_thread(engine.update_settings, settings)
     if key is None:
         return None
+    return await _store_key(key)
+
+
+async def _store_key(key: str) -> str | None:
+    """On the engine's loop: stores the key in the keyring. Returns a note if it could not."""
+    from app import secrets
+
     try:
         await asyncio.to_thread(secrets.set_secret, secrets.API_KEY_ENTRY, key)
     except EnsembleError as exc:
@@ -63,7 +74,7 @@ class Dialogs(QObject):
 
     Signals:
         settings_opened(object): The settings dialog was opened.
-        welcome_opened(object): The welcome (no API key yet) was opened.
+        welcome_opened(object): The first-run assistant (welcome) was opened.
         rules_opened(object): The rules dialog was opened.
     """
 
@@ -84,11 +95,13 @@ class Dialogs(QObject):
     # Settings and the key ------------------------------------------------------------------------
 
     def check_key(self) -> None:
-        """Welcomes a newcomer who has no API key."""
+        """On a first run, welcomes a newcomer who has no API key with the first-run assistant."""
+        if self.first_run_done():
+            return
         self._bridge.call(lambda _e: asyncio.to_thread(api_key), self.on_key_checked, what="read the key")
 
     def on_key_checked(self, key: str | None) -> None:
-        if not key:
+        if not key and not self.first_run_done():
             self.open_welcome()
 
     def on_settings_clicked(self) -> None:
@@ -113,6 +126,7 @@ class Dialogs(QObject):
             parent=self._window,
         )
         dialog.saved.connect(self.on_settings_saved)
+        dialog.welcome_requested.connect(self.on_welcome_requested)
         self.settings_dialog = dialog
         dialog.open()
         self.settings_opened.emit(dialog)
@@ -134,21 +148,83 @@ class Dialogs(QObject):
         else:
             self._window.statusBar().showMessage("Settings saved.", 4000)
 
-    # The welcome ---------------------------------------------------------------------------------
+    # The first-run assistant ---------------------------------------------------------------------
 
-    def open_welcome(self) -> WelcomeDialog:
-        """Welcomes a newcomer who has no API key: the demo, or the settings (window-modal)."""
+    def first_run_done(self) -> bool:
+        """Whether the first-run assistant was finished or closed (in the window's settings)."""
+        return str(self._window.window_settings().value(FIRST_RUN_DONE, False)).lower() == "true"
+
+    def set_first_run_done(self, done: bool = True) -> None:
+        """Remembers (in the window's settings) that the first-run assistant was seen."""
+        store = self._window.window_settings()
+        store.setValue(FIRST_RUN_DONE, done)
+        store.sync()
+
+    def on_welcome_requested(self) -> None:
+        """ "Show the welcome again" (Settings): the assistant, knowing whether a key is stored."""
+        self._bridge.call(lambda _e: asyncio.to_thread(api_key), self.open_welcome, what="read the key")
+
+    def open_welcome(self, key: str | None = None) -> WelcomeDialog:
+        """Opens the first-run assistant (window-modal, without blocking): welcome, key, one
+        account, a first mission (or the demo). Once it closes, whichever way, it is not shown
+        again at start.
+
+        Args:
+            key: The stored key, if any (only its redacted form is shown).
+        """
         if self.welcome_dialog is not None and self.welcome_dialog.isVisible():
             return self.welcome_dialog
+        from ui.settings_dialog import key_hint
         from ui.welcome import WelcomeDialog
 
-        dialog = WelcomeDialog(self._window)
+        settings = self._view.settings
+        dialog = WelcomeDialog(
+            key_hint=key_hint(key),
+            accounts=list(settings.accounts) if settings is not None else [],
+            bridge=self._bridge,
+            parent=self._window,
+        )
         dialog.demo_requested.connect(self._window.start_demo)
-        dialog.key_requested.connect(lambda: self.open_settings(first_run=True, key=None))
+        dialog.key_entered.connect(self.on_welcome_key)
+        dialog.mission_chosen.connect(self.fill_composer)
+        dialog.accounts_changed.connect(self.on_welcome_accounts)
+        dialog.finished.connect(self.on_welcome_finished)
         self.welcome_dialog = dialog
         dialog.open()
         self.welcome_opened.emit(dialog)
         return dialog
+
+    def on_welcome_key(self, key: str) -> None:
+        """The assistant's key: stored the way the settings store it; Send works at once."""
+        self._view.set_has_key(True)
+        self._bridge.call(lambda _e: _store_key(key), self.on_key_stored, what="save the key")
+
+    def on_key_stored(self, note: str | None) -> None:
+        if note:
+            self._window.show_error(note)
+        else:
+            self._window.statusBar().showMessage("Key saved.", 4000)
+
+    def on_welcome_accounts(self, accounts: list[Any]) -> None:
+        """The assistant's account step changed the accounts (the engine has stored them)."""
+        settings = self._view.settings
+        if settings is not None:
+            self._view.set_settings(settings.model_copy(update={"accounts": list(accounts)}))
+
+    def fill_composer(self, text: str) -> None:
+        """Puts a mission in a new mission's message box, ready to edit and send."""
+        self._window.on_new_mission_clicked()
+        box = self._view.chat_input
+        box.setPlainText(text)
+        box.moveCursor(QTextCursor.MoveOperation.End)
+        box.setFocus()
+
+    def on_welcome_finished(self, result: int) -> None:
+        self.set_first_run_done()
+        if result != QDialog.DialogCode.Accepted.value:
+            self._window.statusBar().showMessage(
+                "You can open the welcome again from Settings (General page).", 8000
+            )
 
     # Rules ---------------------------------------------------------------------------------------
 

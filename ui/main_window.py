@@ -248,6 +248,7 @@ class MainWindow(QMainWindow):
         tagline.setObjectName("appSubtitle")
         tagline.setAccessibleName(tagline.text())
         tagline.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        tagline.setWordWrap(True)  # on a small screen it takes two lines rather than lose its end
         bar.addWidget(tagline, 1)
 
         def button(text: str, name: str, accessible: str, tip: str) -> QPushButton:

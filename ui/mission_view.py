@@ -145,6 +145,8 @@ class MissionView(QObject):
         # Why an interrupted mission cannot resume (None: it can), as the engine said.
         self._resume_why: dict[str, str | None] = {}
         self._resume_asked: set[str] = set()
+        self._resume_ask: dict[str, int] = {}  # the latest question per mission, so a stale answer is dropped
+        self._resume_asks = 0
 
         self.demo_banner = QLabel(DEMO_TEXT)
         self.demo_banner.setObjectName("demoBanner")
@@ -190,13 +192,13 @@ class MissionView(QObject):
         self.save_workflow_button.setToolTip(
             "Save this mission to run it again: with other values, on a schedule, or when something arrives"
         )
-        # The title beside it gives way (it wraps), never the button's words.
+        # Under the title, not beside it: in a narrow pane a long title and the button squeezed
+        # each other (the button's words cut, the title clipped); the button's words never give way.
         self.save_workflow_button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.save_workflow_button.hide()
         self.save_workflow_button.clicked.connect(
             lambda: self.save_workflow_requested.emit(self.mission_id) if self.mission_id else None
         )
-        title_row.addWidget(self.save_workflow_button, 0, Qt.AlignmentFlag.AlignTop)
         hl.addLayout(title_row)
         self.status = QLabel(NEW_MISSION_TEXT)
         self.status.setObjectName("missionStatus")
@@ -212,6 +214,7 @@ class MissionView(QObject):
         self.resume_note.setWordWrap(True)
         self.resume_note.hide()
         hl.addWidget(self.resume_note)
+        hl.addWidget(self.save_workflow_button, 0, Qt.AlignmentFlag.AlignLeft)
         layout.addWidget(header)
         self.chat_view = ChatView()
         layout.addWidget(self.chat_view, 1)
@@ -247,7 +250,7 @@ class MissionView(QObject):
         row.addWidget(self.chat_input, 1)
         buttons = QVBoxLayout()
         buttons.setSpacing(4)
-        self.attach_button = QPushButton("📎 Attach…")
+        self.attach_button = QPushButton("Attach…")  # no 📎: many fonts lack it (a box instead)
         self.attach_button.setObjectName("attachButton")
         self.attach_button.setAccessibleName("Attach files")
         self.attach_button.setToolTip(
@@ -329,6 +332,7 @@ class MissionView(QObject):
         self._buffer = []
         if mission_id is not None:  # asked again each time: a folder may have come back
             self._resume_why.pop(mission_id, None)
+            self._resume_asked.discard(mission_id)  # an answer on its way is stale
         self.plan_view.clear()
         self.chat_view.clear()
         self.audit_view.clear(mission_id or "")
@@ -632,8 +636,12 @@ class MissionView(QObject):
             return self._resume_why[mission_id]
         if mission_id not in self._resume_asked:
             self._resume_asked.add(mission_id)
+            self._resume_asks += 1
+            ask = self._resume_ask[mission_id] = self._resume_asks
 
             def answered(why: str | None) -> None:
+                if self._resume_ask.get(mission_id) != ask:
+                    return  # asked again since (the mission was shown again): a stale answer
                 self._resume_asked.discard(mission_id)
                 self._resume_why[mission_id] = why
                 if mission_id == self.mission_id:

@@ -88,10 +88,24 @@ def display(value: object) -> str:
     return str(value)
 
 
+# What a screen reader says for each preview table (its object name is for tests).
+_TABLE_NAMES = {
+    "cellsPreview": "The cells, now and after",
+    "httpFields": "The fields that will be sent",
+    "structureFormulas": "The formulas that change",
+    "pdfFiles": "The new PDF files",
+    "pdfFormFields": "The form's fields, now and after",
+    "detailTable": "Details",
+}
+
+
 def _table(headers: list[str], rows: list[list[object]], *, name: str) -> QTableWidget:
     table = QTableWidget(min(len(rows), _MAX_TABLE_ROWS), len(headers))
     table.setObjectName(name)
-    table.setAccessibleName(name)
+    sheet = name.removeprefix("newFilePreview_")
+    table.setAccessibleName(_TABLE_NAMES.get(name) or f"The new file's sheet {sheet}")
+    # Tab leaves the table (the arrows move in it): a preview is no keyboard trap.
+    table.setTabKeyNavigation(False)
     table.setHorizontalHeaderLabels(headers)
     table.verticalHeader().setVisible(False)
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -154,14 +168,26 @@ def _label(text: str, *, name: str = "", muted: bool = False, selectable: bool =
         label.setObjectName(name)
     if muted:
         label.setProperty("muted", True)
-    label.setAccessibleName(name or text[:60])
+    label.setAccessibleName(text[:120])  # its words, not its object name (that is for tests)
     return label
+
+
+# What a screen reader says for each preview's text box (its object name is for tests).
+_TEXT_NAMES = {
+    "previewText": "What will be done",
+    "emailBody": "The email's text",
+    "httpBody": "What will be sent",
+    "pdfOutline": "The PDF's pages",
+    "deckOutline": "The slides",
+    "eventDescription": "The event's description",
+    "inviteBody": "The invitation's text",
+}
 
 
 def _text_box(text: str, *, name: str, max_height: int = 160) -> QPlainTextEdit:
     box = QPlainTextEdit(text)
     box.setObjectName(name)
-    box.setAccessibleName(name)
+    box.setAccessibleName(_TEXT_NAMES.get(name, "Details"))
     box.setReadOnly(True)
     box.setMaximumHeight(max_height)
     return box
@@ -861,6 +887,7 @@ class ArgumentsEditor(QWidget):
         table = QTableWidget(len(self._cells), 3)
         table.setObjectName("cellsEditor")
         table.setAccessibleName("New cell values")
+        table.setTabKeyNavigation(False)  # the arrows move between cells; Tab leaves the table
         table.setHorizontalHeaderLabels(["Cell", "Now", "After"])
         table.verticalHeader().setVisible(False)
         for r, c in enumerate(self._cells):

@@ -79,9 +79,12 @@ class SettingsDialog(QDialog):
 
     Signals:
         saved(object, object): The new :class:`Settings`, and the new key (None: unchanged).
+        welcome_requested(): "Show the welcome again": the dialog closed (unsaved) to open the
+            first-run assistant.
     """
 
     saved = Signal(object, object)
+    welcome_requested = Signal()
 
     def __init__(
         self,
@@ -254,8 +257,19 @@ class SettingsDialog(QDialog):
         )
         form.addRow("At login:", login)
         layout.addLayout(form)
+        # The first-run assistant (key, one account, a first mission), shown once at start.
+        self.welcome_button = QPushButton("Show the welcome again")
+        self.welcome_button.setObjectName("showWelcomeButton")
+        self.welcome_button.setAccessibleName("Show the welcome assistant again")
+        self.welcome_button.setToolTip("Closes the settings (unsaved) and opens the first-run assistant")
+        self.welcome_button.clicked.connect(self._on_welcome_clicked)
+        layout.addWidget(button_row(self.welcome_button, name="welcomeRow"))
         layout.addStretch(1)
         return page
+
+    def _on_welcome_clicked(self) -> None:
+        self.reject()
+        self.welcome_requested.emit()
 
     def _on_accounts_changed(self, accounts: list[Any]) -> None:
         self._settings = self._settings.model_copy(update={"accounts": list(accounts)})

@@ -128,6 +128,7 @@ def _scrolling(widget: QWidget) -> QScrollArea:
     scroll.setFrameShape(QFrame.Shape.NoFrame)
     scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     scroll.setWidget(widget)
+    scroll.setAccessibleName(widget.accessibleName() or "Form")  # a Tab stop: it scrolls by keys
     return scroll
 
 
@@ -144,6 +145,7 @@ def _fit_to_screen(dialog: QDialog, width: int, height: int) -> None:
 def _buttons(dialog: QDialog, ok: str, *, name: str) -> tuple[QDialogButtonBox, QPushButton]:
     box = QDialogButtonBox()
     box.setObjectName(f"{name}Buttons")
+    box.setAccessibleName(f"{ok.rstrip('…')} or cancel")
     accept = box.addButton(ok, QDialogButtonBox.ButtonRole.AcceptRole)
     accept.setObjectName(f"{name}OkButton")
     accept.setAccessibleName(ok.rstrip("…"))

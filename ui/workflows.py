@@ -348,6 +348,7 @@ class WorkflowsPane(QWidget):
 
         scroll = QScrollArea()
         scroll.setObjectName("workflowDetailsScroll")
+        scroll.setAccessibleName("The workflow's details")
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
