@@ -34,6 +34,7 @@ import sys  # noqa: E402
 from typing import TYPE_CHECKING, Any  # noqa: E402
 
 import pytest  # noqa: E402
+from _xvfb import xvfb  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import (  # noqa: E402
     QAbstractButton,
@@ -398,30 +399,8 @@ SCREENS = [
 @pytest.fixture
 def small_xvfb() -> Iterator[str]:
     """A private X display of 1024x700 (a small laptop's screen), on a number Xvfb picks."""
-    import shutil
-
-    xvfb = shutil.which("Xvfb")
-    if xvfb is None:
-        pytest.skip("Xvfb is not installed (apt install xvfb): no screenshots can be taken.")
-    read_fd, write_fd = os.pipe()
-    process = subprocess.Popen(
-        [xvfb, "-displayfd", str(write_fd), "-screen", "0", "1024x700x24", "-nolisten", "tcp"],
-        pass_fds=(write_fd,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    os.close(write_fd)
-    with os.fdopen(read_fd) as pipe:  # Xvfb writes its display number once it accepts connections
-        number = pipe.readline().strip()
-    if not number:
-        process.kill()
-        _, err = process.communicate()
-        pytest.fail(f"Xvfb did not start: {err.decode(errors='replace')}")
-    try:
-        yield f":{number}"
-    finally:
-        process.terminate()
-        process.communicate(timeout=10)
+    with xvfb("1024x700") as display:
+        yield display
 
 
 @pytest.mark.slow

@@ -19,13 +19,13 @@ and saves, once the second one's card is shown:
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from _xvfb import xvfb
 
 from app.testing.scripted_model import ScriptedModel, text, tool_call
 
@@ -47,29 +47,8 @@ NAMES = [
 @pytest.fixture
 def xvfb_display() -> Iterator[str]:
     """A private X display from Xvfb, on a display number Xvfb picks itself."""
-    xvfb = shutil.which("Xvfb")
-    if xvfb is None:
-        pytest.skip("Xvfb is not installed (apt install xvfb): no screenshots can be taken.")
-    read_fd, write_fd = os.pipe()
-    process = subprocess.Popen(
-        [xvfb, "-displayfd", str(write_fd), "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
-        pass_fds=(write_fd,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    os.close(write_fd)
-    # Xvfb writes the display number to the pipe once it accepts connections.
-    with os.fdopen(read_fd) as pipe:
-        number = pipe.readline().strip()
-    if not number:
-        process.kill()
-        _, err = process.communicate()
-        pytest.fail(f"Xvfb did not start: {err.decode(errors='replace')}")
-    try:
-        yield f":{number}"
-    finally:
-        process.terminate()
-        process.communicate(timeout=10)
+    with xvfb("1600x1000") as display:
+        yield display
 
 
 @pytest.mark.slow

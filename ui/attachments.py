@@ -156,6 +156,8 @@ def copy_new(source: Path, folder: Path) -> Path:
                 shutil.copyfileobj(src, out, 1 << 20)
             shutil.copystat(source, target)
         except BaseException:
+            # Whatever cut the copy short (a full disk, the window closing): no half-copied
+            # file is left under the person's name; the same error goes on up.
             with contextlib.suppress(OSError):
                 target.unlink()
             raise

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFileDialog,
     QFormLayout,
-    QFrame,
     QLineEdit,
     QListWidget,
     QPushButton,
@@ -33,8 +32,8 @@ from PySide6.QtWidgets import (
 
 from app.paths import Paths
 from app.secrets import redact
-from ui.settings_pages import AccountsPage, BrowserPage, ModelPage, muted
-from ui.widgets import WrapLabel, button_row
+from ui.settings_pages import AccountsPage, BrowserPage, ModelPage
+from ui.widgets import WrapLabel, button_row, muted, scrolling
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QComboBox, QSpinBox
@@ -50,19 +49,6 @@ FIRST_RUN_TEXT = (
     "“API keys”; it starts with “sk-ant-”. Paste it below: it is kept in your system's "
     "keyring, never in a file, and only its last four characters are ever shown again."
 )
-
-
-def scrolling(page: QWidget, name: str) -> QScrollArea:
-    """A page in a scroll area that scrolls up and down, never sideways."""
-    scroll = QScrollArea()
-    scroll.setObjectName(name)
-    scroll.setAccessibleName(page.accessibleName())
-    scroll.setWidgetResizable(True)
-    scroll.setFrameShape(QFrame.Shape.NoFrame)
-    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-    page.setContentsMargins(4, 8, 12, 8)
-    scroll.setWidget(page)
-    return scroll
 
 
 class SettingsDialog(QDialog):
@@ -128,7 +114,7 @@ class SettingsDialog(QDialog):
             (self.browser_page, "Browser", "browserScroll"),
             (self.model_page, "Model", "modelScroll"),
         ):
-            index = self.tabs.addTab(scrolling(page, name), title)
+            index = self.tabs.addTab(scrolling(page, name, margins=(4, 8, 12, 8)), title)
             self.tabs.setTabToolTip(index, page.accessibleName())
         layout.addWidget(self.tabs, 1)
         # The Model page's controls, under the names the dialog has always had.

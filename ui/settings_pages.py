@@ -35,7 +35,6 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMessageBox,
     QProgressBar,
-    QPushButton,
     QSizePolicy,
     QSpinBox,
     QVBoxLayout,
@@ -44,7 +43,7 @@ from PySide6.QtWidgets import (
 
 from app.errors import EnsembleError
 from app.settings import DEFAULT_MODEL, Settings
-from ui.widgets import WrapLabel, button_row
+from ui.widgets import WrapLabel, button_row, muted, named_button, wrapping_form
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -105,23 +104,6 @@ def engine_task(
     bridge.call(attempt, back, what=what)
 
 
-def muted(text: str, name: str = "") -> WrapLabel:
-    """A grey, word-wrapped note."""
-    label = WrapLabel(text)
-    label.setProperty("muted", True)
-    label.setAccessibleName(text[:120] or name)
-    if name:
-        label.setObjectName(name)
-    return label
-
-
-def _button(text: str, name: str, accessible: str) -> QPushButton:
-    button = QPushButton(text)
-    button.setObjectName(name)
-    button.setAccessibleName(accessible)
-    return button
-
-
 def _line(name: str, accessible: str, placeholder: str = "") -> QLineEdit:
     edit = QLineEdit()
     edit.setObjectName(name)
@@ -132,9 +114,7 @@ def _line(name: str, accessible: str, placeholder: str = "") -> QLineEdit:
 
 
 def _form() -> QFormLayout:
-    form = QFormLayout()
-    form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
-    form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+    form = wrapping_form()
     form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft)
     form.setHorizontalSpacing(12)
     form.setVerticalSpacing(8)
@@ -334,13 +314,13 @@ class AccountsPage(QWidget):
         layout.addWidget(self.account_list)
         self.empty_note = muted("No accounts yet: add one below.", "noAccountsNote")
         layout.addWidget(self.empty_note)
-        self.test_button = _button("Test", "testAccountButton", "Test the selected account")
+        self.test_button = named_button("Test", "testAccountButton", "Test the selected account")
         self.test_button.clicked.connect(self.on_test_clicked)
-        self.default_button = _button(
+        self.default_button = named_button(
             "Use by default", "defaultAccountButton", "Use the selected account by default"
         )
         self.default_button.clicked.connect(self.on_default_clicked)
-        self.remove_button = _button("Remove…", "removeAccountButton", "Remove the selected account")
+        self.remove_button = named_button("Remove…", "removeAccountButton", "Remove the selected account")
         self.remove_button.clicked.connect(self.on_remove_clicked)
         self.list_buttons = button_row(
             self.test_button, self.default_button, self.remove_button, name="accountButtons"
@@ -434,7 +414,7 @@ class AccountsPage(QWidget):
         self.local_format_input.addItem("An mbox file", "mbox")
         local.addRow("Kept as:", self.local_format_input)
         self.local_path_input = _line("localPathInput", "Mail folder or file", "/home/you/Mail")
-        browse = _button("Browse…", "browseMailButton", "Choose the mail folder or file")
+        browse = named_button("Browse…", "browseMailButton", "Choose the mail folder or file")
         browse.clicked.connect(self.on_browse_mail_clicked)
         path_row = QWidget()
         path_layout = QHBoxLayout(path_row)
@@ -447,7 +427,7 @@ class AccountsPage(QWidget):
         form.addRow(self.local)
         outer.addLayout(form)
 
-        self.add_email_button = _button(
+        self.add_email_button = named_button(
             "Add and test", "addEmailAccountButton", "Add and test the email account"
         )
         self.add_email_button.setProperty("role", "accent")
@@ -479,7 +459,7 @@ class AccountsPage(QWidget):
         self.calendar_password_input.setEchoMode(QLineEdit.EchoMode.Password)
         form.addRow("Password:", self.calendar_password_input)
         outer.addLayout(form)
-        self.add_calendar_button = _button(
+        self.add_calendar_button = named_button(
             "Add and test", "addCalendarAccountButton", "Add and test the calendar account"
         )
         self.add_calendar_button.setProperty("role", "accent")
@@ -898,9 +878,9 @@ class BrowserPage(QWidget):
         self.site_input = _line("siteInput", "A site to allow", "portal.example.com")
         self.site_input.returnPressed.connect(self.on_add_site_clicked)
         sites_layout.addWidget(self.site_input)
-        add = _button("Add site", "addSiteButton", "Add the site")
+        add = named_button("Add site", "addSiteButton", "Add the site")
         add.clicked.connect(self.on_add_site_clicked)
-        remove = _button("Remove", "removeSiteButton", "Remove the selected site")
+        remove = named_button("Remove", "removeSiteButton", "Remove the selected site")
         remove.clicked.connect(self.on_remove_site_clicked)
         sites_layout.addWidget(button_row(add, remove))
         self.site_note = muted("", "siteNote")
@@ -921,9 +901,9 @@ class BrowserPage(QWidget):
         self.path_input = _line("browserPathInput", "Browser program", "/usr/bin/chromium")
         self.path_input.setText(str(section.get("executable_path") or ""))
         program_layout.addWidget(self.path_input)
-        browse = _button("Browse…", "browseBrowserButton", "Choose the browser program")
+        browse = named_button("Browse…", "browseBrowserButton", "Choose the browser program")
         browse.clicked.connect(self.on_browse_clicked)
-        self.find_button = _button("Find it", "findBrowserButton", "Find a browser on this computer")
+        self.find_button = named_button("Find it", "findBrowserButton", "Find a browser on this computer")
         self.find_button.clicked.connect(self.on_find_clicked)
         self.find_button.setEnabled(bridge is not None)
         program_layout.addWidget(button_row(browse, self.find_button))

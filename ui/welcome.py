@@ -22,20 +22,18 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
-    QScrollArea,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from app.secrets import redact
-from ui.settings_pages import AccountsPage, muted
-from ui.widgets import WrapLabel, button_row, fit_button
+from ui.settings_pages import AccountsPage
+from ui.widgets import WrapLabel, button_row, fit_button, muted, named_button, scrolling
 
 if TYPE_CHECKING:
     from ui.bridge import Bridge
@@ -114,23 +112,8 @@ def key_problem(key: str) -> str | None:
     return None
 
 
-def _scrolling(page: QWidget, name: str) -> QScrollArea:
-    """A step in a scroll area that scrolls up and down, never sideways."""
-    scroll = QScrollArea()
-    scroll.setObjectName(name)
-    scroll.setAccessibleName(page.accessibleName())
-    scroll.setWidgetResizable(True)
-    scroll.setFrameShape(QFrame.Shape.NoFrame)
-    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-    page.setContentsMargins(4, 4, 12, 4)
-    scroll.setWidget(page)
-    return scroll
-
-
 def _button(text: str, name: str, accessible: str) -> QPushButton:
-    button = QPushButton(text)
-    button.setObjectName(name)
-    button.setAccessibleName(accessible)
+    button = named_button(text, name, accessible)
     fit_button(button)
     return button
 
@@ -191,7 +174,7 @@ class WelcomeDialog(QDialog):
             (self._account_step(), "accountStepScroll"),
             (self._mission_step(), "missionStepScroll"),
         ):
-            self.steps.addWidget(_scrolling(page, name))
+            self.steps.addWidget(scrolling(page, name, margins=(4, 4, 12, 4)))
         layout.addWidget(self.steps, 1)
 
         close_note = muted(CLOSE_NOTE, "welcomeCloseNote")

@@ -12,9 +12,13 @@ from PySide6.QtCore import QMargins, QPoint, QRect, QSize, Qt
 from PySide6.QtGui import QIcon, QPalette
 from PySide6.QtWidgets import (
     QApplication,
+    QFormLayout,
+    QFrame,
     QLabel,
     QLayout,
     QLayoutItem,
+    QPushButton,
+    QScrollArea,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
@@ -182,6 +186,57 @@ def button_row(*widgets: QWidget, name: str = "") -> QWidget:
     policy.setHeightForWidth(True)
     row.setSizePolicy(policy)
     return row
+
+
+def muted(text: str, name: str = "") -> WrapLabel:
+    """A grey, word-wrapped note (its first words are its accessible name)."""
+    label = WrapLabel(text)
+    label.setProperty("muted", True)
+    label.setAccessibleName(text[:120] or name)
+    if name:
+        label.setObjectName(name)
+    return label
+
+
+def named_button(text: str, name: str, accessible: str, tip: str = "") -> QPushButton:
+    """A push button with its object name, accessible name and (optional) tooltip."""
+    button = QPushButton(text)
+    button.setObjectName(name)
+    button.setAccessibleName(accessible)
+    if tip:
+        button.setToolTip(tip)
+    return button
+
+
+def wrapping_form() -> QFormLayout:
+    """A form whose long rows wrap (the field under its label) and whose fields grow."""
+    form = QFormLayout()
+    form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+    form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+    return form
+
+
+def scrolling(
+    page: QWidget, name: str = "", *, margins: tuple[int, int, int, int] | None = None
+) -> QScrollArea:
+    """``page`` in a frameless scroll area that scrolls up and down, never sideways.
+
+    Args:
+        page: What scrolls.
+        name: The scroll area's object name.
+        margins: The page's contents margins (left, top, right, bottom), or None to keep them.
+    """
+    scroll = QScrollArea()
+    if name:
+        scroll.setObjectName(name)
+    scroll.setAccessibleName(page.accessibleName() or "Form")  # a Tab stop: it scrolls by keys
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    if margins is not None:
+        page.setContentsMargins(*margins)
+    scroll.setWidget(page)
+    return scroll
 
 
 def fit_button(button: QWidget) -> None:

@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
-    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -37,7 +36,6 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QRadioButton,
-    QScrollArea,
     QSpinBox,
     QStackedWidget,
     QTableWidget,
@@ -47,7 +45,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.widgets import FlowLayout, WrapLabel, button_row
+from ui.widgets import FlowLayout, WrapLabel, button_row, muted, scrolling, wrapping_form
 
 if TYPE_CHECKING:
     from app.api import ProposedParam, Schedule, Trigger, WorkflowParam, WorkflowSpec
@@ -103,15 +101,6 @@ def param_name(text: str) -> str:
     return name[:40]
 
 
-def _muted(text: str, name: str = "") -> WrapLabel:
-    label = WrapLabel(text)
-    label.setProperty("muted", True)
-    label.setAccessibleName(text[:80] or name)
-    if name:
-        label.setObjectName(name)
-    return label
-
-
 def _error_label(name: str) -> WrapLabel:
     label = WrapLabel()
     label.setObjectName(name)
@@ -121,15 +110,17 @@ def _error_label(name: str) -> WrapLabel:
     return label
 
 
-def _scrolling(widget: QWidget) -> QScrollArea:
-    """``widget`` in a scroll area that scrolls down, never sideways."""
-    scroll = QScrollArea()
-    scroll.setWidgetResizable(True)
-    scroll.setFrameShape(QFrame.Shape.NoFrame)
-    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-    scroll.setWidget(widget)
-    scroll.setAccessibleName(widget.accessibleName() or "Form")  # a Tab stop: it scrolls by keys
-    return scroll
+def _frame(dialog: QDialog, *, spacing: int) -> tuple[QVBoxLayout, QWidget, QVBoxLayout]:
+    """A dialog's layout: ``(outer, body, layout)``, where ``layout`` fills ``body``, which the
+    dialog puts in :func:`~ui.widgets.scrolling` above its buttons."""
+    outer = QVBoxLayout(dialog)
+    outer.setContentsMargins(20, 16, 20, 14)
+    outer.setSpacing(10)
+    body = QWidget()
+    layout = QVBoxLayout(body)
+    layout.setContentsMargins(0, 0, 8, 0)
+    layout.setSpacing(spacing)
+    return outer, body, layout
 
 
 def _fit_to_screen(dialog: QDialog, width: int, height: int) -> None:
@@ -290,23 +281,15 @@ class RunDialog(QDialog):
         self.setObjectName("runWorkflowDialog")
         self.setWindowTitle(f"Run “{spec.name}”")
         self.setAccessibleName(f"Run the workflow {spec.name}")
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(20, 16, 20, 14)
-        outer.setSpacing(10)
-        body = QWidget()
-        layout = QVBoxLayout(body)
-        layout.setContentsMargins(0, 0, 8, 0)
-        layout.setSpacing(10)
+        outer, body, layout = _frame(self, spacing=10)
         title = WrapLabel(f"Run “{spec.name}”")
         title.setObjectName("cardTitle")
         layout.addWidget(title)
         if spec.description:
-            layout.addWidget(_muted(spec.description))
+            layout.addWidget(muted(spec.description))
         self.fields: dict[str, ParamField] = {}
         if spec.params:
-            form = QFormLayout()
-            form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
-            form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+            form = wrapping_form()
             form.setVerticalSpacing(4)
             for param in spec.params:
                 field = ParamField(param)
@@ -316,11 +299,11 @@ class RunDialog(QDialog):
                 box.setSpacing(2)
                 box.addWidget(field)
                 if param.description:
-                    box.addWidget(_muted(param.description, f"paramHelp_{param.name}"))
+                    box.addWidget(muted(param.description, f"paramHelp_{param.name}"))
                 form.addRow(f"{param_label(param.name)}:", box)
             layout.addLayout(form)
         else:
-            layout.addWidget(_muted("This workflow has no values to fill in: it runs as it was saved."))
+            layout.addWidget(muted("This workflow has no values to fill in: it runs as it was saved."))
         heading = QLabel("What the agents will be asked")
         heading.setObjectName("paneTitle")
         layout.addWidget(heading)
@@ -336,9 +319,9 @@ class RunDialog(QDialog):
             if spec.plan
             else "The lead agent plans it first, then asks you before changing anything."
         )
-        layout.addWidget(_muted(plan))
+        layout.addWidget(muted(plan))
         layout.addStretch(1)
-        outer.addWidget(_scrolling(body), 1)
+        outer.addWidget(scrolling(body), 1)
         self.error_label = _error_label("runError")
         outer.addWidget(self.error_label)
         buttons, self.run_button = _buttons(self, "Run", name="run")
@@ -445,23 +428,15 @@ class ScheduleDialog(QDialog):
         self.setObjectName("scheduleDialog")
         self.setWindowTitle(f"Schedule “{name}”")
         self.setAccessibleName(f"Schedule the workflow {name}")
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(20, 16, 20, 14)
-        outer.setSpacing(10)
-        body = QWidget()
-        layout = QVBoxLayout(body)
-        layout.setContentsMargins(0, 0, 8, 0)
-        layout.setSpacing(10)
+        outer, body, layout = _frame(self, spacing=10)
         layout.addWidget(
-            _muted(
+            muted(
                 "The workflow runs by itself at these times, with its default values, while "
                 "Ensemble runs (in the window or the tray). Anything that needs your approval "
                 "waits for you as a card, and you get a notification."
             )
         )
-        form = QFormLayout()
-        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form = wrapping_form()
 
         self.kind_input = QComboBox()
         self.kind_input.setObjectName("scheduleKind")
@@ -537,17 +512,17 @@ class ScheduleDialog(QDialog):
         self.catch_up_once.setChecked(True)
         layout.addWidget(self.catch_up_once)
         layout.addWidget(self.catch_up_skip)
-        layout.addWidget(_muted("Never more than one catch-up run, however many times were missed."))
+        layout.addWidget(muted("Never more than one catch-up run, however many times were missed."))
 
         self.preview = WrapLabel()
         self.preview.setObjectName("schedulePreview")
         self.preview.setAccessibleName("The schedule in words")
         self.preview.setStyleSheet("font-weight: 600;")
         layout.addWidget(self.preview)
-        self.next_label = _muted("", "scheduleNext")
+        self.next_label = muted("", "scheduleNext")
         layout.addWidget(self.next_label)
         layout.addStretch(1)
-        outer.addWidget(_scrolling(body), 1)
+        outer.addWidget(scrolling(body), 1)
         self.error_label = _error_label("scheduleError")
         outer.addWidget(self.error_label)
         buttons, self.save_button = _buttons(self, "Save schedule", name="schedule")
@@ -713,15 +688,9 @@ class TriggerDialog(QDialog):
         self.setObjectName("triggerDialog")
         self.setWindowTitle(f"Start “{spec.name}” when something arrives")
         self.setAccessibleName(f"Trigger of the workflow {spec.name}")
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(20, 16, 20, 14)
-        outer.setSpacing(10)
-        body = QWidget()
-        layout = QVBoxLayout(body)
-        layout.setContentsMargins(0, 0, 8, 0)
-        layout.setSpacing(8)
+        outer, body, layout = _frame(self, spacing=8)
         layout.addWidget(
-            _muted(
+            muted(
                 "The workflow runs by itself when a new email or file arrives, with that email "
                 "or file as one of its values. What the email or file says is treated as content "
                 "from outside: it never decides where anything is sent."
@@ -805,7 +774,7 @@ class TriggerDialog(QDialog):
         self.preview.setStyleSheet("font-weight: 600;")
         layout.addWidget(self.preview)
         layout.addStretch(1)
-        outer.addWidget(_scrolling(body), 1)
+        outer.addWidget(scrolling(body), 1)
         self.error_label = _error_label("triggerError")
         outer.addWidget(self.error_label)
         buttons, self.save_button = _buttons(self, "Save trigger", name="trigger")
@@ -933,7 +902,7 @@ class ParamsTable(QWidget):
         self.remove_button.setAccessibleName("Remove the selected value")
         self.remove_button.clicked.connect(self.remove_selected)
         layout.addWidget(button_row(self.add_button, self.remove_button))
-        layout.addWidget(_muted(hint))
+        layout.addWidget(muted(hint))
 
     def add_row(self, values: dict[str, str] | None = None) -> int:
         """Adds a row, filled from ``values`` (by column header); returns its index."""
@@ -1018,16 +987,8 @@ class EditDialog(QDialog):
         self.setObjectName("editWorkflowDialog")
         self.setWindowTitle("New workflow" if new else f"Edit “{spec.name}”")  # type: ignore[union-attr]
         self.setAccessibleName(self.windowTitle())
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(20, 16, 20, 14)
-        outer.setSpacing(10)
-        body = QWidget()
-        layout = QVBoxLayout(body)
-        layout.setContentsMargins(0, 0, 8, 0)
-        layout.setSpacing(8)
-        form = QFormLayout()
-        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        outer, body, layout = _frame(self, spacing=8)
+        form = wrapping_form()
         self.name_input = QLineEdit(spec.name if spec else "")
         self.name_input.setObjectName("workflowName")
         self.name_input.setAccessibleName("Name")
@@ -1086,13 +1047,13 @@ class EditDialog(QDialog):
         layout.addWidget(button_row(add, remove))
         if spec is not None and spec.plan:
             layout.addWidget(
-                _muted(
+                muted(
                     f"Its saved plan ({len(spec.plan)} task{'s' if len(spec.plan) != 1 else ''}) is kept; "
                     "renaming a value renames it in the plan too."
                 )
             )
         layout.addStretch(1)
-        outer.addWidget(_scrolling(body), 1)
+        outer.addWidget(scrolling(body), 1)
         self.error_label = _error_label("editError")
         outer.addWidget(self.error_label)
         box, self.save_button = _buttons(self, "Save workflow", name="edit")
@@ -1227,23 +1188,15 @@ class SaveAsWorkflowDialog(QDialog):
         self.setObjectName("saveAsWorkflowDialog")
         self.setWindowTitle("Save as workflow")
         self.setAccessibleName("Save the mission as a workflow")
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(20, 16, 20, 14)
-        outer.setSpacing(10)
-        body = QWidget()
-        layout = QVBoxLayout(body)
-        layout.setContentsMargins(0, 0, 8, 0)
-        layout.setSpacing(8)
+        outer, body, layout = _frame(self, spacing=8)
         layout.addWidget(
-            _muted(
+            muted(
                 "A workflow runs this mission again, by hand, on a schedule or when something "
                 "arrives, following the same plan. Choose the values that change from one run to "
                 "the next: each is replaced by a blank you fill in at every run."
             )
         )
-        form = QFormLayout()
-        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form = wrapping_form()
         self.name_input = QLineEdit(" ".join(title.split())[:80])
         self.name_input.setObjectName("workflowName")
         self.name_input.setAccessibleName("Workflow name")
@@ -1275,7 +1228,7 @@ class SaveAsWorkflowDialog(QDialog):
         self.busy_label.setAccessibleName("Suggesting values")
         busy.addWidget(self.busy_label, 1)
         layout.addWidget(self.busy)
-        self.note = _muted("", "proposalNote")
+        self.note = muted("", "proposalNote")
         self.note.hide()
         layout.addWidget(self.note)
 
@@ -1287,7 +1240,7 @@ class SaveAsWorkflowDialog(QDialog):
         )
         layout.addWidget(self.params)
         layout.addStretch(1)
-        outer.addWidget(_scrolling(body), 1)
+        outer.addWidget(scrolling(body), 1)
         self.error_label = _error_label("saveAsError")
         outer.addWidget(self.error_label)
         box, self.save_button = _buttons(self, "Save workflow", name="saveAs")

@@ -34,7 +34,6 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMessageBox,
-    QPushButton,
     QScrollArea,
     QSplitter,
     QStackedWidget,
@@ -45,7 +44,7 @@ from PySide6.QtWidgets import (
 from app.errors import EnsembleError
 from ui.bridge import error_text
 from ui.missions_list import STATUS_WORDS, cost_text
-from ui.widgets import WrapLabel, button_row, empty_state
+from ui.widgets import WrapLabel, button_row, empty_state, named_button
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -173,15 +172,6 @@ def _heading(text: str) -> QLabel:
     return label
 
 
-def _button(text: str, name: str, accessible: str, tip: str = "") -> QPushButton:
-    button = QPushButton(text)
-    button.setObjectName(name)
-    button.setAccessibleName(accessible)
-    if tip:
-        button.setToolTip(tip)
-    return button
-
-
 class WorkflowsPane(QWidget):
     """The Workflows pane's widgets: what the controller fills and listens to."""
 
@@ -195,7 +185,7 @@ class WorkflowsPane(QWidget):
 
         head = QHBoxLayout()
         head.setSpacing(10)
-        self.back_button = _button(
+        self.back_button = named_button(
             "← Missions", "workflowsBackButton", "Back to the missions", "Back to the missions (Esc)"
         )
         head.addWidget(self.back_button, 0, Qt.AlignmentFlag.AlignTop)
@@ -210,11 +200,11 @@ class WorkflowsPane(QWidget):
         intro.setAccessibleName(INTRO)
         title_box.addWidget(intro)
         head.addLayout(title_box, 1)
-        self.new_button = _button(
+        self.new_button = named_button(
             "+ New workflow…", "newWorkflowButton", "New workflow", "Write a workflow from scratch"
         )
         self.new_button.setProperty("role", "accent")
-        self.import_button = _button(
+        self.import_button = named_button(
             "Import…",
             "importWorkflowButton",
             "Import a workflow",
@@ -280,27 +270,27 @@ class WorkflowsPane(QWidget):
         self.when.setProperty("muted", True)
         layout.addWidget(self.when)
 
-        self.run_button = _button(
+        self.run_button = named_button(
             "▶ Run…", "runWorkflowButton", "Run the workflow", "Run it now, with values you choose"
         )
         self.run_button.setProperty("role", "accent")
-        self.schedule_button = _button(
+        self.schedule_button = named_button(
             "Schedule…", "scheduleWorkflowButton", "Schedule", "Run it by itself at set times"
         )
-        self.trigger_button = _button(
+        self.trigger_button = named_button(
             "Trigger…", "triggerWorkflowButton", "Trigger", "Run it by itself when an email or a file arrives"
         )
-        self.edit_button = _button(
+        self.edit_button = named_button(
             "Edit…", "editWorkflowButton", "Edit", "Change its name, instruction or values"
         )
-        self.duplicate_button = _button(
+        self.duplicate_button = named_button(
             "Duplicate…", "duplicateWorkflowButton", "Duplicate", "Make a copy of it"
         )
-        self.rename_button = _button("Rename…", "renameWorkflowButton", "Rename")
-        self.export_button = _button(
+        self.rename_button = named_button("Rename…", "renameWorkflowButton", "Rename")
+        self.export_button = named_button(
             "Export…", "exportWorkflowButton", "Export", "Save it as a file to share (YAML)"
         )
-        self.delete_button = _button("Delete…", "deleteWorkflowButton", "Delete", "Delete the workflow")
+        self.delete_button = named_button("Delete…", "deleteWorkflowButton", "Delete", "Delete the workflow")
         self.buttons = button_row(
             self.run_button,
             self.schedule_button,

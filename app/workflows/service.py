@@ -179,6 +179,10 @@ class Schedules:
             self._task = asyncio.create_task(self._loop(), name="ensemble-schedules")
             await self._start_triggers()
         except BaseException:
+            # Whatever stops the start (a trigger that cannot start, or the start cancelled
+            # while it awaited), nothing half-started may stay: the loop and the watchers stop
+            # and the lock goes back, so that another process can own the schedules; then the
+            # same error goes on up.
             await self._stop_triggers()
             await self._stop_loop()
             self.owner.release()

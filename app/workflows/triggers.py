@@ -662,6 +662,8 @@ def _imap_login(account: EmailAccount) -> Any:
             client.starttls(context)
         client.login(account.user or account.address, password)
     except BaseException:
+        # Any failure (a refused login, the watcher stopped mid-way): the connection is closed,
+        # not leaked, and the same error goes on to the watcher's retry.
         _logout(client)
         raise
     return client
