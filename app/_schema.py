@@ -309,6 +309,25 @@ def _mission_archive(op: Operations) -> None:
     op.add_column("mission", sa.Column("deleted_at", sa.DateTime, nullable=True))
 
 
+def _memory(op: Operations) -> None:
+    """The person's memory of facts and preferences for the lead (issue 18): for every mission
+    (``workspace`` NULL) or for one folder's missions."""
+    import sqlalchemy as sa
+
+    op.create_table(
+        "memory",
+        sa.Column("id", sa.String, primary_key=True),
+        sa.Column("text", sa.String, nullable=False),
+        sa.Column("workspace", sa.String, nullable=True),
+        sa.Column("source", sa.String, nullable=False),
+        sa.Column("mission_id", sa.String, nullable=True),
+        sa.Column("call_id", sa.String, nullable=True),
+        sa.Column("created_at", sa.DateTime, nullable=False),
+        sa.Column("updated_at", sa.DateTime, nullable=False),
+    )
+    op.create_index("ix_memory_scope", "memory", ["workspace", "updated_at"])
+
+
 REVISIONS: list[tuple[str, Callable[[Operations], None]]] = [
     ("0001_initial", _initial),
     ("0002_vouched_destinations", _vouched_destinations),
@@ -316,6 +335,7 @@ REVISIONS: list[tuple[str, Callable[[Operations], None]]] = [
     ("0004_conversation_messages", _conversation_messages),
     ("0005_workflows", _workflows),
     ("0006_mission_archive", _mission_archive),
+    ("0007_memory", _memory),
 ]
 """Every revision, oldest first: ``(id, upgrade)``."""
 

@@ -6,6 +6,7 @@ Commands:
     ensemble missions [--json] [--limit N] [--offset K] [--search TEXT]
     ensemble audit MISSION_ID [--json]
     ensemble undo ACTION_ID [--force]
+    ensemble undo --mission MISSION_ID [--force] [--yes]
     ensemble key set|status|delete
     ensemble account add NAME --imap HOST:PORT --smtp HOST:PORT --security tls|starttls|none
         --user USER --address ADDRESS --password-stdin [--default]

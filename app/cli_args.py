@@ -134,10 +134,22 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--json", action="store_true")
 
     undo = commands.add_parser(
-        "undo", help="take back a local action: a file as it was, a message back in its folder"
+        "undo",
+        help="take back a local action (a file as it was, a message back in its folder), "
+        "or with --mission every local change of a mission",
     )
-    undo.add_argument("action_id")
-    undo.add_argument("--force", action="store_true", help="restore even if the file changed since")
+    undo.add_argument("action_id", nargs="?", help="the action to take back")
+    undo.add_argument(
+        "--mission",
+        metavar="MISSION_ID",
+        help="undo the whole mission: shows what will be undone and what cannot be, asks, then does it",
+    )
+    undo.add_argument(
+        "--force",
+        action="store_true",
+        help="restore even files changed since (with --mission their later version goes to the trash)",
+    )
+    undo.add_argument("--yes", action="store_true", help="with --mission: do not ask before undoing")
 
     key = commands.add_parser("key", help="the Anthropic API key in the system keyring")
     key.add_argument(
@@ -157,6 +169,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true"
     )
     contact_commands.add_parser("remove", help="remove an entry").add_argument("entry")
+
+    memory = commands.add_parser(
+        "memory", help="what the lead remembers for you: facts and preferences, for every mission or a folder"
+    )
+    memory_commands = memory.add_subparsers(dest="memory_command", metavar="ACTION", required=True)
+    memory_list = memory_commands.add_parser(
+        "list", help="list the memory (with --workspace, what a mission in that folder reads)"
+    )
+    memory_list.add_argument(
+        "--workspace", metavar="PATH", help="only what applies to missions in this folder"
+    )
+    memory_list.add_argument("--json", action="store_true")
+    memory_add = memory_commands.add_parser("add", help='remember something, e.g. "sign emails as Ana"')
+    memory_add.add_argument("text")
+    memory_add.add_argument(
+        "--workspace", metavar="PATH", help="only for missions in this folder (default: every mission)"
+    )
+    memory_edit = memory_commands.add_parser("edit", help="change what an item says")
+    memory_edit.add_argument("memory_id")
+    memory_edit.add_argument("text")
+    memory_commands.add_parser("remove", help="forget an item").add_argument("memory_id")
 
     account = commands.add_parser(
         "account", help="email and calendar accounts (passwords in the system keyring)"

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import asyncio
     from collections.abc import Iterator
 
-    from app.api import ActionPreview, ActionProposed, AnyEvent, QuestionAsked
+    from app.api import ActionInfo, ActionPreview, ActionProposed, AnyEvent, QuestionAsked, RuleSuggested
 
     # The engine pulls in the anthropic SDK, which takes a while to import: it is loaded only
     # once a command needs it.
@@ -60,6 +60,8 @@ def dispatch(args: argparse.Namespace) -> int:
             return _account(args)
         if args.command == "contacts":
             return _contacts(args)
+        if args.command == "memory":
+            return _memory(args)
         if args.command in ("workflow", "service", "pending", "decide"):
             from app import commands_workflow
 
@@ -116,28 +118,37 @@ class _Console:
 
         self.engine = engine
         self.mission_id = mission_id
-        self.prompts: asyncio.Queue[QuestionAsked | ActionProposed] = asyncio.Queue()
+        self.prompts: asyncio.Queue[QuestionAsked | ActionProposed | RuleSuggested] = asyncio.Queue()
         self._lines: _Lines | None = None
 
     def on_event(self, event: AnyEvent) -> None:
-        from app.api import ActionProposed, QuestionAsked
+        from app.api import ActionProposed, QuestionAsked, RuleSuggested
 
         if self.mission_id is not None and event.mission_id != self.mission_id:
             return
         line = _progress_line(event)
         if line:
             print(line, flush=True)
-        if isinstance(event, (QuestionAsked, ActionProposed)):
+        if isinstance(event, (QuestionAsked, ActionProposed, RuleSuggested)):
             self.prompts.put_nowait(event)
 
     async def serve_prompts(self) -> None:
         """Asks the person, one prompt at a time, for as long as the mission runs."""
-        from app.api import QuestionAsked
+        from app.api import QuestionAsked, RuleSuggested
 
+        held: dict[str, list[ActionProposed]] = {}
         while True:
             event = await self.prompts.get()
             if isinstance(event, QuestionAsked):
                 await self._answer(event)
+            elif isinstance(event, RuleSuggested):
+                await self._offer_rule(event)
+            elif event.batch is not None and event.batch_size > 1:
+                # A turn's proposals come out together: asked about as one batch once all are in.
+                batch = held.setdefault(event.batch, [])
+                batch.append(event)
+                if len(batch) >= event.batch_size:
+                    await self._decide_together(held.pop(event.batch))
             else:
                 await self._decide(event)
 
@@ -179,6 +190,99 @@ class _Console:
                     return
                 continue
             return
+
+    async def _offer_rule(self, event: RuleSuggested) -> None:
+        """A one-line question; a rule is added only on yes."""
+        line = await self._read(f"{event.summary} [y/N]> ")
+        if line is None or line.strip().lower() not in ("y", "yes"):
+            return
+        with contextlib.suppress(EnsembleError):
+            self.engine.add_rule(
+                "approve_all",
+                mission_id=event.mission_id,
+                tool=event.tool,
+                where=dict(event.where),
+                description=event.description,
+            )
+            print(f"  Rule added: {event.description}.")
+
+    async def _decide_together(self, events: list[ActionProposed]) -> None:
+        """Asks about a turn's proposals a batch at a time: one per tool, by consequence."""
+        from app.api import ActionInfo, batches
+
+        waiting = [e for e in events if (a := self.engine.action_info(e.action_id)) and a.status == "pending"]
+        by_id = {e.action_id: e for e in waiting}
+        for group in batches(ActionInfo.proposed(e) for e in waiting):
+            if len(group) == 1:
+                await self._decide(by_id[group[0].id])
+            elif await self._decide_batch(group) == "s":
+                for action in group:
+                    await self._decide(by_id[action.id])
+
+    async def _decide_batch(self, group: list[ActionInfo]) -> str | None:
+        """One prompt for a batch: ``a``, ``r REASON``, ``e N JSON`` or ``s``; returns ``"s"``
+        when the person takes them one by one."""
+        from app.api import batch_summary
+        from app.engine import Decision
+
+        print(f"? Batch of {len(group)}: {batch_summary(group)}")
+        for number, action in enumerate(group, 1):
+            print(f"    {number}. {action.preview.summary or action.title} ({action.id})")
+        while True:
+            line = await self._read(
+                f"Approve all {len(group)}? [a]pprove all, [r]eject all REASON, "
+                "[e]dit N JSON and approve the rest, [s] one by one> "
+            )
+            if line is None:
+                decisions = [(a.id, Decision.reject("no decision: standard input closed")) for a in group]
+            else:
+                parsed = _parse_batch(line, len(group))
+                if parsed is None:
+                    print(
+                        "  Type a to approve all, r and a reason to reject all, e, an item's number "
+                        "and its edited arguments as JSON to edit it and approve the rest, or s to "
+                        "decide them one by one."
+                    )
+                    continue
+                if isinstance(parsed, str):
+                    return parsed
+                decisions = [(a.id, parsed.get(n, Decision.approve())) for n, a in enumerate(group, 1)]
+                if 0 in parsed:
+                    decisions = [(a.id, parsed[0]) for a in group]
+            try:
+                self.engine.decide_batch(decisions)
+            except EnsembleError as exc:
+                print(f"  {exc}")
+                if line is None:
+                    return None
+                continue
+            return None
+
+
+def _parse_batch(line: str, size: int) -> dict[int, Decision] | str | None:
+    """A batch prompt's answer: ``"s"``; ``{0: decision}`` for all; ``{N: edit}`` for item N
+    (the rest approved); None if it cannot be read."""
+    from app.engine import Decision
+
+    text = line.strip()
+    word, _, rest = text.partition(" ")
+    word = word.lower()
+    if word in ("s", "split", "one"):
+        return "s"
+    if word in ("a", "approve", "y", "yes"):
+        return {0: Decision.approve()}
+    if word in ("r", "reject", "n", "no"):
+        return {0: Decision.reject(rest.strip() or None)}
+    if word in ("e", "edit"):
+        number, _, arguments_text = rest.strip().partition(" ")
+        if not number.isdigit() or not 1 <= int(number) <= size:
+            return None
+        try:
+            arguments = json.loads(arguments_text)
+        except json.JSONDecodeError:
+            return None
+        return {int(number): Decision.edit(arguments)} if isinstance(arguments, dict) else None
+    return None
 
 
 def _parse_decision(line: str) -> Decision | None:
@@ -297,12 +401,26 @@ async def _run(args: argparse.Namespace) -> int:
         except asyncio.CancelledError:
             await engine.cancel(mission_id)
             outcome = await engine.wait(mission_id)
+        asked = engine.decision_summary(mission_id)
     finally:
         prompter.cancel()
         taker.cancel()
         await asyncio.gather(prompter, taker, return_exceptions=True)
         await engine.close()
     _print_outcome(outcome, args.json)
+    if asked.by_person:
+        # What the mission asked of the person: a batch decided at once is one decision.
+        print(
+            f"You were asked {asked.asked} time{'s' if asked.asked != 1 else ''} "
+            f"({asked.by_person} action{'s' if asked.by_person != 1 else ''}"
+            + (
+                f", {asked.batches} batch{'es' if asked.batches != 1 else ''} decided at once"
+                if asked.batches
+                else ""
+            )
+            + ").",
+            file=sys.stderr,
+        )
     if outcome.status == "done":
         return EXIT_OK
     return EXIT_CANCELLED if outcome.status == "cancelled" else EXIT_FAILED
@@ -512,9 +630,41 @@ def _audit(args: argparse.Namespace) -> int:
 def _undo(args: argparse.Namespace) -> int:
     import asyncio
 
+    if args.mission:
+        if args.action_id:
+            raise EngineError("Give either an action or --mission MISSION_ID, not both.")
+        return _undo_mission(args)
+    if not args.action_id:
+        raise EngineError("Say what to undo: an action's id, or --mission MISSION_ID for a whole mission.")
     with _engine() as engine:
         print(asyncio.run(engine.undo(args.action_id, force=args.force)))
     return EXIT_OK
+
+
+def _undo_mission(args: argparse.Namespace) -> int:
+    """``ensemble undo --mission ID``: the plan in words, a question, then each step's outcome."""
+    import asyncio
+
+    with _engine() as engine:
+        plan = engine.rollback_plan(args.mission)
+        for line in plan.lines():
+            print(line)
+        if plan.refusal:
+            return EXIT_FAILED
+        if plan.nothing_to_do:
+            return EXIT_OK
+        if plan.changed and not args.force:
+            print("Files changed since are left alone; run again with --force to undo them anyway.")
+        if not args.yes:
+            print("Undo these changes? [y/N] ", end="", flush=True)
+            answer = sys.stdin.readline().strip().lower()
+            if answer not in ("y", "yes"):
+                print("Nothing was undone.")
+                return EXIT_CANCELLED
+        report = asyncio.run(engine.undo_mission(plan.mission_id, force=args.force))
+        for line in report.lines():
+            print(line)
+    return EXIT_OK if report.complete else EXIT_FAILED
 
 
 # ensemble key / contacts / account ---------------------------------------------------------
@@ -581,6 +731,31 @@ def _contacts(args: argparse.Namespace) -> int:
         book = remaining
         print(f"Removed {entry}.")
     settings.model_copy(update={"address_book": book}).save(paths.settings)
+    return EXIT_OK
+
+
+def _memory(args: argparse.Namespace) -> int:
+    with _engine() as engine:
+        if args.memory_command == "add":
+            item = engine.add_memory(args.text, args.workspace)
+            print(f"{item.id}  Remembered {item.scope}: {item.text}")
+            return EXIT_OK
+        if args.memory_command == "edit":
+            item = engine.edit_memory(args.memory_id, args.text)
+            print(f"{item.id}  Now remembered {item.scope}: {item.text}")
+            return EXIT_OK
+        if args.memory_command == "remove":
+            item = engine.remove_memory(args.memory_id)
+            print(f"Forgot: {item.text}")
+            return EXIT_OK
+        listed = engine.list_memory(args.workspace)
+    if args.json:
+        print(json.dumps([item.model_dump(mode="json") for item in listed], ensure_ascii=False))
+        return EXIT_OK
+    if not listed:
+        print('Nothing remembered yet. Add something with: ensemble memory add "sign emails as Ana"')
+    for item in listed:
+        print(f"{item.id}  {item.text}  ({item.scope}; {item.source})")
     return EXIT_OK
 
 

@@ -17,6 +17,7 @@ import html
 import json
 import mailbox
 import os
+import re
 import shutil
 import string
 import threading
@@ -32,7 +33,7 @@ from openpyxl.utils import get_column_letter
 
 from app.api.spec import ApprovalPolicy, MissionSpec
 from app.errors import EngineError
-from app.testing.scripted_model import Reply, ScriptedModel, text, tool_call, tool_calls
+from app.testing.scripted_model import Reply, ScriptedModel, check_verdict, text, tool_call, tool_calls
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -326,8 +327,9 @@ def demo_model(portal: str, workbook: Path, today: dt.date) -> ScriptedModel:
         tool_call("browser_extract_table", {}),
         text("Contacts: " + "; ".join(f"{c.customer}: {c.contact} <{c.email}>" for c in people.values())),
     )
-    drafts: list[Reply] = [
-        tool_call(
+    # One turn drafts every reminder: the person sees them as one batch card and decides once.
+    drafts: list[tuple[str, dict[str, Any]]] = [
+        (
             "email_draft",
             {
                 "to": [people[i.customer].email],
@@ -343,7 +345,7 @@ def demo_model(portal: str, workbook: Path, today: dt.date) -> ScriptedModel:
     ]
     model.add(
         "Demo step 3:",
-        *drafts,
+        tool_calls(*drafts),
         lambda request: text(
             _step_report(request, "Drafted", "reminder", len(drafts))
             + f" Reminders drafted for: {', '.join(_succeeded(request, 'email_draft')) or 'none'}."
@@ -379,7 +381,71 @@ def demo_model(portal: str, workbook: Path, today: dt.date) -> ScriptedModel:
             _step_report(request, f"Noted in column {reminder}", "drafted reminder", len(late))
         ),
     )
+    _add_checks(model, late, reminder)
     return model
+
+
+def _add_checks(model: ScriptedModel, late: list[Invoice], column: str) -> None:
+    """The lead's checks of the two steps that change something: each reads back what its step
+    did (the Drafts folder, the workbook's reminder column) and judges from what it read."""
+
+    def read_back(request: dict[str, Any]) -> str:
+        results = _tool_results(request)
+        return results[-1][1] if results else ""
+
+    def task(request: dict[str, Any]) -> str:
+        """The check's prompt: the step's instructions, its recorded changes, its report."""
+        return json.dumps(request["messages"][0]["content"])
+
+    def drafts(request: dict[str, Any]) -> Reply:
+        # What the step reports it drafted (a rejected draft is not among them) must be there.
+        reported = task(request).split("Reminders drafted for:", 1)[-1]
+        seen = read_back(request)
+        found = [i.invoice for i in late if i.invoice in reported and i.invoice in seen]
+        missing = [i.invoice for i in late if i.invoice in reported and i.invoice not in seen]
+        evidence = [f"Drafts folder: the reminder about {invoice}" for invoice in found]
+        if missing:
+            return check_verdict(False, f"No reminder about {', '.join(missing)} is in Drafts.", evidence)
+        return check_verdict(True, f"The {len(found)} reminders are in the Drafts folder.", evidence)
+
+    first, last = min((i.row for i in late), default=2), max((i.row for i in late), default=2)
+
+    def marks(request: dict[str, Any]) -> Reply:
+        # The rows of the step's writes that ran must hold the note; no other row may.
+        rows = sorted(
+            {
+                int(row)
+                for line in task(request).split("\\n")
+                if "executed" in line
+                for row in re.findall(rf'range\\?": ?\\?"{column}(\d+)', line)
+            }
+        )
+        seen = read_back(request)
+        try:
+            values = json.loads(seen.split("\n", 1)[1].rsplit("\n", 1)[0])["rows"]
+        except (IndexError, KeyError, ValueError):
+            values = []
+        noted = {first + n: row[0] for n, row in enumerate(values) if row and row[0]}
+        evidence = [f"invoices.xlsx, {SHEET}!{column}{r} = {v}" for r, v in noted.items()]
+        if sorted(noted) != rows:
+            return check_verdict(
+                False, f"Column {column} is noted on rows {sorted(noted)}, not {rows}.", evidence
+            )
+        return check_verdict(
+            True, f"Column {column} notes the reminder on the {len(rows)} rows written.", evidence
+        )
+
+    model.add_check(
+        "Demo step 3:", tool_call("email_search", {"folder": "Drafts", "subject": "Reminder"}), drafts
+    )
+    model.add_check(
+        "Demo step 4:",
+        tool_call(
+            "sheet_read",
+            {"path": "invoices.xlsx", "sheet": SHEET, "range": f"{column}{first}:{column}{last}"},
+        ),
+        marks,
+    )
 
 
 def _succeeded(request: dict[str, Any], tool: str) -> list[str]:
@@ -440,6 +506,9 @@ def _lead_summary(request: dict[str, Any], late: list[Invoice]) -> str:
         task = outcomes.get(key, {})
         if task.get("status") == "done":
             lines.append(f"{what}: {task.get('result', '')}")
+            check = task.get("check") or {}
+            if check.get("verdict") == "passed":
+                lines.append(f"Verified: {check.get('findings', '')}")
         else:
             reason = task.get("reason") or task.get("result") or "it did not run"
             lines.append(f"{what}: not done ({task.get('status', 'unknown')}: {reason}).")

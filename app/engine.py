@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from app import accounts, rules
 from app.agents import find_tool, registry
 from app.api.events import AnyEvent, typed
-from app.api.models import ActionInfo, MissionInfo, RuleInfo
+from app.api.models import ActionInfo, MemoryItem, MissionInfo, RollbackPlan, RollbackReport, RuleInfo
 from app.api.spec import MissionSpec
 from app.api.workflows import WorkflowSpec
 from app.errors import EngineError
@@ -44,8 +44,12 @@ from app.paths import Paths
 from app.pricing import estimate_cost
 from app.settings import Settings
 from connectors.base import Backup, ToolContext, ToolError, clean_leftovers, restore
+from connectors.registry import action_title
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from app.api.attention import DecisionSummary
     from app.api.spec import ApprovalPolicy
     from app.api.workflows import (
         ProposedParam,
@@ -105,6 +109,8 @@ class Engine:
         self.settings = settings or Settings.load(self.paths.settings)
         self.journal = Journal(self.paths.journal)
         self.gate = ApprovalGate(self.journal, lambda: self.settings.address_book)
+        self._same_approvals: dict[tuple[str, str, str], int] = {}
+        """The person's identical approvals per (mission, tool, file), to offer a rule."""
         self._clean_after_crash()
         self._running: dict[str, asyncio.Task[MissionOutcome]] = {}
         self._questions: dict[str, asyncio.Future[str]] = {}
@@ -577,6 +583,57 @@ class Engine:
         """Every active rule, oldest first."""
         return [RuleInfo.of(row) for row in self.journal.all_rules()]
 
+    # The person's memory (app.memory) ---------------------------------------------------
+
+    def list_memory(self, workspace: str | Path | None = None) -> list[MemoryItem]:
+        """The memory, the most recently changed first.
+
+        Args:
+            workspace: None for every item; else the items a mission in this folder reads
+                (every mission's, this folder's and its parent folders'), its own first.
+        """
+        from app import memory
+
+        if workspace is None:
+            rows = self.journal.memories(limit=memory.MAX_ITEMS)
+        else:
+            rows = memory.applying(self.journal, [workspace])
+        return [MemoryItem.of(row) for row in rows]
+
+    def add_memory(self, text: str, workspace: str | Path | None = None) -> MemoryItem:
+        """Keeps a fact or preference for the lead's later missions.
+
+        Args:
+            text: The item, in the person's words.
+            workspace: The folder whose missions it is for; None for every mission.
+
+        Raises:
+            MemoryRefused: Empty, too long, a secret, or the memory is full.
+        """
+        from app import memory
+
+        return MemoryItem.of(memory.add(self.journal, text, workspace))
+
+    def edit_memory(self, memory_id: str, text: str) -> MemoryItem:
+        """Changes an item's text (a unique prefix of its id is enough).
+
+        Raises:
+            MemoryRefused: No such item, or the new text cannot be kept.
+        """
+        from app import memory
+
+        return MemoryItem.of(memory.edit(self.journal, memory_id, text))
+
+    def remove_memory(self, memory_id: str) -> MemoryItem:
+        """Removes an item (a unique prefix of its id is enough); returns it as it was.
+
+        Raises:
+            MemoryRefused: There is no such item.
+        """
+        from app import memory
+
+        return MemoryItem.of(memory.remove(self.journal, memory_id))
+
     def update_settings(self, settings: Settings) -> None:
         """Replaces the settings and saves them (new missions use them; running ones keep theirs)."""
         settings.save(self.paths.settings)
@@ -836,7 +893,86 @@ class Engine:
         action = self.journal.action(action_id)
         if action is None:
             raise GateError(f"There is no proposed action {action_id}.")
-        return self.gate.decide(action.id, decision, find_tool(action.tool))
+        decided = self.gate.decide(action.id, decision, find_tool(action.tool))
+        self._offer_rule(decided, decision)
+        return decided
+
+    def decide_batch(self, decisions: Sequence[tuple[str, Decision]]) -> str:
+        """Takes the person's one decision over several pending actions (a batch card).
+
+        Every action is checked first (waiting, edited arguments valid for its tool), so that
+        a bad item decides nothing; then each is decided, recorded with the batch's id.
+
+        Args:
+            decisions: ``(action id, decision)`` pairs; a unique prefix of an id is enough.
+
+        Returns:
+            The batch decision's id (in each ``action_decided`` event's ``batch``).
+
+        Raises:
+            GateError: An action is unknown or not pending, an edit is invalid, or the list
+                is empty.
+        """
+        from app.journal import new_id
+
+        if not decisions:
+            raise GateError("A batch decision needs at least one action.")
+        checked: list[tuple[str, Decision, Any]] = []
+        for action_id, decision in decisions:
+            action = self.journal.action(action_id)
+            if action is None or action.id not in self.gate.pending or action.status != "pending":
+                raise GateError(f"Action {action_id} is not waiting for a decision.")
+            tool = find_tool(action.tool)
+            if decision.kind == "edit":
+                if decision.arguments is None:
+                    raise GateError("An edit needs the edited arguments.")
+                if tool is not None:
+                    try:
+                        tool.parse({**json.loads(action.arguments_json), **decision.arguments})
+                    except ToolError as exc:
+                        raise GateError(f"Item {len(checked) + 1}: {exc}") from exc
+            checked.append((action.id, decision, tool))
+        batch = new_id("d")
+        for action_id, decision, tool in checked:
+            self._offer_rule(self.gate.decide(action_id, decision, tool, batch=batch), decision)
+        return batch
+
+    def _offer_rule(self, action: ProposedAction, decision: Decision) -> None:
+        """Counts the person's approvals of the same change in a mission; at the fifth, offers
+        a rule (a ``rule_suggested`` event), which exists only if the person says yes."""
+        from glob import escape
+
+        from app.api.attention import SUGGEST_AFTER, rule_target
+
+        if decision.kind != "approve" or action.ask_person:
+            return
+        target = rule_target(action.effect, json.loads(action.arguments_json))
+        if target is None:
+            return
+        key = (action.mission_id, action.tool, target)
+        count = self._same_approvals.get(key, 0) + 1
+        self._same_approvals[key] = count
+        if count != SUGGEST_AFTER:
+            return
+        title = action_title(action.tool)
+        name = Path(target).name
+        self.journal.audit(
+            action.mission_id,
+            "rule_suggested",
+            f"You approved {count} times: {title} ({name}). Always allow it in this mission?",
+            task_id=action.task_id,
+            tool=action.tool,
+            target=target,
+            count=count,
+            where={"path": escape(target)},
+            description=f"Always allow: {title} ({name}), in this mission",
+        )
+
+    def decision_summary(self, mission_id: str) -> DecisionSummary:
+        """What a mission asked of the person: decisions (a batch counts once), by whom, how long."""
+        from app.api.attention import decision_summary
+
+        return decision_summary(self.mission_events(mission_id))
 
     # Stopping and undoing ----------------------------------------------------------------
 
@@ -887,7 +1023,8 @@ class Engine:
             raise EngineError(f"There is no action {action_id}.")
         if action.status == "undone":
             raise EngineError(f"Action {action.id} was already undone.")
-        if action.status != "executed" or not action.backup_json:
+        # A failed action keeps a backup only when its change happened (its read-back differed).
+        if action.status not in ("executed", "failed") or not action.backup_json:
             raise EngineError(f"Action {action.id} ({action.tool}, {action.status}) has no change to undo.")
         data = json.loads(action.backup_json)
         if isinstance(data, dict) and "tool_undo" in data:
@@ -918,6 +1055,52 @@ class Engine:
             action.mission_id, "action_undone", message, task_id=action.task_id, action_id=action.id
         )
         return message
+
+    def rollback_plan(self, mission_id: str) -> RollbackPlan:
+        """What undoing a whole mission would do, changing nothing (see :mod:`app.rollback`).
+
+        Reads the journal and hashes the files the mission wrote: call it off the GUI thread.
+
+        Args:
+            mission_id: The mission (a unique prefix is enough).
+
+        Returns:
+            The plan: its changes to take back (newest first), the files changed since with
+            what undoing them anyway would lose, what cannot be undone and why; or, for a
+            running mission, its ``refusal``.
+
+        Raises:
+            EngineError: There is no such mission.
+        """
+        from app import rollback
+
+        mission = self._mission_to_manage(mission_id)
+        return rollback.plan(self, mission, rollback.refusal_if_running(self, mission))
+
+    async def undo_mission(self, mission_id: str, *, force: bool = False) -> RollbackReport:
+        """Takes back every local change of a mission, newest first (see :mod:`app.rollback`).
+
+        Files are put back byte for byte, files it created go to the trash, messages go back
+        to their folders, events it added are deleted. A file changed since is left alone
+        unless ``force`` (then its later version goes to the trash first). A step that fails
+        leaves the others done; running it again only tries what is left. Recorded in the
+        audit (``action_undone`` per change, then ``mission_rolled_back``).
+
+        Args:
+            mission_id: The mission (a unique prefix is enough).
+            force: Restore files changed since too.
+
+        Returns:
+            What each step did, and what cannot be undone.
+
+        Raises:
+            EngineError: No such mission, or it is running.
+        """
+        from app import rollback
+
+        mission = self._mission_to_manage(mission_id)
+        self._refuse_if_running(mission, "undo")
+        return await rollback.run(self, mission, force=force)
 
     async def pause_all(self, reason: str = "Ensemble was closed") -> int:
         """Pauses every running mission, to resume later; returns how many were running.

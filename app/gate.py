@@ -12,11 +12,14 @@ lead to running it twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import dataclasses
 import json
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import TYPE_CHECKING, Any, Literal
 
 from app import rules, vouch
@@ -32,6 +35,7 @@ from app.journal import (
     new_id,
     utcnow,
 )
+from app.memory import PERSON_ONLY_NOTICE, PERSON_ONLY_TOOLS
 from connectors.base import (
     AnyTool,
     Approval,
@@ -43,9 +47,12 @@ from connectors.base import (
     ToolError,
     ToolOutput,
     VouchHook,
+    WriteCheck,
     addresses_in,
     defuse,
+    file_bytes_check,
     link_hosts,
+    written_since,
 )
 from connectors.registry import action_title
 
@@ -119,6 +126,79 @@ class CallSite:
     batch: Batch | None = None
 
 
+class TurnOrder:
+    """One agent turn's calls that need a decision: proposed together, carried out in order.
+
+    The agent loop runs a run of consecutive such calls of one turn at the same time (see
+    :func:`app.orchestrator._loop`), each in its own task with :meth:`enter` set. Each call
+    waits in :meth:`gather` until every call of the run has reached its proposal (or ended
+    without one), so that their cards come out together as one batch; and in :meth:`turn`
+    until every call before it has ended, so that what runs runs in the turn's order. Each
+    call's journal writes and exactly-once guarantees are the gate's as for a lone call.
+
+    Args:
+        size: How many calls the run has.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.id = new_id("b")
+        self.size = size
+        self._settled: dict[int, bool] = {}  # index -> whether it proposes (shows a card)
+        self._ready = asyncio.Event()
+        self._ended = [asyncio.Event() for _ in range(size)]
+        self._shown = [asyncio.Event() for _ in range(size)]
+        self._ran: set[int] = set()
+
+    def enter(self, index: int) -> None:
+        """Marks the current task as the run's call ``index`` (call it inside that task)."""
+        _TURN_SLOT.set((self, index))
+
+    def _settle(self, index: int, *, proposes: bool) -> None:
+        if index not in self._settled:
+            self._settled[index] = proposes
+            if len(self._settled) >= self.size:
+                self._ready.set()
+
+    async def gather(self, index: int) -> int:
+        """Waits until every call of the run has proposed or ended, and the proposals before
+        ``index`` are shown (:meth:`shown`), so the cards come in the turn's order; returns how
+        many propose."""
+        self._settle(index, proposes=True)
+        await self._ready.wait()
+        for before, proposes in sorted(self._settled.items()):
+            if before < index and proposes:
+                await self._shown[before].wait()
+        return sum(self._settled.values())
+
+    def shown(self, index: int) -> None:
+        """Marks call ``index``'s proposal as shown (or given up)."""
+        self._shown[index].set()
+
+    async def turn(self, index: int) -> bool:
+        """Waits until every call before ``index`` has ended; returns whether any of them was
+        carried out (see :meth:`ran`) while ``index`` waited."""
+        self._settle(index, proposes=False)
+        for ended in self._ended[:index]:
+            await ended.wait()
+        return any(i < index for i in self._ran)
+
+    def ran(self, index: int) -> None:
+        """Marks call ``index`` as carried out (it changed something, or may have)."""
+        self._ran.add(index)
+
+    def end(self, index: int) -> None:
+        """Marks call ``index`` as ended, whatever became of it."""
+        self._settle(index, proposes=False)
+        self._shown[index].set()
+        self._ended[index].set()
+
+
+_TURN_SLOT: contextvars.ContextVar[tuple[TurnOrder, int] | None] = contextvars.ContextVar(
+    "turn_slot", default=None
+)
+"""The current task's place in its turn's run of proposals, if it is in one."""
+
+
 @dataclass
 class _ReadRecord:
     """A read's tool call while its turn's batch holds it: the ToolCall row's changing
@@ -167,6 +247,9 @@ class ApprovalGate:
         self.pausing: set[str] = set()
         """Missions being paused: their calls and proposals stay as they are, to resume."""
         self.timing = Timing()
+        self.before_readback: Callable[[ProposedAction], None] | None = None
+        """Called after a local action ran and before it is read back (a seam for tests that
+        change a file under the write, as another program would)."""
 
     # The dispatch path -------------------------------------------------------------------
 
@@ -397,9 +480,23 @@ class ApprovalGate:
                 action.decision = action.decided_by = action.decided_at = None
             else:
                 action = _new_action(site, record, tool.name, tool.effect, arguments, preview)
+                if tool.name in PERSON_ONLY_TOOLS:
+                    # Memory: only the person may approve it, whatever the rules (app.memory).
+                    action.ask_person, action.notice = True, PERSON_ONLY_NOTICE
             record.action_id = action.id
             new = await self._screen(action, destinations, known)
-            self._announce(action, site, arguments, preview, also=[record], new_destinations=new)
+            together: dict[str, Any] = {}
+            slot = _TURN_SLOT.get()
+            if slot is not None:
+                # The turn's other proposals come out with this one, as one batch of cards.
+                together = {"batch": slot[0].id, "batch_size": await slot[0].gather(slot[1])}
+            try:
+                self._announce(
+                    action, site, arguments, preview, also=[record], new_destinations=new, **together
+                )
+            finally:
+                if slot is not None:
+                    slot[0].shown(slot[1])
             waited_from = time.perf_counter()
             decision, decided_by = await self._decision_for(action)
             waited = time.perf_counter() - waited_from
@@ -421,7 +518,31 @@ class ApprovalGate:
             # The preview on record must show what really runs, not what was first proposed.
             edited_preview = await tool.render_preview(ctx, args)
             self.journal.update(action, preview_json=dumps(_preview_json(edited_preview)))
+        slot = _TURN_SLOT.get()
+        if slot is not None:
+            # Approved, but what the turn asked for before it runs first.
+            t0 = time.perf_counter()
+            try:
+                if await slot[0].turn(slot[1]):
+                    # What ran before it in its turn (a write to the same sheet) may have changed
+                    # what its preview showed as "before": the record shows what really runs.
+                    with contextlib.suppress(ToolError):
+                        fresh = dumps(_preview_json(await tool.render_preview(ctx, args)))
+                        if fresh != action.preview_json:
+                            self.journal.update(action, preview_json=fresh)
+            except asyncio.CancelledError:
+                if action.mission_id not in self.pausing:
+                    # Stopped before it ran: nothing happened. (A pause leaves it approved, to run
+                    # when the mission resumes.)
+                    self.journal.update(
+                        action, status="rejected", reason="Stopped before it was carried out."
+                    )
+                raise
+            finally:
+                waited += time.perf_counter() - t0
         self.journal.update(action, status="executing")
+        if slot is not None:
+            slot[0].ran(slot[1])
 
         def checkpoint(fingerprint: str) -> None:
             self.journal.update(action, pre_state=fingerprint)
@@ -445,7 +566,22 @@ class ApprovalGate:
             pass
         finally:
             waited += time.perf_counter() - t0
-        output = self._record_execution(action, execution, site)
+        check = None
+        if tool.effect == "local" and execution.exception() is None:
+            # Read back through the connector what was written, against the approved arguments.
+            t0 = time.perf_counter()
+            reading = asyncio.ensure_future(self._read_back(tool, ctx, args, execution.result(), action))
+            try:
+                check = await asyncio.shield(reading)
+            except asyncio.CancelledError:
+                if not reading.done():
+                    await asyncio.wait({reading})
+                with contextlib.suppress(ToolError):
+                    self._record_execution(action, execution, site, reading.result())
+                raise
+            finally:
+                waited += time.perf_counter() - t0
+        output = self._record_execution(action, execution, site, check)
         text = output.text
         if decision.kind == "edit":
             text = (
@@ -570,6 +706,7 @@ class ApprovalGate:
         preview: Preview,
         also: list[ToolCall] | None = None,
         new_destinations: list[dict[str, str]] | None = None,
+        **together: Any,
     ) -> None:
         """Stores a screened proposal (with ``also``) and tells the listeners, in one step."""
         self.journal.audit(
@@ -588,6 +725,7 @@ class ApprovalGate:
             warning=action.notice,
             ask_person=action.ask_person,
             new_destinations=new_destinations or [],
+            **together,
         )
 
     def _inline_hook(self, site: CallSite, record: ToolCall | _ReadRecord) -> ApprovalHook:
@@ -624,10 +762,46 @@ class ApprovalGate:
 
         return approve
 
+    async def _read_back(
+        self, tool: AnyTool, ctx: ToolContext, args: Any, output: ToolOutput, action: ProposedAction
+    ) -> WriteCheck | None:
+        """Reads a local write back (its tool's :attr:`~connectors.base.Tool.readback`, else its
+        file's bytes); None when there is nothing to read back. Never raises: a read-back that
+        cannot run is a check "not checked", with the reason."""
+        if self.before_readback is not None:
+            self.before_readback(action)
+        what = f"what {action_title(tool.name).lower()} wrote"
+        try:
+            check = None
+            if tool.readback is not None:
+                check = await tool.readback(ctx, args, output)
+            elif output.backup is not None:
+                check = await asyncio.to_thread(file_bytes_check, output.backup)
+            if check is not None and check.differences and output.backup is not None:
+                backup = output.backup
+                if await asyncio.to_thread(written_since, backup):
+                    # Another approved action wrote the file since: not this one's failure.
+                    reason = f"another approved change wrote {backup.path.name} right after this one"
+                    check = dataclasses.replace(check, differences=(), not_checked=reason)
+        except ToolError as exc:
+            return WriteCheck(what, not_checked=str(exc))
+        except Exception as exc:
+            log.exception("Reading back %s failed unexpectedly", tool.name)
+            return WriteCheck(what, not_checked=_in_words(exc))
+        return check
+
     def _record_execution(
-        self, action: ProposedAction, execution: asyncio.Future[ToolOutput], site: CallSite
+        self,
+        action: ProposedAction,
+        execution: asyncio.Future[ToolOutput],
+        site: CallSite,
+        check: WriteCheck | None = None,
     ) -> ToolOutput:
-        """Journals how a started action ended; returns its output or raises its error as a ToolError."""
+        """Journals how a started action ended; returns its output or raises its error as a ToolError.
+
+        A read-back ``check`` that found a difference fails the action (its backup kept, so that
+        it can be undone); one that could not run is said in the result.
+        """
         error = execution.exception()
         if error is not None:
             if not isinstance(error, ToolError):
@@ -649,6 +823,41 @@ class ApprovalGate:
         action.backup_json = dumps(output.backup.to_json()) if output.backup else None
         if output.undo is not None:
             action.backup_json = dumps({"tool_undo": output.undo})
+        if check is not None:
+            self.journal.audit(
+                site.mission_id,
+                "write_checked",
+                _first_line(check.words()),
+                task_id=site.task_id,
+                action_id=action.id,
+                tool=action.tool,
+                checked=check.checked,
+                outcome=check.outcome,
+                ok=check.ok,
+                differences=list(check.differences),
+                reason=check.not_checked,
+            )
+            if check.outcome == "differs":
+                failure = (
+                    f"\u201c{action_title(action.tool)}\u201d was carried out, but it is not what was "
+                    f"approved. {check.words()} The change is kept so that it can be undone from the audit."
+                )
+                action.status, action.result = "failed", failure
+                self.journal.audit(
+                    site.mission_id,
+                    "action_failed",
+                    f"{action.tool} failed its check: {_first_line(check.words())}",
+                    task_id=site.task_id,
+                    save=[action],
+                    action_id=action.id,
+                    error=failure,
+                    undoable=action.backup_json is not None,
+                )
+                raise ToolError(failure)
+            if check.not_checked is not None:
+                output = dataclasses.replace(
+                    output, text=f"{output.text}\n(Not read back to check it: {check.not_checked})"
+                )
         self.journal.audit(
             site.mission_id,
             "action_executed",
@@ -754,13 +963,22 @@ class ApprovalGate:
         """Ids of the actions waiting for a person, oldest first."""
         return list(self._waiting)
 
-    def decide(self, action_id: str, decision: Decision, tool: AnyTool | None = None) -> ProposedAction:
+    def decide(
+        self,
+        action_id: str,
+        decision: Decision,
+        tool: AnyTool | None = None,
+        *,
+        batch: str | None = None,
+    ) -> ProposedAction:
         """Takes a person's decision on a pending action. Call it on the engine's loop.
 
         Args:
             action_id: The proposed action.
             decision: What the person decided.
             tool: The action's tool, to validate edited arguments; required for ``edit``.
+            batch: The id of the person's one decision over several cards this is part of
+                (see :meth:`app.engine.Engine.decide_batch`), recorded with it.
 
         Returns:
             The action as now recorded.
@@ -786,7 +1004,7 @@ class ApprovalGate:
                     tool.parse(decision.arguments)
                 except ToolError as exc:
                     raise GateError(str(exc)) from exc
-        self._record_decision(action, decision, "person")
+        self._record_decision(action, decision, "person", batch=batch)
         self._vouch_approved(action, decision)
         future.set_result(decision)
         return action
@@ -821,10 +1039,15 @@ class ApprovalGate:
                 destinations=[{"kind": d.kind, "value": d.value} for d in new],
             )
 
-    def _record_decision(self, action: ProposedAction, decision: Decision, by: str) -> None:
+    def _record_decision(
+        self, action: ProposedAction, decision: Decision, by: str, *, batch: str | None = None
+    ) -> None:
         status = "rejected" if decision.kind == "reject" else "approved"
         action.status, action.decision, action.decided_by = status, decision.kind, by
         action.reason, action.decided_at = decision.reason, utcnow()
+        proposed = action.created_at if action.created_at.tzinfo else action.created_at.replace(tzinfo=UTC)
+        # The person's time to decide (proposed → decided): what a card costs them.
+        seconds = round(max(0.0, (action.decided_at - proposed).total_seconds()), 3)
         action.edited_arguments_json = dumps(decision.arguments) if decision.kind == "edit" else None
         verb = {"approve": "approved", "edit": "approved with edits", "reject": "rejected"}[decision.kind]
         who = "the person" if by == "person" else by
@@ -840,6 +1063,8 @@ class ApprovalGate:
             decided_by=by,
             reason=decision.reason,
             edited_arguments=decision.arguments,
+            seconds=seconds,
+            batch=batch,
         )
 
     def reject_pending(self, mission_id: str | None, reason: str) -> int:

@@ -19,7 +19,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -288,6 +288,31 @@ class DecisionRequest(SQLModel, table=True):
     taken_at: datetime | None = None
 
 
+class Memory(SQLModel, table=True):
+    """A fact or preference the person keeps for the lead ("sign emails as Ana"), for every
+    mission (``workspace`` None) or for the missions of one folder (revision 0007).
+
+    Only the person adds one: by hand, or by approving the lead's ``remember`` proposal
+    (``mission_id`` and ``call_id`` then say which, so that a resumed mission can tell
+    whether it was stored).
+    """
+
+    __table_args__ = (Index("ix_memory_scope", "workspace", "updated_at"),)
+
+    id: str = Field(primary_key=True)
+    text: str
+    workspace: str | None = None  # an absolute folder; None: every mission
+    source: str  # in words: "you added it", "you approved it in a mission"
+    mission_id: str | None = None
+    call_id: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+MEMORY_READ = 200
+"""The most memory items any query reads (app.memory.MAX_ITEMS: no more are kept)."""
+
+
 @dataclass(frozen=True)
 class VouchSources:
     """What :meth:`Journal.vouch_sources` returns: the person's own words in one mission.
@@ -298,6 +323,9 @@ class VouchSources:
         messages: The person's chat messages, ``(kind, text)``, in order.
         rules: Active rules for the mission or all, ``(kind, conditions_json, description)``.
         vouched: Destinations vouched by hand, ``(kind, value, source)``.
+        workspaces: The mission's folders.
+        memories: The person's memory, ``(text, workspace)``, the most recently changed
+            first (at most :data:`MEMORY_READ` items; :mod:`app.memory` keeps no more).
     """
 
     text: str | None
@@ -305,6 +333,8 @@ class VouchSources:
     messages: list[tuple[str, str]]
     rules: list[tuple[str, str, str]]
     vouched: list[tuple[str, str, str]]
+    workspaces: list[str] = field(default_factory=list)
+    memories: list[tuple[str, str | None]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -383,9 +413,13 @@ def _vouch_queries() -> dict[str, Any]:
     chat = ChatMessage.__table__.c  # type: ignore[attr-defined]
     rule = Rule.__table__.c  # type: ignore[attr-defined]
     hand = VouchedDestination.__table__.c  # type: ignore[attr-defined]
+    remembered = Memory.__table__.c  # type: ignore[attr-defined]
     call = ToolCall.__table__.c  # type: ignore[attr-defined]
     return {
-        "mission": sql_select(m.text, m.options_json).where(m.id == mission_id),
+        "mission": sql_select(m.text, m.options_json, m.workspaces_json).where(m.id == mission_id),
+        "memory": sql_select(remembered.text, remembered.workspace)
+        .order_by(remembered.updated_at.desc())
+        .limit(MEMORY_READ),
         "chat": sql_select(chat.kind, chat.text)
         .where(chat.mission_id == mission_id, chat.role == "user")
         .order_by(chat.id),
@@ -1022,13 +1056,74 @@ class Journal:
             messages = connection.execute(_VOUCH_QUERIES["chat"], bound).all()
             rules = connection.execute(_VOUCH_QUERIES["rules"], bound).all()
             hand = connection.execute(_VOUCH_QUERIES["vouched"], bound).all()
+            remembered = connection.execute(_VOUCH_QUERIES["memory"]).all() if row else []
         return VouchSources(
             text=row[0] if row else None,
             options_json=row[1] if row else "{}",
             messages=[(str(k), str(t)) for k, t in messages],
             rules=[(str(k), str(c or "{}"), str(d)) for k, c, d in rules],
             vouched=[(str(k), str(v), str(s)) for k, v, s in hand],
+            workspaces=[str(w) for w in json.loads(row[2] or "[]")] if row else [],
+            memories=[(str(t), None if w is None else str(w)) for t, w in remembered],
         )
+
+    # The person's memory (see app.memory) ----------------------------------------------
+
+    def memories(self, workspaces: Sequence[str] | None = None, limit: int = 200) -> list[Memory]:
+        """Memory items, the most recently changed first, at most ``limit`` of them.
+
+        Args:
+            workspaces: None for every item; else the items for every mission and those of
+                these folders (exact paths: :mod:`app.memory` passes each folder's parents too).
+            limit: The most rows read.
+        """
+        with self.session() as session:
+            query = select(Memory)
+            if workspaces is not None:
+                query = query.where(
+                    col(Memory.workspace).is_(None) | col(Memory.workspace).in_(list(workspaces))
+                )
+            query = query.order_by(col(Memory.updated_at).desc(), col(Memory.id)).limit(limit)
+            return list(session.exec(query).all())
+
+    def memory(self, memory_id: str) -> Memory | None:
+        """The memory item with that id (a unique prefix of it is enough), or None."""
+        with self.session() as session:
+            found = session.get(Memory, memory_id)
+            if found is not None:
+                return found
+            matches = session.exec(select(Memory).where(col(Memory.id).startswith(memory_id)).limit(2)).all()
+            return matches[0] if len(matches) == 1 else None
+
+    def memory_of_call(self, mission_id: str, call_id: str) -> Memory | None:
+        """The memory item a mission's ``remember`` call stored, or None if it stored none."""
+        with self.session() as session:
+            return session.exec(
+                select(Memory).where(Memory.mission_id == mission_id, Memory.call_id == call_id)
+            ).first()
+
+    def count_memories(self) -> int:
+        """How many memory items there are."""
+        with self._lock, self.engine.connect() as connection:
+            return int(connection.execute(sql_text("SELECT count(*) FROM memory")).scalar_one())
+
+    def update_memory(self, memory_id: str, text: str) -> Memory | None:
+        """Changes a memory item's text; returns it, or None if there is no such item."""
+        with self.session() as session:
+            row = session.get(Memory, memory_id)
+            if row is not None:
+                row.text, row.updated_at = text, utcnow()
+                session.add(row)
+            return row
+
+    def delete_memory(self, memory_id: str) -> bool:
+        """Removes a memory item; returns whether there was one."""
+        with self.session() as session:
+            row = session.get(Memory, memory_id)
+            if row is None:
+                return False
+            session.delete(row)
+            return True
 
     def tool_results(self, mission_id: str) -> list[tuple[str, str, bool, str]]:
         """A mission's tool results as ``(tool, agent, is_error, result)``, in order."""

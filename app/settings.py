@@ -42,6 +42,9 @@ class Settings(BaseModel):
             (``bob@example.com``), whole domains (``@example.com``) or sites
             (``portal.example.com``). Actions may go there by rule; anywhere else the
             person is asked (see :mod:`app.vouch`).
+        checks: Whether the lead checks each finished task that changed something with a
+            short read-only turn (see :mod:`app.orchestrator._check`); off, tasks are not
+            checked (the benchmark compares both).
         sections: Each agent kind's own settings, by kind (``"browser": {"allowed_domains":
             [...], ...}``), validated by the model its connector package declares
             (:meth:`section`). Older files' ``browser_*`` fields are moved here on load.
@@ -68,6 +71,13 @@ class Settings(BaseModel):
     accounts: list[SerializeAsAny[Account]] = Field(default_factory=list)
     address_book: list[str] = Field(default_factory=list)
     sections: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    checks: bool = Field(
+        default=True,
+        description=(
+            "After each task that changed something, the lead reads the result back and checks it "
+            "against the task's instructions before building on it."
+        ),
+    )
 
     @field_validator("accounts", mode="before")
     @classmethod

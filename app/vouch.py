@@ -10,6 +10,8 @@ A destination is *vouched for* only if the person named it:
   vouches for example.com's addresses, a bare ``to=*`` for nothing);
 - the person's settings: the browser's allowed sites, the email account's own address,
   the address book;
+- the person's memory (:mod:`app.memory`): the items that apply to the mission, each one
+  the person wrote or approved;
 - destinations the person approved by hand earlier in this mission (a site "allowed for
   this mission"), kept in the journal;
 - the connector's own evidence that the person already deals with it, such as a
@@ -29,6 +31,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from app import memory
 from connectors.base import (
     Destination,
     addresses_in,
@@ -151,6 +154,10 @@ def collect(journal: Journal, mission_id: str, address_book: Sequence[str] = ())
     for kind, value, source in sources.vouched:
         target = vouchers.addresses if kind == "address" else vouchers.hosts
         target.setdefault(value, source)
+    folders = memory.scope_folders(sources.workspaces) if sources.memories else frozenset()
+    for text, workspace in sources.memories:
+        if workspace is None or workspace in folders:
+            vouchers.add_text(text, "your memory")
     return vouchers
 
 

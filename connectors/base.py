@@ -284,12 +284,163 @@ class ToolOutput:
         undo: For a ``local`` change that is not a file (a message moved to another
             folder), what the tool's :attr:`Tool.undo` needs to take it back, as
             JSON-serialisable data (journaled); None otherwise.
+        written: What a ``local`` write worked out while it ran that its
+            :attr:`Tool.readback` needs (the rows an append reached); not journaled, not
+            shown to the model.
     """
 
     text: str
     backup: Backup | None = None
     images: tuple[tuple[str, bytes], ...] = ()
     undo: dict[str, Any] | None = None
+    written: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class WriteCheck:
+    """What reading a local write back found: the result compared with what was approved.
+
+    A check that could not run (the server did not answer) says so in :attr:`not_checked`; it
+    is never a pass.
+
+    Attributes:
+        checked: What was read back and compared, in words ("3 cells in Sheet1 of invoices.xlsx").
+        differences: Each difference found, in words ("B2 holds 99, not 42 as approved"); empty
+            when everything agrees.
+        not_checked: Why it could not be read back, or None when it was.
+    """
+
+    checked: str
+    differences: tuple[str, ...] = ()
+    not_checked: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether it was read back and everything agreed."""
+        return self.not_checked is None and not self.differences
+
+    @property
+    def outcome(self) -> Literal["passed", "differs", "not_checked"]:
+        """``passed``, ``differs`` (the action fails), or ``not_checked``."""
+        if self.not_checked is not None:
+            return "not_checked"
+        return "differs" if self.differences else "passed"
+
+    def words(self) -> str:
+        """The check in one or more sentences for a person."""
+        if self.not_checked is not None:
+            return f"Not checked ({self.checked}): {self.not_checked}"
+        if not self.differences:
+            return f"Checked {self.checked}: as approved."
+        shown = list(self.differences[:MAX_SHOWN_DIFFERENCES])
+        more = len(self.differences) - len(shown)
+        tail = f" … and {more:,} more." if more > 0 else ""
+        found = "; ".join(shown)
+        return f"Read back {self.checked}: {found}.{tail}"
+
+
+MAX_SHOWN_DIFFERENCES = 20
+"""The most differences a check lists in words (the rest are counted)."""
+MAX_CHECKED_DIFFERENCES = 200
+"""The most differences a check keeps: cost grows with the write, not the file."""
+
+
+def quoted(text: str, limit: int = 80) -> str:
+    """A text quoted for a difference in words, cut to ``limit`` characters."""
+    one = text.replace("\n", " ")
+    return f"\u201c{one if len(one) <= limit else one[: limit - 1] + '…'}\u201d"
+
+
+def text_difference(what: str, expected: str, found: str, unit: str = "line") -> str | None:
+    """Where a text read back first differs from the approved one, in words; None if equal.
+
+    Args:
+        what: What the text is, e.g. ``"notes.txt"``.
+        expected: The approved text (line endings as ``\\n``).
+        found: The text read back.
+        unit: What one line is to a person (``"line"``, ``"paragraph"``).
+
+    Returns:
+        E.g. ``'line 3 of notes.txt reads “Total 90”, not “Total 100” as approved'``.
+    """
+    if expected == found:
+        return None
+    want, got = expected.split("\n"), found.split("\n")
+    for number, (a, b) in enumerate(zip(want, got, strict=False), start=1):
+        if a != b:
+            return f"{unit} {number} of {what} reads {quoted(b)}, not {quoted(a)} as approved"
+    if len(got) > len(want):
+        return f"{what} has more than was approved, from {unit} {len(want) + 1}: {quoted(got[len(want)])}"
+    return (
+        f"{what} ends at {unit} {len(got)}, without the approved {unit} {len(got) + 1}: "
+        f"{quoted(want[len(got)])}"
+    )
+
+
+_LATEST_WRITES: dict[Path, str] = {}
+"""Per file, the fingerprint of the last write this process made to it (see :func:`note_written`)."""
+_MAX_LATEST = 4096
+_LATEST_GUARD = threading.Lock()
+
+
+def note_written(backup: Backup) -> Backup:
+    """Remembers the latest write of this process to a file (called under the file's lock).
+
+    Returns:
+        The backup, unchanged.
+    """
+    with _LATEST_GUARD:
+        _LATEST_WRITES.pop(backup.path, None)
+        _LATEST_WRITES[backup.path] = backup.sha256_after
+        while len(_LATEST_WRITES) > _MAX_LATEST:
+            del _LATEST_WRITES[next(iter(_LATEST_WRITES))]
+    return backup
+
+
+def written_since(backup: Backup) -> bool:
+    """Whether another write of this process (another approved action) replaced the file after
+    this one, and the file still holds what that write left. Blocking (hashes the file).
+
+    A read-back that then differs is not this action's failure: it is reported as not checked.
+    """
+    with _LATEST_GUARD:
+        latest = _LATEST_WRITES.get(backup.path)
+    if latest is None or latest == backup.sha256_after or not backup.path.exists():
+        return False
+    try:
+        return sha256_file(backup.path) == latest
+    except OSError:
+        return False
+
+
+def file_bytes_check(backup: Backup) -> WriteCheck:
+    """The check of a whole-file write: does the file still hold exactly the bytes written?
+
+    Blocking (it reads the file once). Used for local writes whose tool declares no
+    :attr:`Tool.readback` of its own.
+
+    Args:
+        backup: What the write recorded (its ``sha256_after``).
+
+    Returns:
+        The check; a difference when the file is gone or its bytes are not those written.
+    """
+    what = f"the bytes of {backup.path.name}"
+    if not backup.path.exists():
+        return WriteCheck(what, (f"{backup.path.name} is not there any more",))
+    try:
+        now = sha256_file(backup.path)
+    except OSError as exc:
+        return WriteCheck(what, not_checked=f"{backup.path.name} could not be read: {exc.strerror or exc}")
+    if now != backup.sha256_after:
+        return WriteCheck(
+            what,
+            (
+                f"{backup.path.name} does not hold the bytes Ensemble wrote: something else changed it "
+                "after the write",
+            ),
+        )
+    return WriteCheck(what)
 
 
 @dataclass(frozen=True)
@@ -463,6 +614,8 @@ PreviewFn = Callable[[ToolContext, ArgsT], Awaitable[Preview]]
 DestinationsFn = Callable[[ArgsT], list[Destination]]
 UndoFn = Callable[[ToolContext, dict[str, Any]], Awaitable[str]]
 KnownFn = Callable[[ToolContext, ArgsT, list[Destination]], Awaitable[dict[str, str]]]
+ReadbackFn = Callable[[ToolContext, ArgsT, ToolOutput], Awaitable[WriteCheck]]
+"""Reads a local write back through the connector: ``await readback(ctx, approved_args, output)``."""
 
 
 @dataclass(frozen=True)
@@ -503,6 +656,12 @@ class Tool(Generic[ArgsT]):
             Raises :class:`ToolError` when it cannot (the message was moved again since).
         title: What it does for a person, as a short verb phrase ("Send an email"), shown on
             approval cards and in rules instead of its name; see :func:`tool_title`.
+        readback: For a ``local`` tool, reads what it wrote back through the connector after
+            it ran (the cells, the paragraphs, the event as the server keeps it) and compares
+            it with the approved arguments; cost grows with what was written. Raises
+            :class:`ToolError` when it cannot read (reported as not checked). Without it, a
+            write that left a :class:`Backup` is checked by its file's bytes
+            (:func:`file_bytes_check`).
     """
 
     name: str
@@ -518,6 +677,7 @@ class Tool(Generic[ArgsT]):
     known: KnownFn[ArgsT] | None = None
     undo: UndoFn | None = None
     title: str = ""
+    readback: ReadbackFn[ArgsT] | None = None
 
     def __post_init__(self) -> None:
         if self.effect != "read" and self.preview is None:
@@ -757,7 +917,7 @@ def commit_file(
             if backup_path is not None:
                 backup_path.unlink(missing_ok=True)
             raise
-        return Backup(path=path, backup_path=backup_path, sha256_after=sha256_file(path))
+        return note_written(Backup(path=path, backup_path=backup_path, sha256_after=sha256_file(path)))
 
 
 def _still_absent(path: Path) -> None:

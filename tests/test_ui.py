@@ -178,7 +178,7 @@ def test_typed_mission_runs_its_card_appears_and_approve_writes_the_workbook(
     assert mark.childCount() == 1
     call = mark.child(0)
     assert call is not None
-    assert call.text(0).startswith("✓ sheet_write(")
+    assert call.text(0).startswith("✓ Change a workbook · invoices.xlsx (Invoices)")
     assert call_status(call) == "done"
 
 
@@ -775,12 +775,15 @@ def test_adding_a_rule_in_the_dialog_creates_it(qtbot: QtBot, window: MainWindow
     tool.setCurrentIndex(tool.findText("email_send"))
     assert tool.findText("any") >= 0
 
-    keys(qtbot, condition, "to")  # no "=": refused, nothing added
-    click(qtbot, button(dialog, "addRuleButton"))
+    # "Always" takes no value: the condition is chosen from the lists, then typed.
+    field = dialog.findChild(QComboBox, "ruleFieldCombo")
+    match = dialog.findChild(QComboBox, "ruleMatchCombo")
+    field.setCurrentIndex(field.findData("to"))
+    match.setCurrentIndex(match.findData("pattern"))
+    click(qtbot, button(dialog, "addRuleButton"))  # no value: refused, nothing added
     assert dialog.add_error.isVisible()
 
-    condition.clear()
-    keys(qtbot, condition, "to=*@evil.example")
+    keys(qtbot, condition, "*@evil.example")
     click(qtbot, button(dialog, "addRuleButton"))
     table = dialog.findChild(QTableWidget, "rulesTable")
     assert table is not None
@@ -894,7 +897,7 @@ def test_a_mission_of_many_calls_opens_with_every_call_row_spanning_the_plan(qtb
     assert len(calls) == 300
     assert all(call.isFirstColumnSpanned() for call in calls)
     assert [call_status(call) for call in calls[:3]] == ["running", "done", "error"]
-    assert calls[5].text(0).endswith('sheet_read(path="a.xlsx", range="A5")')
+    assert calls[5].text(0).endswith("Read a workbook · a.xlsx")
     # A call that arrives live, in a later batch, spans too.
     live = {"tool": "sheet_read", "tool_call_id": "late", "arguments": {}, "agent": "spreadsheet"}
     view.apply([api.typed("tool_called", "m1", {**live, "effect": "read"}, task_id="t1", at=at)])

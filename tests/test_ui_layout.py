@@ -662,5 +662,377 @@ def test_undo_of_a_changed_file_offers_undo_anyway_and_a_later_success_clears_th
     assert not audit.undo_button.isEnabled()
 
 
+# The other screens at every size and scale ------------------------------------------------------
+#
+# The audit (with a long summary and the card of the selected event), the Rules dialog (with a
+# rule and its form, a condition chosen and "always"), every page of the Settings and the
+# Workflows pane, drawn like the cards above: in a process per scale factor, at 1024x700 and
+# 1600x1000, with a screenshot of each into ``test-artifacts/`` (``screens-1024x700@2x-audit.png``…).
+
+
+def audit_events() -> list[Any]:
+    """A mission's audit: a workbook write proposed, approved and carried out, a read, and an
+    email with a long subject rejected with a reason."""
+    from app.api import typed
+
+    email = email_action()
+    sheet = workbook_action(3)
+    rows: list[tuple[str, dict[str, Any], str]] = [
+        ("mission_started", {"text": "Send reminders for every overdue invoice"}, "Mission started"),
+        (
+            "task_started",
+            {"agent": "spreadsheet"},
+            "The spreadsheet agent started: find the overdue invoices",
+        ),
+        (
+            "tool_called",
+            {"tool": "sheet_read", "tool_call_id": "c1", "arguments": {"path": "invoices.xlsx"}},
+            "Read invoices.xlsx, sheet Invoices, every row of the table of customer invoices",
+        ),
+        (
+            "action_proposed",
+            {
+                "action_id": sheet.id,
+                "agent": "spreadsheet",
+                "tool": sheet.tool,
+                "effect": "local",
+                "arguments": sheet.arguments,
+                "preview": sheet.preview.model_dump(mode="json"),
+            },
+            f"Proposed: {sheet.preview.summary}",
+        ),
+        (
+            "action_decided",
+            {"action_id": sheet.id, "decision": "approve", "decided_by": "person"},
+            "Approved",
+        ),
+        ("action_executed", {"action_id": sheet.id, "undoable": True}, f"Done: {sheet.preview.summary}"),
+        (
+            "action_proposed",
+            {
+                "action_id": email.id,
+                "agent": "email",
+                "tool": email.tool,
+                "effect": "external",
+                "arguments": email.arguments,
+                "preview": email.preview.model_dump(mode="json"),
+                "warning": email.notice,
+            },
+            f"Proposed: {email.preview.summary}",
+        ),
+        (
+            "action_decided",
+            {
+                "action_id": email.id,
+                "decision": "reject",
+                "decided_by": "person",
+                "reason": "Robert already paid on Friday; check last week's bank statement first.",
+            },
+            "Rejected",
+        ),
+        ("mission_finished", {"status": "done", "result": "Marked 3 invoices."}, "Mission ended: done"),
+    ]
+    return [
+        typed(kind, "m1", data, summary=summary, audit_id=index)
+        for index, (kind, data, summary) in enumerate(rows, start=1)
+    ]
+
+
+def workflow_infos() -> tuple[list[Any], list[Any]]:
+    """Two workflows (one weekly, one with a long description and parameters) and a run."""
+    from app.api import Schedule, WorkflowInfo, WorkflowParam, WorkflowRunInfo, WorkflowSpec
+
+    now = datetime.now(UTC)
+    chase = WorkflowSpec(
+        name="Chase overdue invoices",
+        description="Every Monday and Thursday, remind each customer whose invoice is past due, politely.",
+        instruction="Mark every invoice in invoices.xlsx past due on {date} as overdue and remind them.",
+        params=[WorkflowParam(name="date", type="date", description="The day the invoices are due by")],
+        workspaces=["/home/ada/Documents/Accounting/2026/customer-invoices-and-reminders"],
+        schedule=Schedule(kind="weekly", days=["mon", "thu"], at="09:00"),
+    )
+    run = WorkflowRunInfo(
+        id="r1",
+        workflow=chase.name,
+        version=2,
+        mission_id="m1",
+        reason="manual",
+        params={"date": "2026-11-01"},
+        status="done",
+        started_at=now,
+        finished_at=now,
+        changes=3,
+        tokens=12_345,
+        cost=0.04,
+    )
+    filing = WorkflowSpec(
+        name="File incoming supplier invoices from the accounts payable mailbox",
+        description="When a supplier emails an invoice, add it to the book and file the PDF.",
+        instruction="Add the invoice in {email} to invoices.xlsx and file its PDF.",
+        params=[WorkflowParam(name="email", type="email", description="The email that arrived")],
+    )
+    infos = [
+        WorkflowInfo(
+            id="w1",
+            name=chase.name,
+            version=2,
+            description=chase.description,
+            spec=chase,
+            schedule="Every Monday and Thursday at 09:00",
+            last_run=run,
+            runs=1,
+            created_at=now,
+            updated_at=now,
+        ),
+        WorkflowInfo(
+            id="w2",
+            name=filing.name,
+            version=1,
+            description=filing.description,
+            spec=filing,
+            created_at=now,
+            updated_at=now,
+        ),
+    ]
+    return infos, [run]
+
+
+def screen_problems(root: Any, where: str) -> list[str]:
+    """Every visible control under ``root`` (a pane or a dialog) that is cut off.
+
+    A control inside a scroll area must be inside its viewport sideways (the area scrolls up
+    and down only); any other must be inside ``root``, both ways. A button must be as wide as
+    its text, a label as wide (and a wrapped one as tall) as its text, and no list, table or
+    scroll area may show a sideways scroll bar. Tables, lists and text boxes scroll their own
+    content, so what is inside them is not looked at.
+
+    Args:
+        root: The pane or dialog.
+        where: Names the situation in the messages (size, scale, screen).
+    """
+    from PySide6.QtCore import QPoint
+    from PySide6.QtWidgets import (
+        QAbstractButton,
+        QAbstractScrollArea,
+        QAbstractSpinBox,
+        QComboBox,
+        QLabel,
+        QScrollArea,
+        QTabBar,
+    )
+
+    problems: list[str] = []
+    kinds = (QAbstractButton, QLabel, QLineEdit, QComboBox, QAbstractSpinBox, QAbstractScrollArea)
+    for widget in [root, *root.findChildren(QWidget)]:
+        if not isinstance(widget, kinds) or not widget.isVisible():
+            continue
+        chain = _ancestors(widget, root)
+        if any(isinstance(a, (QComboBox, QAbstractSpinBox, QTabBar)) for a in chain):
+            continue  # a box's own line edit or list, a tab bar's arrows
+        if any(isinstance(a, QAbstractScrollArea) and not isinstance(a, QScrollArea) for a in chain):
+            continue  # inside a table, a list or a text box: they scroll their own content
+        name = f"{where}: {type(widget).__name__} {widget.objectName() or widget.accessibleName()!r}"
+        scroll = next((a for a in chain if isinstance(a, QScrollArea)), None)
+        clip = scroll.viewport() if scroll is not None else root
+        corner = widget.mapTo(clip, QPoint(0, 0))
+        if widget is not root and (corner.x() < 0 or corner.x() + widget.width() > clip.width() + 1):
+            problems.append(
+                f"{name} spans x {corner.x()}..{corner.x() + widget.width()}, room {clip.width()}"
+            )
+        if widget is not root and scroll is None and corner.y() + widget.height() > clip.height() + 1:
+            problems.append(f"{name} ends at y {corner.y() + widget.height()}, room {clip.height()}")
+        if isinstance(widget, QAbstractButton) and widget.sizeHint().width() > widget.width():
+            problems.append(f"{name} is {widget.width()} wide, its text needs {widget.sizeHint().width()}")
+        if isinstance(widget, QAbstractScrollArea) and widget.horizontalScrollBar().isVisible():
+            problems.append(f"{name} scrolls sideways")
+        if isinstance(widget, QLabel) and widget.text():
+            if widget.wordWrap():
+                if widget.heightForWidth(widget.width()) > widget.height() + 1:
+                    problems.append(f"{name} is too short for its wrapped text")
+            elif widget.sizeHint().width() > widget.width():
+                problems.append(
+                    f"{name} is {widget.width()} wide, its text needs {widget.sizeHint().width()}"
+                )
+    return problems
+
+
+def _render_screens(out: Path, scale: str) -> int:  # pragma: no cover - runs in a subprocess
+    from PySide6.QtWidgets import QApplication, QComboBox
+
+    from app.api import RuleInfo
+    from ui.app import create_application
+    from ui.bridge import Bridge
+    from ui.main_window import MainWindow
+
+    app = create_application()
+    workspace = Path(tempfile.mkdtemp(prefix="ensemble-layout-"))
+    window = MainWindow(Bridge(), workspaces=[workspace], check_key=False)
+    window._engine_requested = True  # no engine: every screen is filled by hand
+    problems: list[str] = []
+
+    def settle() -> None:
+        for _ in range(4):
+            app.processEvents()
+
+    def shot(widget: Any, name: str) -> None:
+        if not widget.grab().save(str(out / f"screens-{name}.png")):
+            problems.append(f"{name}: could not save the screenshot")
+
+    def fit(dialog: Any, width: int, height: int) -> None:
+        """A dialog as it opens on a screen of this size (at most that, less a margin)."""
+        dialog.resize(min(dialog.width(), width - 40), min(dialog.height(), height - 60))
+        settle()
+        if dialog.width() > width - 40 or dialog.height() > height - 60:
+            problems.append(f"{where}: {dialog.objectName()} is {dialog.width()}x{dialog.height()}")
+
+    infos, runs = workflow_infos()
+    audit = window.audit_view
+    audit.apply(audit_events())
+    window.tabs.setCurrentWidget(audit)
+    rules = [
+        RuleInfo(
+            id="r1",
+            kind="approve_all",
+            tool="email_send",
+            where={"to": "*@accounts-payable.example.com"},
+            description="Always allow sending an email when the recipients are anyone at "
+            "accounts-payable.example.com",
+        ),
+        RuleInfo(
+            id="r2",
+            kind="reject_all",
+            tool="browser_request",
+            mission_id="m1",
+            description="Never allow submitting a form on a site when the address contains bank.example.com",
+        ),
+    ]
+    for width, height in SIZES:
+        where = f"{width}x{height}@{scale}x"
+        window.show_missions()
+        window.resize(width, height)
+        window.show()
+        settle()
+
+        # The audit, its table and the card of a carried-out write, then of a long email.
+        for kind in ("action_executed", "action_decided"):
+            audit.select_event(lambda e, kind=kind: e.kind == kind)
+            settle()
+            problems += screen_problems(audit, f"{where} audit ({kind})")
+            header = audit.table.horizontalHeader()
+            if header.length() > audit.table.viewport().width():
+                problems.append(f"{where} audit: its columns need {header.length()}")
+        shot(window, f"{where}-audit")
+
+        # The Rules dialog: the form with a condition, then with "always".
+        rules_dialog = window.dialogs.open_rules()
+        rules_dialog.set_rules(rules)
+        fit(rules_dialog, width, height)
+        tool = rules_dialog.findChild(QComboBox, "ruleToolCombo")
+        tool.setCurrentIndex(tool.findData("email_send"))
+        field = rules_dialog.field_combo
+        field.setCurrentIndex(field.findData("to"))
+        settle()
+        problems += screen_problems(rules_dialog, f"{where} rules")
+        shot(rules_dialog, f"{where}-rules")
+        field.setCurrentIndex(field.findData(None))
+        settle()
+        problems += screen_problems(rules_dialog, f"{where} rules (always)")
+        rules_dialog.close()
+
+        # Every page of the Settings (the Accounts page with a server and with a folder).
+        settings = window.dialogs.open_settings(first_run=False, key=None)
+        assert settings is not None
+        fit(settings, width, height)
+        for index in range(settings.tabs.count()):
+            settings.tabs.setCurrentIndex(index)
+            settle()
+            page = settings.tabs.tabText(index).lower()
+            problems += screen_problems(settings, f"{where} settings {page}")
+            shot(settings, f"{where}-settings-{page}")
+            if settings.tabs.widget(index).widget() is settings.accounts_page:
+                settings.accounts_page.choose_provider("A folder on this computer (Maildir or mbox)")
+                settle()
+                problems += screen_problems(settings, f"{where} settings {page} (local mail)")
+                settings.accounts_page.choose_provider("Gmail")
+        settings.reject()
+
+        # The Workflows pane with two workflows and a run.
+        window.show_workflows()
+        window.workflows.on_loaded(infos)
+        window.workflows.pane.show_history(runs)
+        settle()
+        problems += screen_problems(window.workflows.pane, f"{where} workflows")
+        shot(window, f"{where}-workflows")
+    print(json.dumps(problems))  # noqa: T201 - the test reads the problems from standard output
+    window.shut_down()
+    QApplication.processEvents()
+    return 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scale", SCALES)
+def test_the_audit_rules_settings_and_workflows_fit_at_every_size_and_scale(scale: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    names = [f"screens-{w}x{h}@{scale}x-{s}.png" for w, h in SIZES for s in ("audit", "rules", "workflows")]
+    for name in names:
+        (ARTIFACTS / name).unlink(missing_ok=True)
+    env = dict(
+        os.environ,
+        QT_SCALE_FACTOR=scale,
+        QT_QPA_PLATFORM=f"offscreen:configfile={_SCREEN}",
+        QT_ENABLE_HIGHDPI_SCALING="1",
+    )
+    result = subprocess.run(
+        [sys.executable, __file__, str(ARTIFACTS), scale, "screens"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    problems = json.loads(result.stdout.strip().splitlines()[-1])
+    assert problems == [], "\n".join(problems)
+    for name in names:
+        shot = ARTIFACTS / name
+        assert shot.is_file(), name
+        assert shot.stat().st_size > 5_000, name
+
+
+def test_the_audit_table_fits_its_pane_without_a_sideways_scroll_bar(qtbot: QtBot) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication
+
+    from ui.audit import AuditView
+
+    view = AuditView()
+    qtbot.addWidget(view)
+    view.apply(audit_events())
+    view.show()
+    qtbot.waitExposed(view)
+    for width in (230, 260, 400, 900):
+        view.resize(width, 600)
+        QApplication.processEvents()
+        table = view.table
+        assert table.horizontalHeader().length() <= table.viewport().width(), width
+        assert not table.horizontalScrollBar().isVisible(), width
+        summary = table.columnWidth(2)
+        assert summary >= table.viewport().width() // 3, width  # the long column keeps room
+        # The kind of event gives way to the summary when the pane is narrow.
+        assert table.isColumnHidden(1) == (width < 300), width
+    # The long summary is cut with "…" in its cell and whole in its tooltip.
+    long = next(e for e in view.events if e.kind == "tool_called")
+    row = [e.audit_id for e in view.events].index(long.audit_id)
+    assert view.proxy.index(row, 2).data(Qt.ItemDataRole.ToolTipRole) == long.summary
+    assert table.textElideMode() == Qt.TextElideMode.ElideRight
+    # The card of a tool call names it in words, not by its id.
+    assert view.select_event(lambda e: e.kind == "tool_called")
+    assert view.detail_card.fields["What"] == "Sheet read"
+
+
+if __name__ == "__main__" and sys.argv[3:] == ["screens"]:  # pragma: no cover
+    sys.exit(_render_screens(Path(sys.argv[1]), sys.argv[2]))
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(_render(Path(sys.argv[1]), sys.argv[2]))

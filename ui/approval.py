@@ -16,7 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractScrollArea,
+    QAbstractSpinBox,
     QApplication,
+    QComboBox,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -40,6 +44,45 @@ EFFECT_WORDS = {
     "local": "Changes your files · can be undone",
     "external": "Reaches outside · cannot be taken back",
 }
+
+
+_SUBJECT = "_ensembleCardSubject"
+"""The property holding a control's own accessible name, before its card's subject was added."""
+
+
+def _own_name(widget: QWidget, labels: list[QLabel]) -> str:
+    """What names a control by itself: its accessible name, a button's text, or the label of
+    its form row (its buddy, among ``labels``)."""
+    kept = widget.property(_SUBJECT)
+    if isinstance(kept, str) and kept:
+        return kept
+    name = widget.accessibleName().strip()
+    if name:
+        return name
+    if isinstance(widget, QAbstractButton):
+        return widget.text().replace("&", "").strip()
+    for label in labels:
+        if label.buddy() is widget and label.text().strip():
+            return label.text().replace("&", "").strip().rstrip(":")
+    return ""
+
+
+def _name_within(root: QWidget, subject: str) -> None:
+    """Adds a card's subject to the accessible name of ``root`` and of every control in it that
+    takes the keyboard or holds a table or a text ("Subject (Send an email to bob@example.com)"),
+    once, however often it is called."""
+    kinds = (QAbstractButton, QAbstractScrollArea, QComboBox, QLineEdit, QAbstractSpinBox)
+    labels = root.findChildren(QLabel)
+    for widget in (root, *root.findChildren(QWidget)):
+        if widget is not root and not isinstance(widget, kinds):
+            continue
+        if isinstance(widget.parentWidget(), (QAbstractSpinBox, QComboBox)):
+            continue  # an editable box's line edit speaks for its owner
+        own = _own_name(widget, labels)
+        if not own or subject in own:
+            continue
+        widget.setProperty(_SUBJECT, own)
+        widget.setAccessibleName(f"{own} ({subject})")
 
 
 class ApprovalCard(QFrame):
@@ -68,6 +111,8 @@ class ApprovalCard(QFrame):
         self.action_id = action.id
         self.mission_id = action.mission_id
         self.tool = action.tool
+        self.effect = action.effect
+        self.info = action  # the action as proposed (a batch card sums up its members)
         self.title = action.title or action.tool
         self.arguments: dict[str, Any] = dict(action.arguments)
         self.preview = action.preview
@@ -85,8 +130,21 @@ class ApprovalCard(QFrame):
         # part of the card wraps or flows to the width it is given.
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         summary = preview.summary or self.title
+        self.summary = summary
         self.setAccessibleName(f"Proposed action: {self.title}: {summary}")
-        self.setAccessibleDescription(f"Proposed by the {agent} agent in the mission {mission_title}")
+        # What a screen reader says after the name: the whole card in one sentence or three.
+        self.setAccessibleDescription(
+            " ".join(
+                part
+                for part in (
+                    f"{summary}.",
+                    f"Proposed by the {agent} agent in the mission {mission_title}.",
+                    f"{EFFECT_WORDS.get(effect, effect)}.",
+                    notice or "",
+                )
+                if part
+            )
+        )
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(14, 12, 14, 12)
@@ -158,11 +216,11 @@ class ApprovalCard(QFrame):
         self.confirm_reject_button.setAccessibleName("Confirm reject")
         self.confirm_reject_button.setProperty("role", "danger")
         self.confirm_reject_button.clicked.connect(self.on_confirm_reject_clicked)
-        cancel_reject = QPushButton("Cancel")
-        cancel_reject.setObjectName("cancelRejectButton")
-        cancel_reject.setAccessibleName("Cancel reject")
-        cancel_reject.clicked.connect(self.on_cancel_reject_clicked)
-        reason_layout.addWidget(button_row(self.confirm_reject_button, cancel_reject))
+        self.cancel_reject_button = QPushButton("Cancel")
+        self.cancel_reject_button.setObjectName("cancelRejectButton")
+        self.cancel_reject_button.setAccessibleName("Cancel reject")
+        self.cancel_reject_button.clicked.connect(self.on_cancel_reject_clicked)
+        reason_layout.addWidget(button_row(self.confirm_reject_button, self.cancel_reject_button))
         self.reason_row.hide()
         layout.addWidget(self.reason_row)
 
@@ -207,6 +265,7 @@ class ApprovalCard(QFrame):
             name="cardButtons",
         )
         layout.addWidget(self.button_row)
+        self._name_controls()
 
     # Actions -------------------------------------------------------------------------------
 
@@ -244,6 +303,7 @@ class ApprovalCard(QFrame):
         self.approve_button.setText("Approve with edits")
         self.edit_button.setText("Cancel edit")
         self.approve_all_button.setEnabled(False)
+        self._name_controls()
         focus = self._editor.cell_editor() or self._editor
         focus.setFocus()
 
@@ -261,6 +321,23 @@ class ApprovalCard(QFrame):
         self.edit_button.setText("Edit")
         self.approve_all_button.setEnabled(True)
         self.error_label.hide()
+        self._name_controls()
+
+    def _name_controls(self) -> None:
+        """Names every control of the card after what the card is about, so that a screen
+        reader tells this card's "Approve" from the next one's ("Approve: Send an email to
+        bob@example.com"); the visible texts stay short."""
+        subject = self.summary
+        for button in (self.approve_button, self.edit_button):
+            button.setAccessibleName(f"{button.text()}: {subject}")
+        self.reject_button.setAccessibleName(f"Reject: {subject}")
+        self.approve_all_button.setAccessibleName(f"Approve all like this in this mission: {subject}")
+        self.confirm_reject_button.setAccessibleName(f"Confirm reject: {subject}")
+        self.cancel_reject_button.setAccessibleName(f"Cancel reject: {subject}")
+        self.reason_input.setAccessibleName(f"Reason for rejecting (optional): {subject}")
+        for part in (self.preview_view, self._editor):
+            if part is not None:
+                _name_within(part, subject)
 
     def on_reject_clicked(self) -> None:
         self.reason_row.show()
@@ -434,7 +511,9 @@ class ApprovalPane(QWidget):
             return None
         card = ApprovalCard(action, mission_title=self._mission_title(action.mission_id))
         self._cards[action.id] = card
-        self._list.insertWidget(self._list.count() - 1, card)
+        from ui.batch_card import place
+
+        place(self._list, card)  # into its batch, if similar cards wait (ui/batch_card.py)
         self._update_count()
         self.card_added.emit(card)
         return card
@@ -450,6 +529,9 @@ class ApprovalPane(QWidget):
         card = self._cards.pop(action_id)
         had_focus = card.holds_focus()
         following = order[index + 1 :] + order[:index][::-1]
+        from ui.batch_card import leave
+
+        leave(card)
         self._list.removeWidget(card)
         card.hide()
         card.deleteLater()

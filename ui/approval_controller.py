@@ -10,15 +10,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import QVBoxLayout
 
 from ui.approval import ApprovalCard, ApprovalPane
+from ui.batch_card import batch_of
 from ui.bridge import error_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from app.api import ActionInfo, AnyEvent
+    from app.api import ActionInfo, AnyEvent, RuleSuggested
     from app.engine import Decision
+    from ui.batch_card import BatchCard, BatchItem, RuleSuggestionBar
     from ui.bridge import Bridge
     from ui.main_window import MainWindow
 
@@ -74,14 +77,46 @@ class ApprovalController(QObject):
                     self.pane.add(api.ActionInfo.proposed(event))
                 case api.ActionDecided():
                     self.pane.remove(event.action_id)
+                case api.RuleSuggested():
+                    self.suggest_rule(event)
+
+    def suggest_rule(self, event: RuleSuggested) -> RuleSuggestionBar:
+        """Shows a suggested rule above the cards (a bar, never a dialog); only its yes adds it."""
+        from ui.batch_card import RuleSuggestionBar
+
+        bar = RuleSuggestionBar(event.summary)
+        mission_id, tool, where, description = (
+            event.mission_id,
+            event.tool,
+            dict(event.where),
+            event.description,
+        )
+        bar.accepted.connect(
+            lambda: self._bridge.call(
+                lambda e: e.add_rule(
+                    "approve_all", mission_id=mission_id, tool=tool, where=where, description=description
+                ),
+                lambda _rule: self._window.statusBar().showMessage(f"Rule added: {description}.", 6000),
+                what="add the rule",
+            )
+        )
+        layout = self.pane.layout()
+        if isinstance(layout, QVBoxLayout):
+            layout.insertWidget(1, bar)  # under the pane's heading, above the cards
+        return bar
 
     def on_card_added(self, card: ApprovalCard) -> None:
         card.approved.connect(self.on_approved)
         card.edited.connect(self.on_edited)
         card.rejected.connect(self.on_rejected)
         card.approve_all_requested.connect(self.on_approve_all)
+        batch = batch_of(card)
+        if batch is not None and not batch.property("wired"):
+            batch.setProperty("wired", True)
+            batch.decided.connect(lambda items, b=batch: self.on_batch_decided(b, items))
         self.card_shown.emit(card.action_id)
-        self._window.notify_waiting(card.mission_id, card.preview.summary or card.title)
+        if batch is None:  # one notification per batch: its first card's
+            self._window.notify_waiting(card.mission_id, card.preview.summary or card.title)
 
     def on_last_card_left(self) -> None:
         """The last card was decided from the keyboard: the focus goes to the message box (or
@@ -124,6 +159,29 @@ class ApprovalController(QObject):
         from app.engine import Decision
 
         self._decide(action_id, Decision.reject(reason), "reject the action")
+
+    def on_batch_decided(self, batch: BatchCard, items: list[BatchItem]) -> None:
+        """One decision over a batch card's actions (see :mod:`ui.batch_card`)."""
+        from app.engine import Decision
+
+        decisions = [
+            (
+                action_id,
+                Decision.edit(arguments or {})
+                if kind == "edit"
+                else Decision.reject(reason)
+                if kind == "reject"
+                else Decision.approve(),
+            )
+            for action_id, kind, arguments, reason in items
+        ]
+        self._window.clear_error()
+        self._bridge.call(
+            lambda e: e.decide_batch(decisions),
+            None,
+            what="decide the batch",
+            on_error=lambda error: batch.show_error(error_text(error)),
+        )
 
     def on_approve_all(self, action_id: str) -> None:
         card = self.pane.card(action_id)

@@ -21,17 +21,21 @@ from __future__ import annotations
 import contextlib
 import shutil
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QResizeEvent
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QIcon, QImageReader, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractScrollArea,
+    QApplication,
     QFrame,
     QHBoxLayout,
     QLabel,
     QSizePolicy,
+    QStyle,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -218,6 +222,31 @@ def local_paths(mime: QMimeData) -> list[str]:
 
 # The chips ---------------------------------------------------------------------------------------
 
+DROP_TEXT = "Drop the files here to attach them to your message"
+
+
+@cache
+def attach_icon() -> QIcon:
+    """The paper clip of an attached file (``resources/icons/attach.svg``), drawn rather than an
+    emoji, which shows as a box without an emoji font; the style's file icon where SVG cannot
+    be read. Call it once a QApplication exists."""
+    formats = {bytes(f.data()).lower() for f in QImageReader.supportedImageFormats()}
+    if b"svg" in formats:
+        icon = QIcon(str(resources.files("resources").joinpath("icons", "attach.svg")))
+        if not icon.isNull():
+            return icon
+    return QApplication.style().standardIcon(QStyle.StandardPixmap.SP_FileIcon)
+
+
+def icon_label(size: int, parent: QWidget | None = None) -> QLabel:
+    """A label showing :func:`attach_icon` at ``size`` (logical) pixels, sharp on any screen."""
+    label = QLabel(parent)
+    label.setObjectName("attachIcon")
+    label.setAccessibleName("Attached file")
+    label.setFixedSize(size, size)
+    label.setPixmap(attach_icon().pixmap(QSize(size, size), label.devicePixelRatioF()))
+    return label
+
 
 @dataclass(frozen=True)
 class Attachment:
@@ -255,9 +284,11 @@ class AttachmentChip(QFrame):
             " background: palette(window); }"
         )
         layout = QHBoxLayout(self)
-        layout.setContentsMargins(10, 2, 4, 2)
+        layout.setContentsMargins(8, 2, 4, 2)
         layout.setSpacing(4)
-        self.label = _ElidedLabel(f"📎 {name} · {size}")
+        self.icon = icon_label(max(12, self.fontMetrics().height() - 2))
+        layout.addWidget(self.icon)
+        self.label = _ElidedLabel(f"{name} · {size}")
         self.label.setObjectName("attachmentName")
         self.label.setAccessibleName(f"{name}, {size}")
         layout.addWidget(self.label)
@@ -423,22 +454,39 @@ def sort_paths(paths: Iterable[str]) -> tuple[list[Path], list[Path], list[str]]
 # Dropping files ------------------------------------------------------------------------------------
 
 
-class DropOverlay(QLabel):
-    """The highlight over the chat while files are dragged over it (mouse clicks and drags go
-    through it to what is below)."""
+class DropOverlay(QFrame):
+    """The highlight over the chat while files are dragged over it: a paper clip and what to do
+    (mouse clicks and drags go through it to what is below)."""
 
     def __init__(self, parent: QWidget) -> None:
-        super().__init__("📎 Drop the files here to attach them to your message", parent)
+        super().__init__(parent)
         self.setObjectName("dropHighlight")
         self.setAccessibleName("Drop the files to attach them")
-        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setWordWrap(True)
-        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.setStyleSheet(
             "#dropHighlight { border: 3px dashed palette(highlight); border-radius: 12px;"
-            " background: rgba(91, 124, 250, 40); font-size: 15px; font-weight: 600; }"
+            " background: rgba(91, 124, 250, 40); }"
+            " #dropHint { font-size: 15px; font-weight: 600; background: transparent; }"
         )
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(16, 16, 16, 16)
+        layout.setSpacing(8)
+        layout.addStretch(1)
+        self.icon = icon_label(32)
+        layout.addWidget(self.icon, 0, Qt.AlignmentFlag.AlignHCenter)
+        self.label = QLabel(DROP_TEXT)
+        self.label.setObjectName("dropHint")
+        self.label.setAccessibleName(DROP_TEXT)
+        self.label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.label.setWordWrap(True)
+        layout.addWidget(self.label)
+        layout.addStretch(1)
+        for widget in (self, self.icon, self.label):
+            widget.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.hide()
+
+    def text(self) -> str:
+        """What the highlight says."""
+        return self.label.text()
 
     def show_over(self) -> None:
         """Covers its parent."""

@@ -20,14 +20,14 @@ import re
 import threading
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QAbstractItemModel, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QFileDialog,
-    QFormLayout,
     QFrame,
+    QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -49,13 +49,15 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from pathlib import Path
 
-    from PySide6.QtGui import QShowEvent
+    from PySide6.QtGui import QResizeEvent, QShowEvent
 
     from app.api import AnyEvent
     from app.engine import Engine
     from ui.bridge import Bridge
 
 COLUMNS = ["Time", "What", "Summary"]
+SUMMARY_ROOM = 160
+"""The least width the summary column keeps before the kind of event gives way to it."""
 ROLE_INDEX = Qt.ItemDataRole.UserRole + 1
 
 KIND_WORDS = {
@@ -69,7 +71,9 @@ KIND_WORDS = {
     "action_decided": "Decided",
     "action_executed": "Carried out",
     "action_failed": "Failed",
+    "write_checked": "Checked",
     "action_undone": "Undone",
+    "mission_rolled_back": "Mission undone",
     "task_started": "Task started",
     "task_finished": "Task finished",
     "question_asked": "Question",
@@ -132,7 +136,9 @@ class _EventModel(QStandardItemModel):
                 QStandardItem(event.summary),
             ]
             items[0].setData(index, ROLE_INDEX)
+            items[0].setToolTip(_when(event))
             items[1].setData(event.kind, ROLE_INDEX)
+            items[1].setToolTip(items[1].text())  # cut short in a narrow pane
             items[2].setToolTip(event.summary)
             self.appendRow(items)
 
@@ -179,6 +185,15 @@ def _who_decided(decided_by: str) -> str:
     return decided_by
 
 
+def _tool_words(tool: str) -> str:
+    """A tool as a person reads it: the title of an action ("Send an email"), or its name in
+    words ("Sheet read") for a tool that only reads."""
+    from app.api import action_kinds
+
+    titles = {kind.name: kind.title for kind in action_kinds()}
+    return titles.get(tool) or tool.replace("_", " ").capitalize()
+
+
 DECISION_WORDS = {"approve": "Approved", "edit": "Approved with changes", "reject": "Rejected"}
 
 
@@ -199,6 +214,60 @@ def _changed_file(events: list[AnyEvent], action_id: str) -> str:
     return "The file"
 
 
+class _EventTable(QTableView):
+    """The events as rows that always fit the table's width: no sideways scroll bar.
+
+    The time and the kind of event keep compact widths from the font (sizing columns to their
+    contents would re-measure every row at each new event, which a long mission cannot
+    afford); the summary takes the rest and is cut with "…" when long, its whole text in its
+    tooltip. In a narrow pane the kind of event gives way to the summary.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
+        header = self.horizontalHeader()
+        header.setMinimumSectionSize(24)
+        header.setTextElideMode(Qt.TextElideMode.ElideRight)
+
+    def setModel(self, model: QAbstractItemModel | None) -> None:
+        super().setModel(model)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Fixed)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Fixed)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.fit_columns()
+
+    def ideal_widths(self) -> tuple[int, int]:
+        """The time's and the kind's widths when there is room for them."""
+        metrics = self.fontMetrics()
+        padding = metrics.horizontalAdvance("  ") + 8
+        time = metrics.horizontalAdvance("00:00:00") + padding
+        kind = max(metrics.horizontalAdvance(w) for w in KIND_WORDS.values()) + padding
+        return time, kind
+
+    def fit_columns(self) -> None:
+        """Shares the width out: time and kind compact, the summary the rest, nothing beyond.
+
+        When the summary would keep less than :data:`SUMMARY_ROOM`, the kind of event gives
+        way (the summary says what happened too, and the card below names the kind).
+        """
+        room = self.viewport().width()
+        time, kind = self.ideal_widths()
+        time = max(24, min(time, room // 2))
+        narrow = room - time - kind < SUMMARY_ROOM
+        self.setColumnHidden(1, narrow)
+        self.setColumnWidth(0, time)
+        if not narrow:
+            self.setColumnWidth(1, kind)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.fit_columns()
+
+
 class EventCard(QWidget):
     """The selected event as a person reads it: what happened, when, who did it, and for an
     action its preview, the decision (and by whom) and its result."""
@@ -214,10 +283,14 @@ class EventCard(QWidget):
         self.heading = self._text("auditCardHeading", "What happened")
         self.heading.setStyleSheet("font-weight: 600;")
         self._layout.addWidget(self.heading)
+        # A grid, not a QFormLayout: a form row is as tall as its value's first line, which
+        # cuts a value that wraps in a narrow pane; a grid row grows with the wrapped text.
         self._form_widget = QWidget()
-        self._form = QFormLayout(self._form_widget)
+        self._form = QGridLayout(self._form_widget)
         self._form.setContentsMargins(0, 0, 0, 0)
-        self._form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        self._form.setHorizontalSpacing(10)
+        self._form.setVerticalSpacing(6)
+        self._form.setColumnStretch(1, 1)
         self._layout.addWidget(self._form_widget)
         self.preview_text = QPlainTextEdit()
         self.preview_text.setObjectName("auditPreviewText")
@@ -239,8 +312,11 @@ class EventCard(QWidget):
 
     def show_event(self, event: AnyEvent | None, events: list[AnyEvent]) -> None:
         """Shows ``event``, with what the other ``events`` of its action say (None: nothing)."""
-        while self._form.rowCount():
-            self._form.removeRow(0)
+        while (item := self._form.takeAt(0)) is not None:
+            widget = item.widget()
+            if widget is not None:
+                widget.hide()
+                widget.deleteLater()
         self.fields = {}
         self.preview_text.hide()
         if event is None:
@@ -260,7 +336,12 @@ class EventCard(QWidget):
         self.fields[label] = value
         field = self._text(f"auditField_{label.replace(' ', '_')}", label)
         field.setText(value)
-        self._form.addRow(f"{label}:", field)
+        name = QLabel(f"{label}:")
+        name.setBuddy(field)
+        name.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        row = len(self.fields) - 1
+        self._form.addWidget(name, row, 0, Qt.AlignmentFlag.AlignTop)
+        self._form.addWidget(field, row, 1)
 
     def _action_rows(self, related: list[AnyEvent]) -> None:
         from app import api
@@ -295,6 +376,8 @@ class EventCard(QWidget):
                 results.append(f"Undone: {e.summary}")
             elif isinstance(e, api.ActionConfirmed):
                 results.append("Found to have happened before a restart")
+            elif isinstance(e, api.WriteChecked):
+                results.append(e.summary)
         self._row("Result", "; ".join(results))
 
     def _other_rows(self, event: AnyEvent) -> None:
@@ -302,7 +385,7 @@ class EventCard(QWidget):
 
         match event:
             case api.ToolCalled():
-                self._row("What", event.tool)
+                self._row("What", _tool_words(event.tool))
             case api.ToolResultEvent():
                 self._row("Result", event.result[:600] + ("…" if len(event.result) > 600 else ""))
             case api.TaskStarted() | api.TaskFinished():
@@ -390,7 +473,7 @@ class AuditView(QWidget):
         self.model = _EventModel(self)
         self.proxy = _EventFilter(self)
         self.proxy.setSourceModel(self.model)
-        self.table = QTableView()
+        self.table = _EventTable()
         self.table.setObjectName("auditTable")
         self.table.setAccessibleName("Events")
         self.table.setModel(self.proxy)
@@ -401,15 +484,6 @@ class AuditView(QWidget):
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
         self.table.verticalHeader().setDefaultSectionSize(24)
-        self.table.horizontalHeader().setStretchLastSection(True)
-        # Fixed widths from the font: sizing columns to their contents re-measures every row
-        # at each new event, which a long mission cannot afford.
-        metrics = self.table.fontMetrics()
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Fixed)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
-        self.table.setColumnWidth(0, metrics.horizontalAdvance("00:00:00") + 20)
-        self.table.setColumnWidth(1, max(metrics.horizontalAdvance(w) for w in KIND_WORDS.values()) + 20)
         self.table.selectionModel().currentRowChanged.connect(self.on_current_changed)
 
         # The selected event: a card a person reads, or its JSON.
@@ -445,7 +519,10 @@ class AuditView(QWidget):
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.table)
         split.addWidget(details)
-        split.setSizes([360, 220])
+        # The card of the selected event gets as much room as the list: it must be read.
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 1)
+        split.setSizes([300, 300])
         layout.addWidget(split, 1)
 
         # An undo the engine refused because the file changed: what is at stake, and a way on.
@@ -573,7 +650,11 @@ class AuditView(QWidget):
         from app import api
 
         event = self._selected()
-        if isinstance(event, api.ActionExecuted) and event.undoable and event.action_id not in self._undone:
+        if (
+            isinstance(event, api.ActionExecuted | api.ActionFailed)
+            and event.undoable
+            and event.action_id not in self._undone
+        ):
             return event.action_id
         return None
 

@@ -220,9 +220,10 @@ _MARKDOWN = re.compile(r"([\\`*_\[\]<>#|~])")
 
 
 def _note(text: str) -> str:
-    """A note of the window's (not the agents'), in markdown: each line in italics."""
+    """A note of the window's (not the agents') about attached files, in markdown: each line in
+    italics after "Attached:" (words, not an emoji that shows as a box without an emoji font)."""
     lines = [_MARKDOWN.sub(r"\\\1", line) for line in text.splitlines() if line.strip()]
-    return "\n\n".join(f"*📎 {line}*" for line in lines)
+    return "\n\n".join(f"*Attached: {line}*" for line in lines)
 
 
 def _time(at: datetime) -> str:

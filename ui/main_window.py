@@ -57,6 +57,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+DEFAULT_PANES = (240, 400, 520, 400)
+"""The first widths of the missions, the chat, the plan and the cards (fitted to the window)."""
+
 __all__ = [
     "BACKGROUND_TITLE",
     "CLOSE_QUESTION",
@@ -222,7 +225,7 @@ class MainWindow(QMainWindow):
             self.splitter.addWidget(pane)
             pane.setMinimumWidth(width)
             self.splitter.setStretchFactor(index, stretch)
-        self.splitter.setSizes([240, 400, 520, 400])
+        self.splitter.setSizes(list(DEFAULT_PANES))
         # The missions (the splitter) or the Workflows pane, one at a time.
         self.pages = QStackedWidget()
         self.pages.setObjectName("mainPages")
@@ -279,6 +282,10 @@ class MainWindow(QMainWindow):
             "Rules", "rulesButton", "Rules", "The standing decisions that approve or reject actions for you"
         )
         self.rules_button.clicked.connect(self.on_rules_clicked)
+        self.memory_button = button(
+            "Memory", "memoryButton", "Memory", "What the lead remembers for you: facts and preferences"
+        )
+        self.memory_button.clicked.connect(self.on_memory_clicked)
         self.workflows_button = button(
             "Workflows",
             "workflowsButton",
@@ -433,6 +440,11 @@ class MainWindow(QMainWindow):
 
     def on_rules_clicked(self) -> None:
         self.dialogs.open_rules()
+
+    def on_memory_clicked(self) -> None:
+        from ui.memory import open_memory
+
+        open_memory(self, self.bridge, self.workspaces())
 
     def on_approve_first(self) -> None:
         self.approvals.approve_first()
@@ -606,8 +618,14 @@ class MainWindow(QMainWindow):
         if not (isinstance(geometry, QByteArray) and self.restoreGeometry(geometry)):
             self.resize(1500, 920)
         splitter = store.value("splitter")
-        if isinstance(splitter, QByteArray):
-            self.splitter.restoreState(splitter)
+        restored = isinstance(splitter, QByteArray) and self.splitter.restoreState(splitter)
+        # Each screen's own pane sizes over the last ones saved (see ui/layout_memory.py); on
+        # a screen with none, the first sizes fitted to the window, no pane under its minimum.
+        from ui.layout_memory import SplitterMemory
+
+        defaults = None if restored else {"mainSplitter": list(DEFAULT_PANES)}
+        self.layout_memory = SplitterMemory(self, [self.splitter], self.window_settings, defaults=defaults)
+        self.layout_memory.restore()
 
     def save_geometry(self) -> None:
         """Remembers the window's size, position and panes."""
@@ -615,6 +633,7 @@ class MainWindow(QMainWindow):
         store.setValue("geometry", self.saveGeometry())
         store.setValue("splitter", self.splitter.saveState())
         store.sync()
+        self.layout_memory.save()
 
     # Closing ---------------------------------------------------------------------------------------
 

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from ui.bridge import Bridge
     from ui.main_window import MainWindow
     from ui.missions_list import MissionsList
+    from ui.rollback_dialog import RollbackDialog
 
 NEW_MISSION_TEXT = "Say what you want done; the agents plan it and ask you before changing anything."
 DEMO_TEXT = (
@@ -199,13 +200,22 @@ class MissionView(QObject):
         self.save_workflow_button.clicked.connect(
             lambda: self.save_workflow_requested.emit(self.mission_id) if self.mission_id else None
         )
+        self.undo_mission_button = QPushButton("Undo this mission…")
+        self.undo_mission_button.setObjectName("undoMissionButton")
+        self.undo_mission_button.setAccessibleName("Undo this mission")
+        self.undo_mission_button.setToolTip("Take back this mission's changes: see what will be undone first")
+        self.undo_mission_button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        self.undo_mission_button.hide()
+        self.undo_mission_button.clicked.connect(self.open_rollback)
+        self.rollback_dialog: RollbackDialog | None = None
         hl.addLayout(title_row)
-        self.status = QLabel(NEW_MISSION_TEXT)
+        # Wraps rather than being cut at the pane's edge (its whole text is also its tooltip
+        # and accessible description). It changes at most once per model call, and its height
+        # only when its number of lines does, so the chat below is seldom laid out again.
+        self.status = WrapLabel()
         self.status.setObjectName("missionStatus")
         self.status.setAccessibleName("Mission status")
-        # One line: its text changes with every model call, and must not re-lay out the chat.
-        self.status.setWordWrap(False)
-        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.set_status_line(NEW_MISSION_TEXT)
         hl.addWidget(self.status)
         self.resume_note = QLabel()
         self.resume_note.setObjectName("resumeNote")
@@ -214,7 +224,11 @@ class MissionView(QObject):
         self.resume_note.setWordWrap(True)
         self.resume_note.hide()
         hl.addWidget(self.resume_note)
-        hl.addWidget(self.save_workflow_button, 0, Qt.AlignmentFlag.AlignLeft)
+        mission_actions = QHBoxLayout()
+        mission_actions.addWidget(self.save_workflow_button)
+        mission_actions.addWidget(self.undo_mission_button)
+        mission_actions.addStretch(1)
+        hl.addLayout(mission_actions)
         layout.addWidget(header)
         self.chat_view = ChatView()
         layout.addWidget(self.chat_view, 1)
@@ -384,13 +398,14 @@ class MissionView(QObject):
         self.demo_banner.setVisible(row is not None and row.demo)
         if row is None:
             self.header.setText("New mission")
-            self.status.setText(NEW_MISSION_TEXT)
+            self.set_status_line(NEW_MISSION_TEXT)
             self.resume_button.hide()
             self.resume_note.hide()
             self.save_workflow_button.hide()
+            self.undo_mission_button.hide()
             return
         self.header.setText(row.title)
-        self.status.setText(row.line())
+        self.set_status_line(row.line())
         interrupted = row.status == "interrupted"
         if not interrupted:
             self._resume_why.pop(row.id, None)
@@ -407,7 +422,30 @@ class MissionView(QObject):
         self.resume_note.setText(f"It cannot resume: {why}" if why else "")
         self.resume_note.setVisible(bool(why))
         self.save_workflow_button.setVisible(row.status == "done" and not row.demo)
+        self.undo_mission_button.setVisible(row.status in ("done", "failed", "cancelled"))
         self.update_composer()
+
+    def open_rollback(self) -> None:
+        """Undo this mission…: opens the dialog that shows what will be undone, then does it."""
+        if not self.mission_id:
+            return
+        from ui.rollback_dialog import RollbackDialog
+
+        if self.rollback_dialog is not None:
+            self.rollback_dialog.close()
+        self.rollback_dialog = RollbackDialog(
+            self._bridge, self.mission_id, self._missions.title(self.mission_id), self._window
+        )
+        self.rollback_dialog.open()
+
+    def set_status_line(self, text: str) -> None:
+        """Shows what the mission is doing under its title (wrapped, never cut), with the whole
+        text as its tooltip and accessible description."""
+        if text == self.status.text():
+            return
+        self.status.setText(text)
+        self.status.setToolTip(text)
+        self.status.setAccessibleDescription(text)
 
     # The composer --------------------------------------------------------------------------------
 

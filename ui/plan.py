@@ -3,19 +3,28 @@ tool calls underneath.
 
 The plan is built from the mission's events alone, the same way whether they are replayed
 from the journal or arrive live, so that what it shows can never drift from the audit.
+
+A tool call is shown by what it does and what it works on, in words ("Change a workbook ·
+invoices.xlsx (Invoices)"), never by the tool's name or its arguments as code; its tooltip
+lists the arguments as "Key: value" lines. In a narrow pane the Tokens, Agent and Time
+columns give way (in that order) to the task's text, and their values move into the task's
+tooltip, so that the plan never needs a sideways scroll bar.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtGui import QHelpEvent
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QHeaderView,
     QLabel,
     QStackedWidget,
+    QToolTip,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -54,6 +63,10 @@ CALL_STATUS = {
 LEAD = "__lead__"
 ROLE_STATUS = Qt.ItemDataRole.UserRole + 1
 ROLE_LABEL = Qt.ItemDataRole.UserRole + 2
+ROLE_CALL = Qt.ItemDataRole.UserRole + 3
+# The columns that give way, first to last, when the pane is too narrow for them and the task.
+YIELDING = (COL_TOKENS, COL_AGENT, COL_TIME)
+MIN_TASK_CHARS = 22  # the task column's least width, in average characters
 CALL_GLYPH = {
     "running": "●",
     "done": "✓",
@@ -93,13 +106,173 @@ def elapsed(seconds: float) -> str:
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
-def _args_text(arguments: Any) -> str:
-    if isinstance(arguments, dict):
-        parts = [f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in arguments.items()]
-        text = ", ".join(parts)
+def _cut(text: str, most: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
+def _file_name(path: str) -> str:
+    return path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or path
+
+
+def _people(value: Any) -> str:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        return ""
+    names = [str(v).strip() for v in value if v and str(v).strip()]
+    if not names:
+        return ""
+    shown = ", ".join(names[:2])
+    return f"{shown} and {len(names) - 2} more" if len(names) > 2 else shown
+
+
+def call_object(arguments: Any) -> str:
+    """What a tool call works on, in a few words taken from its arguments: the file (and its
+    sheet), the recipients, the site, the subject… ``""`` when none of them is known.
+
+    Args:
+        arguments: The call's arguments, as the agent gave them.
+
+    Returns:
+        E.g. ``"invoices.xlsx (Invoices)"``, ``"to ann@example.com"``, ``"portal.example.com"``.
+    """
+    if not isinstance(arguments, dict):
+        return ""
+    get = arguments.get
+    parts: list[str] = []
+    sheet = get("sheet")
+    for key in ("path", "save_as", "file", "filename"):
+        value = get(key)
+        if isinstance(value, str) and value:
+            name = _file_name(value)
+            parts.append(f"{name} ({sheet})" if isinstance(sheet, str) and sheet else name)
+            break
     else:
-        text = json.dumps(arguments, ensure_ascii=False)
-    return text if len(text) <= 140 else text[:139] + "…"
+        if isinstance(sheet, str) and sheet:
+            parts.append(f"sheet {sheet}")
+    for key in ("to", "attendees", "recipients"):
+        who = _people(get(key))
+        if who:
+            parts.append(f"to {who}" if key != "attendees" else f"with {who}")
+            break
+    url = get("url")
+    if isinstance(url, str) and url:
+        try:
+            host = urlsplit(url).hostname or url
+        except ValueError:
+            host = url
+        parts.append(host)
+    else:
+        for key in ("site", "host", "domain"):
+            value = get(key)
+            if isinstance(value, str) and value:
+                parts.append(value)
+                break
+    for key in ("subject", "summary", "question"):
+        value = get(key)
+        if isinstance(value, str) and value.strip():
+            parts.append(f"“{_cut(value, 50)}”")
+            break
+    if not parts:
+        for key, label in (("folder", "folder"), ("calendar", "calendar"), ("name", "")):
+            value = get(key)
+            if isinstance(value, str) and value:
+                parts.append(f"{label} {value}".strip())
+                break
+    tasks = get("tasks")
+    if isinstance(tasks, list) and tasks:
+        parts.append(f"{len(tasks)} task{'s' if len(tasks) != 1 else ''}")
+    return _cut(" · ".join(parts), 90)
+
+
+# Argument names whose words alone would not say what they hold.
+_KEY_WORDS = {
+    "path": "File",
+    "url": "Address",
+    "ref": "Element on the page",
+    "cc": "Copy to",
+    "bcc": "Blind copy to",
+    "uid": "Event",
+    "id": "Message",
+    "in_reply_to": "In reply to",
+}
+
+
+def _key_words(key: str) -> str:
+    if key in _KEY_WORDS:
+        return _KEY_WORDS[key]
+    words = " ".join(part for part in key.replace("-", "_").split("_") if part)
+    return words[:1].upper() + words[1:] if words else "Value"
+
+
+def _value_words(value: Any, most: int = 120) -> str:
+    """A value in words: text as it is, yes/no, a list joined with commas, rows counted."""
+    match value:
+        case bool():
+            return "yes" if value else "no"
+        case str():
+            return _cut(value, most)
+        case int() | float():
+            return f"{value:,}" if isinstance(value, int) and abs(value) >= 10_000 else str(value)
+        case list() if value and all(isinstance(v, list) for v in value):
+            return f"{len(value)} row{'s' if len(value) != 1 else ''}"
+        case list() if value and all(isinstance(v, dict) for v in value):
+            return f"{len(value)} item{'s' if len(value) != 1 else ''}"
+        case list():
+            return _cut(", ".join(_value_words(v, 40) for v in value if v is not None), most)
+        case dict():
+            inner = (f"{_key_words(str(k))} {_value_words(v, 40)}" for k, v in value.items() if v is not None)
+            return _cut("; ".join(inner), most)
+    return _cut(str(value), most)
+
+
+def arguments_text(arguments: Any) -> str:
+    """A call's arguments as a person reads them: one "Key: value" line each (long values cut,
+    empty ones left out), never as code.
+
+    Args:
+        arguments: The call's arguments, as the agent gave them.
+    """
+    if isinstance(arguments, dict):
+        lines = [
+            f"{_key_words(str(k))}: {_value_words(v)}"
+            for k, v in arguments.items()
+            if v is not None and v != "" and v != []
+        ]
+        return "\n".join(lines[:20]) + ("\n…" if len(lines) > 20 else "")
+    if arguments in (None, "", [], {}):
+        return ""
+    return _value_words(arguments)
+
+
+def call_label(title: str, arguments: Any) -> str:
+    """A tool call's line in the plan: what it does, and on what (``"Change a workbook ·
+    invoices.xlsx (Invoices)"``)."""
+    what = title or "A step"
+    thing = call_object(arguments)
+    return f"{what} · {thing}" if thing else what
+
+
+def _agent_words(agent: str) -> str:
+    """``"spreadsheet"`` → ``"Spreadsheet agent"``."""
+    return f"{agent[:1].upper()}{agent[1:]} agent" if agent else "An agent"
+
+
+def _call_tip(label: str, arguments: Any, error: str | None) -> str:
+    """A tool call's tooltip: what it does and on what, its arguments in words, and why it
+    failed (the tool's own words; code is left out)."""
+    parts = [label]
+    details = arguments_text(arguments)
+    if details:
+        parts.append(details)
+    if error is not None:
+        words = error.strip()
+        if not words or words[:1] in "{[<":
+            parts.append("It failed.")
+        else:
+            parts.append(f"It failed: {_cut(words, 400)}")
+    return "\n\n".join(parts)
 
 
 class _Task:
@@ -110,6 +283,7 @@ class _Task:
         self.tokens = 0
         self.latest = ""
         self.instructions = ""
+        self.result = ""
 
 
 class PlanView(QStackedWidget):
@@ -127,20 +301,31 @@ class PlanView(QStackedWidget):
         self.tree.setUniformRowHeights(True)
         self.tree.setAlternatingRowColors(True)
         self.tree.setRootIsDecorated(True)
+        # The task's text elides (its whole text is in the tooltip); the pane never scrolls
+        # sideways: the columns fit its width (see _fit_columns).
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.tree.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.tree.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         header = self.tree.header()
         header.setStretchLastSection(False)
+        header.setMinimumSectionSize(24)
         header.setSectionResizeMode(COL_TASK, QHeaderView.ResizeMode.Stretch)
         # Fixed widths from the font: sizing columns to their contents re-measures every row
         # at each streamed change, which eight busy agents cannot afford.
         metrics = self.tree.fontMetrics()
+        self._widths: dict[int, int] = {}
         for col, sample in (
             (COL_AGENT, "spreadsheet"),
             (COL_STATUS, "■ Stopped"),
             (COL_TIME, "10 min 00 s"),
             (COL_TOKENS, "999,999"),
         ):
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
-            self.tree.setColumnWidth(col, metrics.horizontalAdvance(sample) + 12)
+            width = max(metrics.horizontalAdvance(sample), metrics.horizontalAdvance(COLUMNS[col])) + 14
+            self._widths[col] = width
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Fixed)
+            self.tree.setColumnWidth(col, width)
+        self._min_task = metrics.averageCharWidth() * MIN_TASK_CHARS + self.tree.indentation()
+        self.tree.viewport().installEventFilter(self)
         self.activity = QLabel()
         self.activity.setObjectName("planActivity")
         self.activity.setAccessibleName("What the agents are writing now")
@@ -167,6 +352,8 @@ class PlanView(QStackedWidget):
         self.addWidget(page)
         self._tasks: dict[str, _Task] = {}
         self._calls: dict[str, QTreeWidgetItem] = {}
+        self._call_args: dict[str, Any] = {}  # by call id: for its tooltip
+        self._call_errors: dict[str, str] = {}  # by call id: why it failed, as the tool said
         self._open_calls: dict[tuple[str, str], str] = {}  # (task, tool) → its latest call id
         self._call_of_action: dict[str, str] = {}
         # Call rows added by the batch being applied, to span once the batch is in the tree.
@@ -189,6 +376,8 @@ class PlanView(QStackedWidget):
         self.activity.hide()
         self._tasks.clear()
         self._calls.clear()
+        self._call_args.clear()
+        self._call_errors.clear()
         self._open_calls.clear()
         self._call_of_action.clear()
         self._unspanned.clear()
@@ -261,13 +450,11 @@ class PlanView(QStackedWidget):
         # Streamed text changes one cell per task per batch, however many deltas came.
         for key, text in latest.items():
             task = self._task(key)
-            task.latest = text
-            line = " ".join(text.split())
-            task.item.setToolTip(COL_TASK, f"{task.instructions}\n\nLatest: {line[-300:]}".strip())
+            task.latest = text  # shown in the task's tooltip (see tooltip_for)
         if latest:
             key = next(reversed(latest))
             task = self._tasks[key]
-            who = "Lead agent" if key == LEAD else task.item.text(COL_TASK).split(":", 1)[0]
+            who = "Lead agent" if key == LEAD else _agent_words(task.item.text(COL_AGENT))
             line = " ".join(latest[key].split())
             self._activity_text = f"{who} is writing: …{line[-160:]}"
             if not self._activity_timer.isActive():
@@ -306,9 +493,12 @@ class PlanView(QStackedWidget):
         match event:
             case api.ToolCalled():
                 task = self._task(event.task_id)
-                label = f"{event.tool}({_args_text(event.arguments)})"
+                label = call_label(event.title, event.arguments)
                 item = QTreeWidgetItem([label])
                 item.setData(COL_TASK, ROLE_LABEL, label)
+                # Its tooltip (the arguments in words) is written when asked for: most are never.
+                item.setData(COL_TASK, ROLE_CALL, event.tool_call_id)
+                self._call_args[event.tool_call_id] = event.arguments
                 _set_call_status(item, "running", label)
                 task.item.addChild(item)
                 self._unspanned.append(item)
@@ -319,7 +509,8 @@ class PlanView(QStackedWidget):
                 if call is not None:
                     rejected = call_status(call) == "rejected"
                     _set_call_status(call, "rejected" if rejected else "error" if event.is_error else "done")
-                    call.setToolTip(COL_TASK, event.result[:2000])
+                    if event.is_error:
+                        self._call_errors[event.tool_call_id] = event.result
             case api.MissionStarted() | api.MissionContinued() | api.MissionResumed():
                 lead = self._task(None)
                 if isinstance(event, api.MissionStarted) or lead.started is None:
@@ -348,8 +539,7 @@ class PlanView(QStackedWidget):
                 task = self._task(event.task_id)
                 task.finished = event.at
                 task.item.setText(COL_STATUS, TASK_STATUS.get(event.status, event.status))
-                if event.result:
-                    task.item.setToolTip(COL_STATUS, event.result)
+                task.result = event.result or ""
                 self._update_time(task)
             case api.ModelCallMade():
                 task = self._task(event.task_id)
@@ -411,6 +601,73 @@ class PlanView(QStackedWidget):
             return
         end = task.finished or datetime.now(UTC)
         task.item.setText(COL_TIME, elapsed((end - task.started).total_seconds()))
+
+    # Fitting the pane, and tooltips -------------------------------------------------------------
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.tree.viewport():
+            if event.type() == QEvent.Type.Resize:
+                self._fit_columns()
+            elif event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
+                item = self.tree.itemAt(event.pos())
+                tip = self.tooltip_for(item, self.tree.columnAt(event.pos().x())) if item else ""
+                if tip:
+                    QToolTip.showText(event.globalPos(), tip, self.tree.viewport())
+                else:
+                    QToolTip.hideText()
+                    event.ignore()
+                return True
+        return super().eventFilter(watched, event)
+
+    def _fit_columns(self) -> None:
+        """Hides the columns that give way (Tokens, then Agent, then Time) while the pane is too
+        narrow for them beside the task's text, and shows them again once there is room."""
+        room = self.tree.viewport().width() - self._min_task - self._widths[COL_STATUS]
+        for col in reversed(YIELDING):  # the last to give way is the first to get room
+            width = self._widths[col]
+            fits = room >= width
+            if fits:
+                room -= width
+            if self.tree.isColumnHidden(col) == fits:
+                self.tree.setColumnHidden(col, not fits)
+            if not fits:
+                room = -1  # a column that gives way takes the ones before it along
+
+    def hidden_columns(self) -> list[str]:
+        """The names of the columns given way to the task's text (for tests)."""
+        return [COLUMNS[c] for c in range(len(COLUMNS)) if self.tree.isColumnHidden(c)]
+
+    def tooltip_for(self, item: QTreeWidgetItem, column: int = COL_TASK) -> str:
+        """What a row's tooltip says: for a task, its whole text, what it wrote last, and the
+        values of the columns given way; for a tool call, what it does, on what, its arguments
+        in words, and why it failed, if it did.
+
+        Args:
+            item: A row of the plan.
+            column: The column pointed at.
+        """
+        call_id = item.data(COL_TASK, ROLE_CALL)
+        if call_id:
+            label = str(item.data(COL_TASK, ROLE_LABEL) or "")
+            words = CALL_STATUS.get(call_status(item), "").split(" ", 1)[-1]
+            heading = f"{words}: {label}" if words else label
+            return _call_tip(heading, self._call_args.get(call_id), self._call_errors.get(call_id))
+        key = item.data(COL_TASK, Qt.ItemDataRole.UserRole)
+        task = self._tasks.get(str(key)) if key else None
+        if task is None:
+            return item.text(column)
+        parts = [task.item.text(COL_TASK)]
+        if task.latest:
+            parts.append(f"Latest: {' '.join(task.latest.split())[-300:]}")
+        facts = [task.item.text(COL_STATUS)]
+        for col, words in ((COL_AGENT, "{} agent"), (COL_TIME, "{}"), (COL_TOKENS, "{} tokens")):
+            value = task.item.text(col)
+            if value and (self.tree.isColumnHidden(col) or col == COL_AGENT):
+                facts.append(words.format(value))
+        parts.append(" · ".join(f for f in facts if f))
+        if task.result:
+            parts.append(_cut(task.result, 600))
+        return "\n\n".join(p for p in parts if p)
 
     def on_activity_due(self) -> None:
         metrics = self.activity.fontMetrics()

@@ -5,7 +5,8 @@ when [the recipients] [are anyone at] [example.com] in [all missions]". The acti
 by what it does (its title, "Send an email"), the condition by the name of a field in words
 ("the recipients"); what the engine stores is the same rule as ``ensemble rules add`` makes
 (a tool, argument patterns such as ``{"to": "*@example.com"}``, a scope), with the sentence
-as its description.
+as its description. With "always" there is nothing to compare: the comparison and the value
+are greyed out and a note says why.
 
 The dialog only shows and asks; the window makes the engine calls (off the GUI thread) and
 hands the dialog the rules again when they change.
@@ -16,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QGuiApplication, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -32,7 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.widgets import FlowLayout, button_row
+from ui.widgets import FlowLayout, WrapLabel, button_row
 
 if TYPE_CHECKING:
     from app.api import ActionKindInfo, RuleInfo
@@ -42,6 +44,7 @@ ANY_TOOL = "any"
 ANY_ACTION = "any action"
 ALL_MISSIONS = "All missions"
 THIS_MISSION = "This mission"
+OTHER_MISSION = "Another mission"
 
 FIELD_WORDS = {
     "to": "the recipients",
@@ -77,6 +80,28 @@ MATCHES: tuple[tuple[Match, str, str], ...] = (
 """How a condition compares: its key, then its words for one value and for several."""
 
 _PLURAL_FIELDS = frozenset({"to", "cc", "bcc", "attachments", "sheets"})
+_ADDRESS_FIELDS = frozenset({"to", "cc", "bcc"})
+"""Fields holding email addresses: the only ones "is anyone at" makes sense for."""
+EXAMPLES = {
+    "to": "e.g. example.com",
+    "cc": "e.g. example.com",
+    "bcc": "e.g. example.com",
+    "subject": "e.g. Invoice",
+    "body": "e.g. unsubscribe",
+    "attachments": "e.g. .pdf",
+    "path": "e.g. invoices.xlsx",
+    "sheet": "e.g. Invoices",
+    "sheets": "e.g. Invoices",
+    "range": "e.g. E2:E40",
+    "url": "e.g. example.com",
+    "method": "e.g. POST",
+    "folder": "e.g. Archive",
+    "save_as": "e.g. report.pdf",
+    "name": "e.g. report.pdf",
+}
+"""What to type for a field, as the value field's placeholder."""
+NO_VALUE = "No value needed"
+"""The value field's placeholder while the condition is "always"."""
 _GERUNDS = {"submit": "submitting", "visit": "visiting", "open": "opening", "get": "getting"}
 
 
@@ -137,25 +162,6 @@ def sentence(
     return text + (" in this mission" if this_mission else "")
 
 
-def parse_condition(text: str) -> dict[str, str] | None:
-    """``ARG=pattern`` → ``{ARG: pattern}``; empty → None (the command line's form).
-
-    Raises:
-        ValueError: The text is not of that form.
-    """
-    text = text.strip()
-    if not text:
-        return None
-    name, sep, pattern = text.partition("=")
-    name, pattern = name.strip(), pattern.strip()
-    if not sep or not name or not pattern:
-        raise ValueError(
-            "Choose what the condition is about (the recipients, the address…) in the list "
-            "before the value, or leave the value empty for every such action."
-        )
-    return {name: pattern}
-
-
 class ToolCombo(QComboBox):
     """The actions a rule can name, shown by their titles ("Send an email").
 
@@ -199,7 +205,7 @@ class RulesDialog(QDialog):
         self.setWindowTitle("Rules")
         self.setAccessibleName("Rules")
         self.setWindowModality(Qt.WindowModality.WindowModal)
-        self.resize(760, 520)
+        self._fit_screen(parent)
         self.mission_id = mission_id
         self.rules: list[RuleInfo] = []
         self.kinds: dict[str, ActionKindInfo] = {k.name: k for k in action_kinds()}
@@ -266,6 +272,7 @@ class RulesDialog(QDialog):
         self.condition_input.setAccessibleName("Value")
         self.condition_input.setPlaceholderText("e.g. example.com")
         self.condition_input.setMinimumWidth(160)
+        self.condition_input.setMaximumWidth(360)
         self.scope_combo = QComboBox()
         self.scope_combo.setObjectName("ruleScopeCombo")
         self.scope_combo.setAccessibleName("Applies to")
@@ -273,6 +280,10 @@ class RulesDialog(QDialog):
         if mission_id is not None:
             label = f"in this mission: {mission_title}" if mission_title else "in this mission"
             self.scope_combo.addItem(label, mission_id)
+        else:
+            # One choice is no choice: greyed out, with the way to the other one.
+            self.scope_combo.setEnabled(False)
+            self.scope_combo.setToolTip("Select a mission in the window first to limit a rule to it")
         flow.add_widgets(
             [
                 self.kind_combo,
@@ -285,6 +296,15 @@ class RulesDialog(QDialog):
             ]
         )
         box_layout.addWidget(blanks)
+        # Why the comparison and the value are greyed out, while they are.
+        self.no_condition_note = WrapLabel(
+            "With “always”, the rule needs no value: it applies every time. Choose a part of the "
+            "action (the recipients, the file…) in the list after “when” to limit it."
+        )
+        self.no_condition_note.setObjectName("ruleNoConditionNote")
+        self.no_condition_note.setAccessibleName("Why there is no value to type")
+        self.no_condition_note.setProperty("muted", True)
+        box_layout.addWidget(self.no_condition_note)
         self.sentence_label = QLabel()
         self.sentence_label.setObjectName("ruleSentence")
         self.sentence_label.setAccessibleName("The rule as it will read")
@@ -309,10 +329,20 @@ class RulesDialog(QDialog):
         layout.addWidget(buttons)
 
         self.tool_combo.currentIndexChanged.connect(self.on_tool_changed)
-        for combo in (self.kind_combo, self.field_combo, self.match_combo, self.scope_combo):
+        self.field_combo.currentIndexChanged.connect(self.on_field_changed)
+        for combo in (self.kind_combo, self.match_combo, self.scope_combo):
             combo.currentIndexChanged.connect(self.on_rule_changed)
         self.condition_input.textChanged.connect(self.on_rule_changed)
         self.on_tool_changed()
+
+    def _fit_screen(self, parent: QWidget | None) -> None:
+        """760 by 520, or less on a small screen (the table of rules shrinks first)."""
+        screen = parent.screen() if parent is not None else QGuiApplication.primaryScreen()
+        width, height = 760, 520
+        if screen is not None:
+            room = screen.availableGeometry()
+            width, height = min(width, room.width() - 40), min(height, room.height() - 60)
+        self.resize(max(width, 320), max(height, 280))
 
     # The sentence being written ------------------------------------------------------------
 
@@ -326,8 +356,28 @@ class RulesDialog(QDialog):
         for name in fields:
             self.field_combo.addItem(field_words(name), name)
         self.field_combo.blockSignals(False)
-        if "to" in fields:
-            self.match_combo.setCurrentIndex(self.match_combo.findData("anyone_at"))
+        # "Any action" has no parts to choose: its only condition is "always".
+        self.field_combo.setEnabled(self.field_combo.count() > 1)
+        self.field_combo.setToolTip(
+            "" if self.field_combo.count() > 1 else "Choose an action first to limit the rule to some of them"
+        )
+        self.on_field_changed()
+
+    def on_field_changed(self, *_args: object) -> None:
+        """Offers the comparisons that make sense for the chosen part of the action."""
+        field = self.field_combo.currentData()
+        address = field in _ADDRESS_FIELDS
+        model = self.match_combo.model()
+        anyone_at = self.match_combo.findData("anyone_at")
+        item = model.item(anyone_at) if isinstance(model, QStandardItemModel) else None
+        if item is not None:
+            item.setEnabled(address)  # "the file is anyone at…" means nothing
+        if address:
+            self.match_combo.setCurrentIndex(anyone_at)
+        elif self.match_combo.currentIndex() == anyone_at:
+            self.match_combo.setCurrentIndex(self.match_combo.findData("is"))
+        if isinstance(field, str):
+            self.condition_input.setPlaceholderText(EXAMPLES.get(field, "the value to match"))
         self.on_rule_changed()
 
     def _match(self) -> Match:
@@ -336,9 +386,20 @@ class RulesDialog(QDialog):
 
     def on_rule_changed(self, *_args: object) -> None:
         """Reads the rule back as the sentence it will be."""
+        self.add_error.hide()  # the problem was with the rule as it was
         field = self.field_combo.currentData()
         has_field = isinstance(field, str)
+        # "Always" compares nothing: no comparison and no value to type, and a note says why.
         self.match_combo.setEnabled(has_field)
+        self.condition_input.setEnabled(has_field)
+        self.no_condition_note.setVisible(not has_field)
+        if has_field:
+            self.condition_input.setToolTip(f"What {field_words(field)} should match")
+            if self.condition_input.placeholderText() == NO_VALUE:
+                self.condition_input.setPlaceholderText(EXAMPLES.get(field, "the value to match"))
+        else:
+            self.condition_input.setToolTip("No value needed: with “always” the rule applies every time")
+            self.condition_input.setPlaceholderText(NO_VALUE)
         self.sentence_label.setText(self._sentence())
 
     def _sentence(self) -> str:
@@ -377,7 +438,7 @@ class RulesDialog(QDialog):
             return ALL_MISSIONS
         if rule.mission_id == self.mission_id:
             return THIS_MISSION
-        return f"Mission {rule.mission_id[:8]}"
+        return OTHER_MISSION  # never its id: a person knows a mission by its title
 
     def _remove(self, rule_id: str) -> None:
         for row in range(self.table.rowCount()):
@@ -389,32 +450,13 @@ class RulesDialog(QDialog):
     def on_add_clicked(self) -> None:
         field = self.field_combo.currentData()
         value = self.condition_input.text().strip()
-        where: dict[str, str] | None
+        where: dict[str, str] | None = None
         if isinstance(field, str):
             if not value:
                 self.show_add_error(f"Type what {field_words(field)} should match, or choose “always”.")
                 return
             where = {field: pattern_for(self._match(), value)}
-            description = self._sentence()
-        else:
-            # Without a chosen field, the value may be the command line's "name=pattern".
-            try:
-                where = parse_condition(value)
-            except ValueError as exc:
-                self.show_add_error(str(exc))
-                return
-            description = self._sentence()
-            if where:
-                [(name, pattern)] = where.items()
-                kind = self.kinds.get(str(self.tool_combo.currentData() or ""))
-                description = sentence(
-                    str(self.kind_combo.currentData()),
-                    kind.title if kind else None,
-                    name,
-                    "pattern",
-                    pattern,
-                    this_mission=self.scope_combo.currentData() is not None,
-                )
+        description = self._sentence()  # "always" ignores a value typed before it was chosen
         self.add_error.hide()
         self.add_button.setEnabled(False)
         self.new_rule_sentence = description

@@ -662,7 +662,19 @@ class AccountsPage(QWidget):
         except ValueError as exc:
             self.show_status(str(exc), problem=True)
             return
-        self.add(fields, password, clear=(self.password_input, self.email_name_input, self.address_input))
+        # Everything that belongs to the account just added is cleared (the servers stay, for a
+        # second account at the same provider), so the form does not look half filled in.
+        self.add(
+            fields,
+            password,
+            clear=(
+                self.password_input,
+                self.email_name_input,
+                self.address_input,
+                self.user_input,
+                self.local_path_input,
+            ),
+        )
 
     def on_add_calendar_clicked(self) -> None:
         try:
@@ -670,7 +682,11 @@ class AccountsPage(QWidget):
         except ValueError as exc:
             self.show_status(str(exc), problem=True)
             return
-        self.add(fields, password, clear=(self.calendar_password_input, self.calendar_name_input))
+        self.add(
+            fields,
+            password,
+            clear=(self.calendar_password_input, self.calendar_name_input, self.calendar_user_input),
+        )
 
     def add(self, fields: dict[str, Any], password: str | None, *, clear: tuple[QLineEdit, ...] = ()) -> None:
         """Adds an account through the engine, then tests it, saying how each step went."""

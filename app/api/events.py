@@ -125,6 +125,30 @@ class TaskFinished(EventBase):
     turns: int = 0
 
 
+class TaskChecked(EventBase):
+    """The lead checked a finished task's result against its instructions (or says why not).
+
+    Attributes:
+        key: The task's id in its plan.
+        agent: The task's agent kind.
+        verdict: ``passed``, ``failed`` or ``skipped`` (not checked; ``findings`` says why).
+        findings: What was compared and what differs, in words.
+        evidence: What the check read that shows it, each a short quote with where it is.
+        tokens: Tokens the check used.
+        attempt: 1 for the task's first result, 2 for its result after the retry a failed
+            check asked for.
+    """
+
+    kind: Literal["task_checked"] = "task_checked"
+    key: str = ""
+    agent: str = ""
+    verdict: Literal["passed", "failed", "skipped"] = "skipped"
+    findings: str = ""
+    evidence: list[str] = Field(default_factory=list)
+    tokens: int = 0
+    attempt: int = 1
+
+
 class ModelCallMade(EventBase):
     """One request to the model, with its tokens."""
 
@@ -154,13 +178,26 @@ class TextDelta(EventBase):
 
 
 class ToolCalled(EventBase):
-    """An agent called a tool."""
+    """An agent called a tool.
+
+    Attributes:
+        title: What the tool does, for a person ("Change a workbook"): its title, or its name in
+            words; filled from ``tool`` when the journal did not record one.
+    """
 
     kind: Literal["tool_called"] = "tool_called"
     tool_call_id: str = ""
     tool: str = ""
+    title: str = ""
     effect: str = ""
     arguments: Any = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _titled(cls, data: Any) -> Any:
+        from app.api.models import with_title
+
+        return with_title(data)
 
 
 class ToolResultEvent(EventBase):
@@ -196,6 +233,9 @@ class ActionProposed(EventBase):
             outcome unknown after a restart), or None.
         ask_person: Only the person may approve it.
         new_destinations: The destinations nobody vouched for, with where each was seen.
+        batch: The id of the batch it came with (an agent's turn that proposed several at
+            once, shown together: see :mod:`app.api.attention`), or None.
+        batch_size: How many actions that batch proposed (1 without one).
     """
 
     kind: Literal["action_proposed"] = "action_proposed"
@@ -209,6 +249,8 @@ class ActionProposed(EventBase):
     warning: str | None = None
     ask_person: bool = False
     new_destinations: list[NewDestination] = Field(default_factory=list)
+    batch: str | None = None
+    batch_size: int = 1
 
     @model_validator(mode="before")
     @classmethod
@@ -219,7 +261,12 @@ class ActionProposed(EventBase):
 
 
 class ActionDecided(EventBase):
-    """A person or a rule approved, edited or rejected a proposed action."""
+    """A person or a rule approved, edited or rejected a proposed action.
+
+    Attributes:
+        seconds: How long it waited for the decision (proposed → decided), when recorded.
+        batch: The person's one decision over several cards it was part of, or None.
+    """
 
     kind: Literal["action_decided"] = "action_decided"
     action_id: str
@@ -227,6 +274,8 @@ class ActionDecided(EventBase):
     decided_by: str = ""
     reason: str | None = None
     edited_arguments: dict[str, Any] | None = None
+    seconds: float | None = None
+    batch: str | None = None
 
 
 class ActionExecuted(EventBase):
@@ -238,11 +287,48 @@ class ActionExecuted(EventBase):
 
 
 class ActionFailed(EventBase):
-    """An approved action was tried and failed; ``error`` says why, in words."""
+    """An approved action was tried and failed; ``error`` says why, in words.
+
+    Attributes:
+        undoable: It changed something all the same (a write whose read-back differed from what
+            was approved), and that change can be taken back.
+    """
 
     kind: Literal["action_failed"] = "action_failed"
     action_id: str
     error: str = ""
+    undoable: bool = False
+
+
+class WriteChecked(EventBase):
+    """A local write was read back through its connector and compared with what was approved.
+
+    Recorded right after the write ran, before it is reported carried out (or failed).
+
+    Attributes:
+        action_id: The action that wrote.
+        tool: Its tool.
+        checked: What was read back, in words ("3 cells in Sheet1 of invoices.xlsx").
+        outcome: ``passed``; ``differs`` (the action failed, see ``differences``); or
+            ``not_checked`` (it could not be read back, see ``reason``), never a pass.
+        ok: Whether it passed.
+        differences: Each difference, in words ("B2 on Sheet1 holds 99, not 42 as approved").
+        reason: Why it could not be read back, for ``not_checked``.
+    """
+
+    kind: Literal["write_checked"] = "write_checked"
+    action_id: str
+    tool: str = ""
+    checked: str = ""
+    outcome: Literal["passed", "differs", "not_checked"] = "passed"
+    ok: bool = False
+    differences: list[str] = Field(default_factory=list)
+    reason: str | None = None
+
+    @property
+    def title(self) -> str:
+        """The check for a person, as the audit lists it ("Checked", "Check failed", "Not checked")."""
+        return {"passed": "Checked", "differs": "Check failed", "not_checked": "Not checked"}[self.outcome]
 
 
 class ActionConfirmed(EventBase):
@@ -267,6 +353,29 @@ class ActionUndone(EventBase):
     action_id: str
 
 
+class MissionRolledBack(EventBase):
+    """The person undid a mission (its local changes taken back, newest first).
+
+    Each change taken back also has its own :class:`ActionUndone`.
+
+    Attributes:
+        forced: Files changed since were restored anyway (their later version went to the trash).
+        undone: The actions taken back now.
+        refused: The actions left alone because their file changed since.
+        failed: The actions that could not be taken back (``summary`` says why).
+        cannot_undo: The actions that cannot be taken back at all (sent emails, submitted forms).
+        complete: Whether everything that could be taken back was.
+    """
+
+    kind: Literal["mission_rolled_back"] = "mission_rolled_back"
+    forced: bool = False
+    undone: list[str] = Field(default_factory=list)
+    refused: list[str] = Field(default_factory=list)
+    failed: list[str] = Field(default_factory=list)
+    cannot_undo: list[str] = Field(default_factory=list)
+    complete: bool = True
+
+
 class DestinationVouched(EventBase):
     """The person approved new destinations: they are allowed for the rest of the mission."""
 
@@ -282,6 +391,29 @@ class RuleAdded(EventBase):
     rule_id: str = ""
     rule_kind: str = ""
     tool: str | None = None
+
+
+class RuleSuggested(EventBase):
+    """The person approved the same thing several times in a mission: Ensemble offers a rule.
+
+    Nothing is decided by it: a rule exists only once the person says yes (the client then
+    adds it with ``tool``, ``where`` and ``description``). Only changes to a workspace file the
+    person approved as proposed are counted, never a destination (an address, a site).
+
+    Attributes:
+        tool: The tool the approvals were for.
+        target: What they all changed (a file in the workspace).
+        count: How many times the person approved it in this mission.
+        where: The rule's conditions (argument name → pattern).
+        description: The rule, in words ("Always allow ... in this mission").
+    """
+
+    kind: Literal["rule_suggested"] = "rule_suggested"
+    tool: str = ""
+    target: str = ""
+    count: int = 0
+    where: dict[str, str] = Field(default_factory=dict)
+    description: str = ""
 
 
 class WorkflowRunStarted(EventBase):
@@ -323,6 +455,7 @@ KnownEvent = Annotated[
     | QuestionAnswered
     | TaskStarted
     | TaskFinished
+    | TaskChecked
     | ModelCallMade
     | TextDelta
     | ToolCalled
@@ -331,11 +464,14 @@ KnownEvent = Annotated[
     | ActionDecided
     | ActionExecuted
     | ActionFailed
+    | WriteChecked
     | ActionConfirmed
     | ActionOutcomeUnknown
     | ActionUndone
+    | MissionRolledBack
     | DestinationVouched
     | RuleAdded
+    | RuleSuggested
     | WorkflowRunStarted,
     Field(discriminator="kind"),
 ]

@@ -17,7 +17,7 @@ from connectors.registry import action_title
 
 if TYPE_CHECKING:
     from app.api.events import ActionProposed
-    from app.journal import Mission, ProposedAction, Rule
+    from app.journal import Memory, Mission, ProposedAction, Rule
 
 
 class MissionInfo(BaseModel):
@@ -169,9 +169,189 @@ class ActionInfo(BaseModel):
             decided_by=row.decided_by,
             reason=row.reason,
             result=row.result,
-            undoable=row.status == "executed" and bool(row.backup_json),
+            undoable=row.status in ("executed", "failed") and bool(row.backup_json),
             created_at=_aware(row.created_at),
         )
+
+
+class RollbackStep(BaseModel):
+    """One change a mission's rollback takes back (see :meth:`app.engine.Engine.rollback_plan`).
+
+    Attributes:
+        action_id: The action that made the change.
+        what: What the action did, in words ("Write 3 cells in Sheet1 of invoices.xlsx").
+        undo: What taking it back does, in words ("Put invoices.xlsx back as it was before").
+        target: The file (or mail folder, calendar) it touches, for a person; None if none.
+        changed_since: The file was changed after the mission wrote it: it is left alone unless
+            the person chooses to undo anyway.
+        would_lose: When ``changed_since``: what undoing anyway would lose, one line each.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    action_id: str
+    what: str
+    undo: str
+    target: str | None = None
+    changed_since: bool = False
+    would_lose: list[str] = Field(default_factory=list)
+
+
+class RollbackLimit(BaseModel):
+    """A change of a mission that its rollback cannot take back, and why, in words.
+
+    Attributes:
+        action_id: The action.
+        what: What it did ("Send an email to bob@example.com").
+        why: Why it cannot be taken back ("An email that was sent cannot be called back.").
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    action_id: str
+    what: str
+    why: str
+
+
+class RollbackPlan(BaseModel):
+    """What undoing a whole mission would do, before anything is done.
+
+    Attributes:
+        mission_id: The mission.
+        title: Its title.
+        refusal: Why it cannot be undone now (it is still running), or None.
+        steps: The changes to take back, in the order they will be taken back (newest first).
+        cannot_undo: What cannot be taken back (sent emails, submitted forms…).
+        already_undone: How many of its changes were taken back before.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    mission_id: str
+    title: str
+    refusal: str | None = None
+    steps: list[RollbackStep] = Field(default_factory=list)
+    cannot_undo: list[RollbackLimit] = Field(default_factory=list)
+    already_undone: int = 0
+
+    @property
+    def changed(self) -> list[RollbackStep]:
+        """The steps whose file changed since: done only when the person undoes anyway."""
+        return [s for s in self.steps if s.changed_since]
+
+    @property
+    def nothing_to_do(self) -> bool:
+        """Whether there is no change left to take back."""
+        return not self.steps
+
+    def lines(self) -> list[str]:
+        """The plan in words, one line each, for the command line and the window."""
+        if self.refusal:
+            return [self.refusal]
+        out: list[str] = []
+        if self.steps:
+            out.append(
+                f"Undoing “{self.title}” takes back {_count(len(self.steps), 'change')}, newest first:"
+            )
+            for step in self.steps:
+                mark = "  (changed since: left alone unless you undo anyway)" if step.changed_since else ""
+                out.append(f"  - {step.undo}{mark}")
+        elif self.already_undone:
+            out.append(f"Every change of “{self.title}” that could be undone was undone already.")
+        else:
+            out.append(f"“{self.title}” made no change that can be undone.")
+        for step in self.changed:
+            out.append(
+                f"{step.target or step.what} was changed after the mission wrote it. Undoing anyway "
+                "puts back the version from before the mission; what is in it now and would go:"
+            )
+            out += [f"    {line}" for line in step.would_lose]
+        if self.cannot_undo:
+            out.append("These cannot be undone:")
+            out += [f"  - {limit.what}: {limit.why}" for limit in self.cannot_undo]
+        return out
+
+
+class RollbackResult(BaseModel):
+    """How one step of a rollback went.
+
+    Attributes:
+        action_id: The action taken back (or not).
+        what: What it had done.
+        outcome: ``undone``; ``refused`` (changed since, not forced); or ``failed`` (it could
+            not be taken back; ``message`` says why).
+        message: What happened, in words.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    action_id: str
+    what: str
+    outcome: str
+    message: str
+
+
+class RollbackReport(BaseModel):
+    """What undoing a mission did (see :meth:`app.engine.Engine.undo_mission`).
+
+    Attributes:
+        mission_id: The mission.
+        title: Its title.
+        forced: Whether files changed since were restored anyway.
+        results: Each step, in the order it was taken.
+        cannot_undo: What could not be taken back, and why.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    mission_id: str
+    title: str
+    forced: bool = False
+    results: list[RollbackResult] = Field(default_factory=list)
+    cannot_undo: list[RollbackLimit] = Field(default_factory=list)
+
+    def of_outcome(self, outcome: str) -> list[RollbackResult]:
+        """The steps that ended one way (``undone``, ``refused`` or ``failed``)."""
+        return [r for r in self.results if r.outcome == outcome]
+
+    @property
+    def complete(self) -> bool:
+        """Whether every change that could be taken back was."""
+        return all(r.outcome == "undone" for r in self.results)
+
+    @property
+    def summary(self) -> str:
+        """One sentence: how many changes were taken back, refused, failed."""
+        undone, refused, failed = (len(self.of_outcome(o)) for o in ("undone", "refused", "failed"))
+        if not self.results:
+            said = "Nothing was left to undo"
+        else:
+            said = f"Undid {_count(undone, 'change')}"
+        if refused:
+            said += f"; {_count(refused, 'change')} left alone (changed since)"
+        if failed:
+            said += f"; {_count(failed, 'change')} could not be undone"
+        if self.cannot_undo:
+            said += f"; {_count(len(self.cannot_undo), 'action')} cannot be undone at all"
+        return said + "."
+
+    def lines(self) -> list[str]:
+        """The report in words, one line each."""
+        words = {"undone": "Undone", "refused": "Left alone", "failed": "Could not undo"}
+        out = [self.summary]
+        out += [f"  - {words.get(r.outcome, r.outcome)}: {r.message}" for r in self.results]
+        if self.cannot_undo:
+            out.append("These cannot be undone:")
+            out += [f"  - {limit.what}: {limit.why}" for limit in self.cannot_undo]
+        if self.of_outcome("refused"):
+            out.append("Undo anyway to restore the changed files too (their changes since go to the trash).")
+        if self.of_outcome("failed"):
+            out.append("Run the undo again later: only what is left is tried again.")
+        return out
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 class RuleInfo(BaseModel):
@@ -205,6 +385,48 @@ class RuleInfo(BaseModel):
             where=json.loads(row.conditions_json or "{}"),
             mission_id=row.mission_id,
             description=row.description,
+        )
+
+
+class MemoryItem(BaseModel):
+    """An item of the person's memory, as the Memory pane and ``ensemble memory list`` show it.
+
+    Attributes:
+        id: Its id.
+        text: The fact or preference.
+        workspace: The folder whose missions it is for, or None for every mission.
+        scope: Where it applies, in words ("for all missions", "for missions in Finance …").
+        source: Where it came from, in words ("you added it", "you approved it in a mission").
+        mission_id: The mission whose proposal the person approved, if it came from one.
+        created_at: When it was added (UTC).
+        updated_at: When it was last changed (UTC).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    text: str
+    workspace: str | None = None
+    scope: str
+    source: str
+    mission_id: str | None = None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @classmethod
+    def of(cls, row: Memory) -> MemoryItem:
+        """From the journal's row."""
+        from app.memory import scope_words
+
+        return cls(
+            id=row.id,
+            text=row.text,
+            workspace=row.workspace,
+            scope=scope_words(row.workspace),
+            source=row.source,
+            mission_id=row.mission_id,
+            created_at=_aware(row.created_at),
+            updated_at=_aware(row.updated_at),
         )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from app import memory
 from app.agents import prompt_text, registry
 from app.gate import CallSite, ToolResult
 from app.journal import ChatMessage, Conversation
@@ -42,11 +43,12 @@ class AskUserArgs(BaseModel):
     )
 
 
-def lead_system_prompt(workspaces: list[str]) -> str:
-    """The lead's system prompt, listing the agent kinds and the workspace folders."""
+def lead_system_prompt(workspaces: list[str], remembered: str = "") -> str:
+    """The lead's system prompt, listing the agent kinds and the workspace folders, then what
+    the person asked it to remember (``remembered``: :func:`app.memory.prompt_section`)."""
     agents = "\n".join(f"- {k.name}: {k.description}" for k in registry().values())
     folders = "\n".join(f"- {w}" for w in workspaces) or "- (none)"
-    return prompt_text("lead.md").replace("{agents}", agents).replace("{workspaces}", folders)
+    return prompt_text("lead.md").replace("{agents}", agents).replace("{workspaces}", folders) + remembered
 
 
 _OVERVIEW = "What the workspace folders hold now (a sub-agent can list more with files_list):"
@@ -101,8 +103,9 @@ def _lead_tools(rt: MissionRuntime) -> list[Tool[Any]]:
         return ToolOutput(json.dumps({"answer": answer}, ensure_ascii=False))
 
     kinds = ", ".join(sorted(registry()))
-    # Both tools change nothing by themselves (``read``): every side effect of a delegated
-    # task is a sub-agent's tool call, which the gate holds for approval.
+    # delegate and ask_user change nothing by themselves (``read``): every side effect of a
+    # delegated task is a sub-agent's tool call, which the gate holds for approval. remember
+    # is ``local``, and only the person may approve it (app.memory).
     return [
         Tool(
             name="delegate",
@@ -122,6 +125,7 @@ def _lead_tools(rt: MissionRuntime) -> list[Tool[Any]]:
             args_model=AskUserArgs,
             run=run_ask_user,
         ),
+        memory.remember_tool(rt.journal),
     ]
 
 
@@ -150,7 +154,9 @@ async def run_lead(rt: MissionRuntime, messages: list[dict[str, Any]]) -> str:
 
         return handle
 
-    system = lead_system_prompt([str(w) for w in rt.ctx.workspaces])
+    # What the person asked it to remember, as it stands when the lead starts (or resumes).
+    remembered = memory.prompt_section(memory.for_prompt(memory.applying(rt.journal, rt.ctx.workspaces)))
+    system = lead_system_prompt([str(w) for w in rt.ctx.workspaces], remembered)
     starting = len(messages) == 1 or (len(messages) == 2 and _is_saved_plan(messages[1]))
     if starting and messages[0]["role"] == "user" and not _has_overview(messages[0]):
         # The lead's first turn: what the folders hold, so "the budget file" resolves to a

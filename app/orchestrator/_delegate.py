@@ -1,11 +1,17 @@
-"""The lead's ``delegate`` tool: runs a plan of tasks on sub-agents, in parallel where it can."""
+"""The lead's ``delegate`` tool: runs a plan of tasks on sub-agents, in parallel where it can.
+
+A task of the lead's plan may go to a **sub-lead** (agent ``"lead"``): an agent with the lead's
+prompt and a ``delegate`` tool of its own, which plans its part of the mission into tasks for
+the agent kinds and reports back to the lead. Its tasks run under the same gate, budget and
+checks; a sub-lead cannot hand a task to another sub-lead (two levels at most).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
@@ -13,9 +19,36 @@ from app.agents import AgentKind, registry, system_prompt
 from app.gate import CallSite, ToolResult
 from app.journal import Task, dumps, new_id, utcnow
 from app.model import ModelError
-from app.orchestrator._loop import AgentTools, ToolHandler, run_agent
+from app.orchestrator._check import (
+    PERSON_SAID,
+    check_task,
+    escalation_question,
+    failure_reason,
+    for_lead,
+    needs_person,
+    retries_in,
+    retry_note,
+)
+from app.orchestrator._loop import AgentTools, ToolHandler, add_user_text, run_agent
 from app.orchestrator._runtime import LimitReached, MissionRuntime
-from connectors.base import ToolError
+from connectors.base import Tool, ToolContext, ToolError, ToolOutput
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+SUB_LEAD = "lead"
+"""The ``agent`` of a task handed to a sub-lead."""
+
+MAX_DEPTH = 2
+"""Levels of planning: the lead's tasks, and a sub-lead's."""
+
+SUB_LEAD_NOTE = """
+
+You are a sub-lead: the lead of this mission gave you one part of it (the message below). Plan \
+that part with `delegate`, as the lead would, for the agent kinds above (not for another \
+sub-lead). You cannot ask the person anything: if you cannot go on, say why. Your final answer \
+goes to the lead: what was done, what the checks verified, and what was not done.
+"""
 
 
 class TaskSpec(BaseModel):
@@ -26,7 +59,12 @@ class TaskSpec(BaseModel):
         max_length=64,
         description="A short id for this task, unique in this call, e.g. 'read-invoices'.",
     )
-    agent: str = Field(description="The agent kind that does it.")
+    agent: str = Field(
+        description=(
+            "The agent kind that does it; in the lead's plan also 'lead': a sub-lead that plans a "
+            "large part of the mission into tasks of its own."
+        )
+    )
     instructions: str = Field(
         min_length=1,
         description=(
@@ -46,19 +84,29 @@ class DelegateArgs(BaseModel):
     tasks: list[TaskSpec] = Field(min_length=1, max_length=50, description="The tasks to run.")
 
 
-def check_plan(tasks: list[TaskSpec], kinds: dict[str, AgentKind]) -> None:
+def check_plan(tasks: list[TaskSpec], kinds: dict[str, AgentKind], depth: int = 1) -> None:
     """Refuses a plan that cannot run, before anything starts.
 
+    Args:
+        tasks: The plan.
+        kinds: The agent kinds.
+        depth: 1 for the lead's plan, 2 for a sub-lead's (which may not name a sub-lead).
+
     Raises:
-        ToolError: A duplicate id, an unknown agent kind, a dependency that is not in the
-            plan, or a cycle of dependencies.
+        ToolError: A duplicate id, an unknown agent kind, a sub-lead in a sub-lead's plan, a
+            dependency that is not in the plan, or a cycle of dependencies.
     """
     ids = [t.id for t in tasks]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         raise ToolError(f"Task ids must be unique; repeated: {', '.join(duplicates)}.")
     for spec in tasks:
-        if spec.agent not in kinds:
+        if spec.agent == SUB_LEAD and depth >= MAX_DEPTH:
+            raise ToolError(
+                f"Task {spec.id!r} goes to a sub-lead, but a sub-lead cannot hand tasks to another "
+                f"sub-lead. Give it to one of these agents: {', '.join(sorted(kinds))}."
+            )
+        if spec.agent not in kinds and spec.agent != SUB_LEAD:
             raise ToolError(
                 f"Task {spec.id!r} names agent {spec.agent!r}, which does not exist. "
                 f"Available agents: {', '.join(sorted(kinds))}."
@@ -80,7 +128,7 @@ def check_plan(tasks: list[TaskSpec], kinds: dict[str, AgentKind]) -> None:
         raise ToolError(f"These tasks depend on each other in a cycle: {', '.join(sorted(remaining))}.")
 
 
-async def delegate(rt: MissionRuntime, args: DelegateArgs, delegation_id: str = "") -> str:
+async def delegate(rt: MissionRuntime, args: DelegateArgs, delegation_id: str = "", depth: int = 1) -> str:
     """Runs a plan's tasks and returns every task's outcome as JSON text.
 
     Independent tasks run concurrently, at most ``settings.max_concurrency`` at a time;
@@ -94,14 +142,24 @@ async def delegate(rt: MissionRuntime, args: DelegateArgs, delegation_id: str = 
     tasks of that kind start once its first model reply has arrived (or it ended without
     one), to read the prefix from the cache: see :func:`_warm_ups`.
 
+    With ``settings.checks``, a task that changed something is checked when its agent has
+    answered (see :mod:`._check`): a failed check sends it back to its agent once with the
+    finding; a second failure fails it with the evidence, and once every task has ended the
+    person is asked, in one question, what to do about those tasks.
+
+    A task for a sub-lead (agent ``"lead"``, in the lead's plan only: ``depth`` 1) runs a
+    sub-lead, which plans its own tasks with this function at ``depth`` 2. It does not hold one
+    of the ``max_concurrency`` places while it waits for its tasks, which need them.
+
     Returns:
-        JSON ``{"tasks": [{"id", "agent", "status", "result" | "reason"}]}``.
+        JSON ``{"tasks": [{"id", "agent", "status", "result" | "reason", "check"?}]}``; ``check``
+        is ``{"verdict", "findings", "evidence"?}``, the task's latest check.
 
     Raises:
         ToolError: The plan cannot run (see :func:`check_plan`).
     """
     kinds = registry()
-    check_plan(args.tasks, kinds)
+    check_plan(args.tasks, kinds, depth)
     # A resumed mission calls the same delegation again: its tasks carry on where they were.
     earlier = {t.key: t for t in rt.journal.delegation(rt.mission_id, delegation_id)} if delegation_id else {}
     rows = {
@@ -142,8 +200,12 @@ async def delegate(rt: MissionRuntime, args: DelegateArgs, delegation_id: str = 
             if warm is not None and leaders[spec.agent] != spec.id:
                 await warm.wait()
             replied = warm if leaders.get(spec.agent) == spec.id else None
-            async with rt.semaphore:
-                await _run_task(rt, task, kinds[spec.agent], [rows[d] for d in spec.depends_on], replied)
+            deps = [rows[d] for d in spec.depends_on]
+            if spec.agent == SUB_LEAD:
+                await _run_task(rt, task, None, deps, replied)
+            else:
+                async with rt.semaphore:
+                    await _run_task(rt, task, kinds[spec.agent], deps, replied)
         finally:
             finished[spec.id].set()
             if leaders.get(spec.agent) == spec.id:
@@ -160,6 +222,8 @@ async def delegate(rt: MissionRuntime, args: DelegateArgs, delegation_id: str = 
                 if task.status in ("pending", "running"):
                     _finish(rt, task, "cancelled", reason="Stopped by the person.")
         raise
+    await _escalate(rt, [rows[spec.id] for spec in args.tasks])
+    checks = for_lead(rt, [rows[spec.id] for spec in args.tasks]) if rt.settings.checks else {}
     outcomes: list[dict[str, Any]] = []
     for spec in args.tasks:
         task = rows[spec.id]
@@ -168,6 +232,8 @@ async def delegate(rt: MissionRuntime, args: DelegateArgs, delegation_id: str = 
             outcome["result"] = task.result
         else:
             outcome["reason"] = task.reason
+        if task.id in checks:
+            outcome["check"] = checks[task.id]
         outcomes.append(outcome)
     return json.dumps({"tasks": outcomes}, ensure_ascii=False)
 
@@ -197,10 +263,20 @@ def _warm_ups(
 async def _run_task(
     rt: MissionRuntime,
     task: Task,
-    kind: AgentKind,
+    kind: AgentKind | None,
     deps: list[Task],
     replied: asyncio.Event | None = None,
 ) -> None:
+    """Runs one task on its agent kind, or on a sub-lead when ``kind`` is None."""
+    kind_tools: Sequence[Tool[Any]]
+    if kind is None:
+        name, kind_tools, system = SUB_LEAD, [_sub_lead_delegate(rt)], _sub_lead_prompt(rt)
+        doer = "sub-lead"
+    else:
+        name, kind_tools = kind.name, kind.tools
+        system = system_prompt(kind).replace("{workspaces}", "\n".join(f"- {w}" for w in rt.ctx.workspaces))
+        doer = f"{kind.name} agent"
+    by_name = {t.name: t for t in kind_tools}
     # Only a task that had started can have a conversation in the journal.
     messages: list[dict[str, Any]] = (
         rt.journal.conversation(rt.mission_id, task.id) if task.started_at else []
@@ -210,11 +286,11 @@ async def _run_task(
     rt.journal.audit(
         rt.mission_id,
         "task_started",
-        f"Task {task.key} {'resumed' if resumed else 'started'} ({kind.name} agent)",
+        f"Task {task.key} {'resumed' if resumed else 'started'} ({doer})",
         task_id=task.id,
         save=[task],
         key=task.key,
-        agent=kind.name,
+        agent=name,
         instructions=task.instructions,
         resumed=resumed,
     )
@@ -225,26 +301,24 @@ async def _run_task(
             prompt += "\n\n# Results of the tasks this one depends on\n\n" + "\n\n".join(parts)
         messages = [{"role": "user", "content": prompt}]
     batch = rt.journal.batch()
-    site = CallSite(mission_id=rt.mission_id, task_id=task.id, agent=kind.name, batch=batch)
+    site = CallSite(mission_id=rt.mission_id, task_id=task.id, agent=name, batch=batch)
 
-    def handler_for(name: str) -> ToolHandler:
-        tool = kind.tool(name)
-        assert tool is not None
-
+    def handler_for(tool: Tool[Any]) -> ToolHandler:
         async def handle(tool_use_id: str, arguments: object) -> ToolResult:
             return await rt.gate.call(tool, tool_use_id, arguments, rt.ctx, site)
 
         return handle
 
     tools = AgentTools(
-        declarations=[t.to_api() for t in kind.tools],
-        handlers={t.name: handler_for(t.name) for t in kind.tools},
+        declarations=[t.to_api() for t in kind_tools],
+        handlers={t.name: handler_for(t) for t in by_name.values()},
+        effects={t.name: t.effect for t in kind_tools},
     )
-    system = system_prompt(kind).replace("{workspaces}", "\n".join(f"- {w}" for w in rt.ctx.workspaces))
-    try:
-        result = await run_agent(
+
+    async def attempt(replied: asyncio.Event | None) -> str:
+        return await run_agent(
             rt,
-            agent=kind.name,
+            agent=name,
             task=task,
             system=system,
             tools=tools,
@@ -253,6 +327,19 @@ async def _run_task(
             batch=batch,
             replied=replied,
         )
+
+    try:
+        result = await attempt(replied)
+        check = None
+        # A sub-lead's tasks are checked one by one; what it did itself is planning.
+        if rt.settings.checks and kind is not None:
+            # A resumed task whose check had already sent it back once is on its second try.
+            retried = retries_in(messages) > 0
+            check = await check_task(rt, task, kind, result, attempt=2 if retried else 1)
+            if check.verdict == "failed" and not retried:
+                add_user_text(messages, [retry_note(check)])
+                result = await attempt(None)
+                check = await check_task(rt, task, kind, result, attempt=2)
     except (LimitReached, ModelError) as exc:
         _finish(rt, task, "failed", reason=str(exc))
     except asyncio.CancelledError:
@@ -261,7 +348,49 @@ async def _run_task(
             _finish(rt, task, "cancelled", reason="Stopped by the person.")
         raise
     else:
-        _finish(rt, task, "done", result=result or "(The agent finished without a written result.)")
+        if check is not None and check.verdict == "failed":
+            # Never built on, never reported as done: the person hears of it (see delegate).
+            _finish(rt, task, "failed", reason=failure_reason(check))
+        else:
+            _finish(rt, task, "done", result=result or "(The agent finished without a written result.)")
+
+
+def _sub_lead_prompt(rt: MissionRuntime) -> str:
+    """A sub-lead's system prompt: the lead's, and what a sub-lead may and may not do."""
+    from app.orchestrator import lead_system_prompt  # the package imports this module
+
+    return lead_system_prompt([str(w) for w in rt.ctx.workspaces]) + SUB_LEAD_NOTE
+
+
+def _sub_lead_delegate(rt: MissionRuntime) -> Tool[DelegateArgs]:
+    """A sub-lead's ``delegate`` tool: plans of the second level, which name no sub-lead."""
+
+    async def run(ctx: ToolContext, args: DelegateArgs) -> ToolOutput:
+        return ToolOutput(await delegate(rt, args, ctx.call_id, depth=MAX_DEPTH))
+
+    kinds = ", ".join(sorted(registry()))
+    return Tool(
+        name="delegate",
+        description=(
+            "Hand tasks to specialist agents and wait for all of them. Tasks without dependencies "
+            "between them run at the same time. Returns each task's status and result (or why it "
+            f"failed) and its check. Agent kinds: {kinds}."
+        ),
+        effect="read",
+        args_model=DelegateArgs,
+        run=run,
+    )
+
+
+async def _escalate(rt: MissionRuntime, tasks: list[Task]) -> None:
+    """Asks the person, in one question with the evidence, about the tasks whose checks failed
+    twice; their answer joins each task's reason, which the lead receives."""
+    failed = [t for t in tasks if needs_person(t)]
+    if not failed:
+        return
+    answer = await rt.ask_user(escalation_question(failed))
+    for task in failed:
+        rt.journal.update(task, reason=f"{task.reason}{PERSON_SAID} {answer}")
 
 
 def _finish(

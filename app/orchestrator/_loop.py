@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from app.gate import ToolResult
+from app.gate import ToolResult, TurnOrder
 from app.orchestrator._runtime import LimitReached, MissionRuntime
 
 if TYPE_CHECKING:
-    import asyncio
-
     from app.journal import Batch, Task
 
 LOOP_LIMIT = 3
@@ -27,10 +26,17 @@ ToolHandler = Callable[[str, object], Awaitable[ToolResult]]
 
 @dataclass(frozen=True)
 class AgentTools:
-    """An agent's tools: their declarations for the model and their handlers."""
+    """An agent's tools: their declarations for the model and their handlers.
+
+    Attributes:
+        effects: Each tool's effect (``read``, ``local``, ``external``); a tool left out
+            counts as ``read``. A turn's consecutive calls of one tool that changes something
+            are proposed together (see :func:`_run_tools`).
+    """
 
     declarations: list[dict[str, Any]]
     handlers: Mapping[str, ToolHandler]
+    effects: Mapping[str, str] = field(default_factory=dict)
 
 
 async def run_agent(
@@ -144,35 +150,86 @@ class _Streak:
 
 
 async def _run_tools(uses: list[dict[str, Any]], tools: AgentTools) -> list[dict[str, Any]]:
-    """Runs a turn's tool calls in order and returns their ``tool_result`` blocks."""
-    results: list[dict[str, Any]] = []
-    for use in uses:
-        handler = tools.handlers.get(use["name"])
-        if handler is None:
-            result = ToolResult(
-                f"There is no tool named {use['name']!r}. Available: {', '.join(tools.handlers)}.",
-                is_error=True,
-            )
+    """Runs a turn's tool calls and returns their ``tool_result`` blocks, in the turn's order.
+
+    A read runs alone, after everything before it. A run of consecutive calls of one tool that
+    changes something is proposed together, so the person sees them as one batch (twelve
+    drafts, one card of twelve); what is approved is carried out in the turn's order (see
+    :class:`app.gate.TurnOrder`).
+    """
+    results: list[ToolResult] = []
+    start = 0
+    while start < len(uses):
+        end = start + 1
+        if _changes(uses[start], tools):
+            # Only calls of the same tool: one that builds on another tool's change (an
+            # invitation to the event created just before it) still proposes after it ran.
+            while end < len(uses) and uses[end]["name"] == uses[start]["name"]:
+                end += 1
+        if end - start == 1:
+            results.append(await _run_one(uses[start], tools))
         else:
-            result = await handler(use["id"], use.get("input", {}))
-        content: str | list[dict[str, Any]] = result.text
-        if result.images:
-            content = [{"type": "text", "text": result.text}] + [
-                {
-                    "type": "image",
-                    "source": {
-                        "type": "base64",
-                        "media_type": media,
-                        "data": base64.b64encode(data).decode(),
-                    },
-                }
-                for media, data in result.images
-            ]
-        block: dict[str, Any] = {"type": "tool_result", "tool_use_id": use["id"], "content": content}
-        if result.is_error:
-            block["is_error"] = True
-        results.append(block)
-    return results
+            results += await _run_together(uses[start:end], tools)
+        start = end
+    return [_block(use, result) for use, result in zip(uses, results, strict=True)]
+
+
+def _changes(use: dict[str, Any], tools: AgentTools) -> bool:
+    return use["name"] in tools.handlers and tools.effects.get(use["name"], "read") != "read"
+
+
+async def _run_one(use: dict[str, Any], tools: AgentTools) -> ToolResult:
+    handler = tools.handlers.get(use["name"])
+    if handler is None:
+        return ToolResult(
+            f"There is no tool named {use['name']!r}. Available: {', '.join(tools.handlers)}.",
+            is_error=True,
+        )
+    return await handler(use["id"], use.get("input", {}))
+
+
+async def _run_together(uses: list[dict[str, Any]], tools: AgentTools) -> list[ToolResult]:
+    """Runs calls that change something at the same time, each its own task in one turn order."""
+    order = TurnOrder(len(uses))
+
+    async def run(index: int, use: dict[str, Any]) -> ToolResult:
+        order.enter(index)
+        try:
+            return await _run_one(use, tools)
+        finally:
+            order.end(index)
+
+    tasks = [asyncio.ensure_future(run(i, use)) for i, use in enumerate(uses)]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        # One failed or the turn was stopped: the others stop too, each journaled by the gate
+        # as it stops; nothing is left running behind the turn.
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+def _block(use: dict[str, Any], result: ToolResult) -> dict[str, Any]:
+    """A tool result as the model's ``tool_result`` block."""
+    content: str | list[dict[str, Any]] = result.text
+    if result.images:
+        content = [{"type": "text", "text": result.text}] + [
+            {
+                "type": "image",
+                "source": {
+                    "type": "base64",
+                    "media_type": media,
+                    "data": base64.b64encode(data).decode(),
+                },
+            }
+            for media, data in result.images
+        ]
+    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": use["id"], "content": content}
+    if result.is_error:
+        block["is_error"] = True
+    return block
 
 
 def _deliver(inbox: list[str], messages: list[dict[str, Any]]) -> None:

@@ -101,12 +101,15 @@ class MissionRuntime:
         tools: list[dict[str, Any]],
         messages: list[dict[str, Any]],
         batch: Batch,
+        tool_choice: dict[str, Any] | None = None,
     ) -> Reply:
         """Asks the model for an agent's next turn; its usage goes into the turn's batch.
 
         The call, the mission's and the task's token counts and the ``model_call`` event are
         written with the rest of the turn (see :class:`~app.journal.Batch`); a failed call
         is journaled at once.
+
+        ``tool_choice`` is the API's (``{"type": "tool", "name": ...}`` forces that tool).
 
         Raises:
             LimitReached: The budget was used up before the call.
@@ -127,7 +130,9 @@ class MissionRuntime:
             self.journal.notify(self.mission_id, "text_delta", task_id=task_id, agent=agent, text=text)
 
         try:
-            reply = await self.model.reply(system=system, tools=tools, messages=messages, on_text=on_text)
+            reply = await self.model.reply(
+                system=system, tools=tools, messages=messages, on_text=on_text, tool_choice=tool_choice
+            )
         except ModelError as exc:
             call.update(error=str(exc), finished_at=utcnow())
             batch.insert_values(_MODEL_CALLS, _with_zero_usage(call))

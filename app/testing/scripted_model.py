@@ -31,6 +31,11 @@ tokens are estimated as a quarter of the JSON length of each part of the prompt,
 ``cache_control`` breakpoints write and read a server-side cache of prompt prefixes (see
 :class:`ScriptedModel`).
 
+The lead's checking turns (requests that declare the ``report_check`` tool, see
+:mod:`app.orchestrator._check`) are answered only by checking scripts
+(:meth:`ScriptedModel.add_check`); one that no checking script matches gets a passing verdict
+(:func:`passing_check`), so that scripts that know nothing of checks run as before.
+
 When the script cannot answer (no conversation matches, the script is exhausted, a reply
 function raised), the server answers 500 ``api_error`` with a message that says exactly
 what was missing and tells the SDK not to retry, and it records the message in
@@ -57,6 +62,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
 __all__ = [
+    "CHECK_TOOL",
     "Conversation",
     "ErrorType",
     "Reply",
@@ -64,8 +70,10 @@ __all__ = [
     "RequestHandler",
     "ScriptedModel",
     "StopReason",
+    "check_verdict",
     "error",
     "fault",
+    "passing_check",
     "text",
     "tool_call",
     "tool_calls",
@@ -314,6 +322,39 @@ def fault(reply: Reply, kind: FaultKind, *, after: int = 4, times: int | None = 
     return dataclasses.replace(reply, fault=kind, fault_after=after, fault_times=times)
 
 
+CHECK_TOOL = "report_check"
+"""The tool of the lead's checking turn (:data:`app.orchestrator._check.CHECK_TOOL`): a request
+that declares it is answered by the checking scripts (:meth:`ScriptedModel.add_check`)."""
+
+
+def passing_check(findings: str = "The result agrees with the instructions.") -> Reply:
+    """A checking turn's verdict that the task's result holds, with nothing read.
+
+    What a checking turn gets when no checking script matches it.
+
+    Args:
+        findings: What the check says it compared.
+
+    Returns:
+        The reply: a :data:`CHECK_TOOL` call with ``passed`` true.
+    """
+    return tool_call(CHECK_TOOL, {"passed": True, "findings": findings, "evidence": []})
+
+
+def check_verdict(passed: bool, findings: str, evidence: list[str]) -> Reply:
+    """A checking turn's verdict: a :data:`CHECK_TOOL` call.
+
+    Args:
+        passed: Whether the task's result holds.
+        findings: What was compared and what differs.
+        evidence: What was read that shows it.
+
+    Returns:
+        The reply.
+    """
+    return tool_call(CHECK_TOOL, {"passed": passed, "findings": findings, "evidence": list(evidence)})
+
+
 ReplyFn = Callable[[dict[str, Any]], Reply]
 """A reply computed from the request body, for a test that checks what the model was sent."""
 
@@ -336,6 +377,9 @@ class Conversation:
 
     match: str
     replies: list[Reply | ReplyFn] = field(default_factory=list)
+    checking: bool = False
+    """Whether it answers checking turns (requests that declare :data:`CHECK_TOOL`) instead
+    of the others; see :meth:`ScriptedModel.add_check`."""
 
 
 class _ScriptFailure(Exception):
@@ -438,6 +482,28 @@ class ScriptedModel:
             The conversation, whose ``replies`` list a test may extend later.
         """
         conversation = Conversation(match, list(replies))
+        with self._cond:
+            self.conversations.append(conversation)
+        return conversation
+
+    def add_check(self, match: str, *replies: Reply | ReplyFn) -> Conversation:
+        """Adds a script for the lead's checking turns of the tasks it matches.
+
+        A checking turn is a request that declares the :data:`CHECK_TOOL` tool (see
+        :mod:`app.orchestrator._check`); its first user message holds the task's instructions.
+        Only checking scripts answer checking turns, and a checking turn that none matches
+        gets :func:`passing_check`, so that scripts written before checks existed run as
+        they did.
+
+        Args:
+            match: A string looked for in the system prompt and first user message (the
+                task's instructions, say).
+            *replies: The replies, turn by turn (reads, then a :data:`CHECK_TOOL` call).
+
+        Returns:
+            The conversation.
+        """
+        conversation = Conversation(match, list(replies), checking=True)
         with self._cond:
             self.conversations.append(conversation)
         return conversation
@@ -665,8 +731,9 @@ class ScriptedModel:
         system, first_user = _system_text(body), _first_user_text(body)
         haystack = f"{system}\n{first_user}"
         turn = sum(1 for m in body.get("messages", []) if m.get("role") == "assistant")
+        checking = any(isinstance(t, dict) and t.get("name") == CHECK_TOOL for t in body.get("tools") or [])
         for conversation in conversations:
-            if conversation.match not in haystack:
+            if conversation.checking != checking or conversation.match not in haystack:
                 continue
             if turn >= len(conversation.replies):
                 raise _ScriptFailure(
@@ -679,6 +746,8 @@ class ScriptedModel:
             if isinstance(item, Reply):
                 return item
             return _expect_reply(_call(item, body, "reply function"), item)
+        if checking:
+            return passing_check()
         scripts = [c.match for c in conversations]
         raise _ScriptFailure(
             f"No scripted conversation matches this request (scripts match on {scripts!r}). "

@@ -50,10 +50,12 @@ from connectors.base import (
     ToolContext,
     ToolError,
     ToolOutput,
+    WriteCheck,
     commit_file,
     file_fingerprint,
     link_hosts,
     normalise_address,
+    quoted,
     untrusted,
 )
 from connectors.calendar import _ical
@@ -884,6 +886,112 @@ async def _delete(ctx: ToolContext, args: CalendarDeleteArgs) -> ToolOutput:
     return ToolOutput(_json(result), undo=_undo_data(ctx, args.calendar, args.uid, url, before, None))
 
 
+# ---------------------------------------------------------------------------------------------
+# Reading a change back
+# ---------------------------------------------------------------------------------------------
+
+_CHECKED_FIELDS = {
+    "summary": "title",
+    "start": "start",
+    "end": "end",
+    "all_day": "all-day setting",
+    "time_zone": "time zone",
+    "location": "place",
+    "description": "notes",
+    "attendees": "attendees",
+    "recurrence": "repetition",
+}
+"""The fields of an event a read-back compares, with their names for a person."""
+
+
+def _shown_field(value: object) -> str:
+    if value is None or value == [] or value == "":
+        return "empty"
+    if isinstance(value, list):
+        return quoted(", ".join(str(v) for v in value))
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return quoted(str(value))
+
+
+def _event_now(ctx: ToolContext, name: str, uid: str) -> icalendar.Component | None:
+    """The event as the calendar keeps it now (the server asked again), or None if it is not
+    there. Blocking.
+
+    Raises:
+        ToolError: The calendar cannot be read (the server does not answer).
+    """
+    if _is_file(name):
+        _path, data = _read_file(ctx, name)
+        calendar = _ical.parse_calendar(data, f"'{name}'")
+    else:
+        found = _server(ctx).get(name, uid)
+        if found is None:
+            return None
+        calendar = _ical.parse_calendar(found[1], f"The event {uid} in '{name}'")
+    event: icalendar.Component | None = _ical.masters(calendar).get(uid)
+    return event
+
+
+def _event_check(ctx: ToolContext, name: str, uid: str, expected: icalendar.Component | None) -> WriteCheck:
+    """Reads an event back and compares its fields with the approved event (None: it must be gone)."""
+    person = _person(ctx)
+    now = _event_now(ctx, name, uid)
+    if expected is None:
+        what = f"that the event {uid} is gone from {name}"
+        return WriteCheck(what, () if now is None else (f"the event {uid} is still in {name}",))
+    want = _ical.describe(expected, name, person)
+    title = want.get("summary") or uid
+    what = f"the event {quoted(str(title))} in {name}"
+    if now is None:
+        return WriteCheck(what, (f"the event is not in {name}",))
+    got = _ical.describe(now, name, person)
+    differences = tuple(
+        f"its {label} is {_shown_field(got.get(key))}, not {_shown_field(want.get(key))} as approved"
+        for key, label in _CHECKED_FIELDS.items()
+        if (got.get(key) or None) != (want.get(key) or None)
+    )
+    return WriteCheck(what, differences)
+
+
+def _before_text(output: ToolOutput) -> bytes | str:
+    """The calendar data from before a change: the server object's text, or the file's backup.
+
+    Raises:
+        ToolError: Neither was kept.
+    """
+    if output.undo is not None and output.undo.get("before") is not None:
+        return str(output.undo["before"])
+    backup = output.backup
+    if backup is not None and backup.backup_path is not None and backup.backup_path.exists():
+        return backup.backup_path.read_bytes()
+    raise ToolError("the event's data from before the change was not kept")
+
+
+async def _check_create(ctx: ToolContext, args: CalendarCreateArgs, output: ToolOutput) -> WriteCheck:
+    """Reads a new event back: its fields are those of the approved event."""
+    expected = _new_event(args, _person(ctx))
+    return await asyncio.to_thread(_event_check, ctx, args.calendar, str(expected["UID"]), expected)
+
+
+async def _check_update(ctx: ToolContext, args: CalendarUpdateArgs, output: ToolOutput) -> WriteCheck:
+    """Reads a changed event back: its fields are those of the approved change applied to the
+    event as it was before."""
+
+    def work() -> WriteCheck:
+        calendar = _ical.parse_calendar(_before_text(output), "the event before the change")
+        event = _find_event(calendar, args.uid, args.calendar)
+        _apply(event, args, _person(ctx))
+        return _event_check(ctx, args.calendar, args.uid, event)
+
+    return await asyncio.to_thread(work)
+
+
+async def _check_delete(ctx: ToolContext, args: CalendarDeleteArgs, output: ToolOutput) -> WriteCheck:
+    """Reads a deletion back: the event is no longer there."""
+    return await asyncio.to_thread(_event_check, ctx, args.calendar, args.uid, None)
+
+
 async def _undo(ctx: ToolContext, data: dict[str, Any]) -> str:
     """Puts a server's event back as it was before a change (deleting one the change created),
     unless it was changed since."""
@@ -1110,6 +1218,7 @@ TOOLS: list[Tool[Any]] = [
         effect="local",
         args_model=CalendarCreateArgs,
         run=_create,
+        readback=_check_create,
         preview=_preview_create,
         prepare=_prepare_create,
         fingerprint=_fingerprint,
@@ -1126,6 +1235,7 @@ TOOLS: list[Tool[Any]] = [
         effect="local",
         args_model=CalendarUpdateArgs,
         run=_update,
+        readback=_check_update,
         preview=_preview_update,
         fingerprint=_fingerprint,
         destinations=_attendee_destinations,
@@ -1141,6 +1251,7 @@ TOOLS: list[Tool[Any]] = [
         effect="local",
         args_model=CalendarDeleteArgs,
         run=_delete,
+        readback=_check_delete,
         preview=_preview_delete,
         fingerprint=_fingerprint,
         undo=_undo,

@@ -39,8 +39,10 @@ from connectors.base import (
     ToolContext,
     ToolError,
     ToolOutput,
+    WriteCheck,
     commit_file,
     in_thread,
+    text_difference,
     untrusted,
     write_lock,
 )
@@ -551,6 +553,28 @@ def _write_text_sync(ctx: ToolContext, args: FilesWriteTextArgs) -> ToolOutput:
     return ToolOutput(dumps(result), backup)
 
 
+def _write_text_check_sync(ctx: ToolContext, args: FilesWriteTextArgs) -> WriteCheck:
+    """Reads a text write back: the file's text is the approved text (ends with it, for an append)."""
+    path = ctx.resolve(args.path)
+    text, _encoding = decode_text(path.read_bytes(), args.path)
+    found = text.replace("\r\n", "\n").replace("\r", "\n")
+    expected = args.text.replace("\r\n", "\n").replace("\r", "\n")
+    if args.mode == "append":
+        what = f"the text appended to {path.name}"
+        tail = found[-len(expected) :] if expected else ""
+        difference = text_difference(what, expected, tail)
+    else:
+        what = f"the text of {path.name}"
+        difference = text_difference(what, expected, found)
+    return WriteCheck(what, (difference,) if difference else ())
+
+
+async def _files_write_text_check(
+    ctx: ToolContext, args: FilesWriteTextArgs, output: ToolOutput
+) -> WriteCheck:
+    return await asyncio.to_thread(_write_text_check_sync, ctx, args)
+
+
 # ---------------------------------------------------------------------------------------------
 # files_make_folder
 # ---------------------------------------------------------------------------------------------
@@ -1015,6 +1039,7 @@ TOOLS: list[Tool[Any]] = [
         run=_files_write_text,
         preview=_files_write_text_preview,
         fingerprint=_write_fingerprint,
+        readback=_files_write_text_check,
     ),
     Tool(
         name="files_make_folder",

@@ -47,8 +47,10 @@ from connectors.base import (
     ToolContext,
     ToolError,
     ToolOutput,
+    WriteCheck,
     commit_file,
     in_thread,
+    text_difference,
     untrusted,
 )
 from connectors.documents._common import (
@@ -1040,6 +1042,43 @@ def _edit_sync(ctx: ToolContext, args: DocEditArgs) -> ToolOutput:
     return ToolOutput(dumps(payload), backup)
 
 
+def _lines_check(path: Path, given: str, expected: list[str]) -> WriteCheck:
+    """The document's text now, paragraph by paragraph, against the approved text."""
+    found = document_lines(open_docx(path.read_bytes(), given))
+    what = f"the text of {path.name}"
+    difference = text_difference(what, "\n".join(expected), "\n".join(found), unit="paragraph")
+    return WriteCheck(what, (difference,) if difference else ())
+
+
+def _create_check_sync(ctx: ToolContext, args: DocCreateArgs, output: ToolOutput) -> WriteCheck:
+    """Reads a new document back: its text is that of the approved blocks."""
+    del output
+    return _lines_check(ctx.resolve(args.path), args.path, document_lines(_build(args)))
+
+
+def _edit_check_sync(ctx: ToolContext, args: DocEditArgs, output: ToolOutput) -> WriteCheck:
+    """Reads an edited document back: its text is that of the approved edits applied to the
+    document as it was before (its backup).
+
+    Raises:
+        ToolError: The backup is missing, so there is nothing to compare with.
+    """
+    backup = output.backup
+    if backup is None or backup.backup_path is None or not backup.backup_path.exists():
+        raise ToolError("the copy of the document from before the edit is missing")
+    document = open_docx(backup.backup_path.read_bytes(), args.path)
+    _apply(document, args.operations)
+    return _lines_check(ctx.resolve(args.path), args.path, document_lines(document))
+
+
+async def _doc_create_check(ctx: ToolContext, args: DocCreateArgs, output: ToolOutput) -> WriteCheck:
+    return await asyncio.to_thread(_create_check_sync, ctx, args, output)
+
+
+async def _doc_edit_check(ctx: ToolContext, args: DocEditArgs, output: ToolOutput) -> WriteCheck:
+    return await asyncio.to_thread(_edit_check_sync, ctx, args, output)
+
+
 # ---------------------------------------------------------------------------------------------
 # The tools
 # ---------------------------------------------------------------------------------------------
@@ -1097,6 +1136,7 @@ TOOLS: list[Tool[Any]] = [
         run=_doc_create,
         preview=_doc_create_preview,
         fingerprint=_fingerprint,
+        readback=_doc_create_check,
     ),
     Tool(
         name="doc_edit",
@@ -1112,6 +1152,7 @@ TOOLS: list[Tool[Any]] = [
         run=_doc_edit,
         preview=_doc_edit_preview,
         fingerprint=_fingerprint,
+        readback=_doc_edit_check,
     ),
 ]
 """The Word tools."""

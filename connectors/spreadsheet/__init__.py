@@ -35,7 +35,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from connectors.base import Preview, Tool, ToolContext, ToolOutput, file_fingerprint, untrusted
+from connectors.base import Preview, Tool, ToolContext, ToolOutput, WriteCheck, file_fingerprint, untrusted
 from connectors.registry import AgentKind
 from connectors.spreadsheet._a1 import EXCEL_MAX_COLUMNS as EXCEL_MAX_COLUMNS
 from connectors.spreadsheet._a1 import EXCEL_MAX_ROWS as EXCEL_MAX_ROWS
@@ -50,6 +50,7 @@ from connectors.spreadsheet._read import MAX_PART_RATIO as MAX_PART_RATIO
 from connectors.spreadsheet._read import MAX_SHEET_CELLS as MAX_SHEET_CELLS
 from connectors.spreadsheet._read import MAX_UNPACKED_BYTES as MAX_UNPACKED_BYTES
 from connectors.spreadsheet._read import _read, _source
+from connectors.spreadsheet._readback import append_blocks, check_cells, create_blocks, write_blocks
 from connectors.spreadsheet._shift import Edit
 from connectors.spreadsheet._structure import MAX_STRUCTURE_COUNT as MAX_STRUCTURE_COUNT
 from connectors.spreadsheet._structure import parse_line, parse_lines, plan_edit, plan_sort
@@ -482,6 +483,21 @@ async def _fingerprint(ctx: ToolContext, args: Any) -> str:
     return await file_fingerprint(ctx, str(args.path))
 
 
+async def _check_write(ctx: ToolContext, args: SheetWriteArgs, output: ToolOutput) -> WriteCheck:
+    """Reads the written cells back and compares them with the approved values."""
+    return await asyncio.to_thread(check_cells, ctx, args.path, write_blocks(args))
+
+
+async def _check_append(ctx: ToolContext, args: SheetAppendRowsArgs, output: ToolOutput) -> WriteCheck:
+    """Reads the appended rows back, where the write put them, and compares them."""
+    return await asyncio.to_thread(check_cells, ctx, args.path, append_blocks(args, output))
+
+
+async def _check_create(ctx: ToolContext, args: SheetCreateArgs, output: ToolOutput) -> WriteCheck:
+    """Reads the new file's sheets and first rows back and compares them."""
+    return await asyncio.to_thread(check_cells, ctx, args.path, create_blocks(args))
+
+
 TOOLS: list[Tool[Any]] = [
     Tool(
         name="sheet_list",
@@ -532,6 +548,7 @@ TOOLS: list[Tool[Any]] = [
         run=_sheet_write,
         preview=_sheet_write_preview,
         fingerprint=_fingerprint,
+        readback=_check_write,
     ),
     Tool(
         name="sheet_append_rows",
@@ -547,6 +564,7 @@ TOOLS: list[Tool[Any]] = [
         run=_sheet_append_rows,
         preview=_sheet_append_rows_preview,
         fingerprint=_fingerprint,
+        readback=_check_append,
     ),
     Tool(
         name="sheet_create",
@@ -562,6 +580,7 @@ TOOLS: list[Tool[Any]] = [
         run=_sheet_create,
         preview=_sheet_create_preview,
         fingerprint=_fingerprint,
+        readback=_check_create,
     ),
     Tool(
         name="sheet_insert_rows",

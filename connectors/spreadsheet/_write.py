@@ -25,6 +25,7 @@ from connectors.base import (
     ToolContext,
     ToolError,
     ToolOutput,
+    note_written,
     sha256_file,
     untrusted,
     write_lock,
@@ -412,7 +413,9 @@ def _commit(ctx: ToolContext, shown: str, make_plan: _MakePlan, *, creating: boo
             if backup_path is not None:
                 backup_path.unlink(missing_ok=True)
             raise
-        backup = Backup(path=plan.path, backup_path=backup_path, sha256_after=sha256_file(plan.path))
+        backup = note_written(
+            Backup(path=plan.path, backup_path=backup_path, sha256_after=sha256_file(plan.path))
+        )
         CACHE.forget(plan.path)
     if plan.formulas_written and plan.document.uncalculated:
         plan.result_notes.append(_FORMULA_NOTE)
@@ -424,7 +427,10 @@ def _commit(ctx: ToolContext, shown: str, make_plan: _MakePlan, *, creating: boo
     if plan.document.notes:
         # These notes quote the file (a table's name, what the writer said about it).
         text = untrusted(text, _source(plan.path))
-    return ToolOutput(text, backup)
+    written = None
+    if "range" in plan.result:
+        written = {"sheet": plan.result["sheet"], "range": plan.result["range"]}
+    return ToolOutput(text, backup, written=written)
 
 
 _FORMULA_NOTE = (
