@@ -48,6 +48,10 @@ MISSION = (
     "was drafted."
 )
 ADDRESS = "accounts@northwind.demo.example"
+SIGNATURE = "Northwind Accounts (Ensemble demo)"
+"""How the demo's reminder drafts are signed."""
+REMEMBER = f"Sign reminder emails as {SIGNATURE}"
+"""What the demo's lead proposes to remember, once: the person decides (see :mod:`app.memory`)."""
 MODEL = "ensemble-demo"
 """The model name the demo's missions record: the scripted model, at no cost."""
 
@@ -311,7 +315,8 @@ def demo_model(portal: str, workbook: Path, today: dt.date) -> ScriptedModel:
             },
             text="I'll read the workbook and the portal at the same time, then draft the reminders.",
         ),
-        lambda request: text(_lead_summary(request, late)),
+        lambda request: _remember_or_report(request, late),
+        lambda request: _remember_or_report(request, late),
     )
     model.add(
         "Demo step 1:",
@@ -337,7 +342,7 @@ def demo_model(portal: str, workbook: Path, today: dt.date) -> ScriptedModel:
                 "body": (
                     f"Dear {people[i.customer].contact},\n\nOur records show that invoice {i.invoice} of "
                     f"EUR {i.amount:,.2f}, due on {i.due.isoformat()}, is still open. Could you let us "
-                    "know when we can expect payment?\n\nKind regards,\nNorthwind Accounts (Ensemble demo)"
+                    f"know when we can expect payment?\n\nKind regards,\n{SIGNATURE}"
                 ),
             },
         )
@@ -488,6 +493,35 @@ def _step_report(request: dict[str, Any], verb: str, thing: str, planned: int) -
     if failed:
         report += " Not done: " + "; ".join(failed) + "."
     return report
+
+
+def _remember_or_report(request: dict[str, Any], late: list[Invoice]) -> Reply:
+    """The lead's turn after its tasks: it proposes remembering the signature its drafts use,
+    unless it already remembers it (its system prompt says so) or has just asked; then it reports."""
+    system = json.dumps(request.get("system", ""))
+    asked = any(
+        block.get("type") == "tool_use" and block.get("name") == "remember"
+        for message in request.get("messages", [])
+        if isinstance(message.get("content"), list)
+        for block in message["content"]
+        if isinstance(block, dict)
+    )
+    if REMEMBER not in system and not asked:
+        return tool_call(
+            "remember",
+            {"text": REMEMBER, "scope": "everywhere"},
+            text="The drafts are signed as the accounts team; I'd like to remember that for next time.",
+        )
+    summary = _lead_summary(request, late)
+    if asked:
+        results = _tool_results(request)
+        kept = bool(results) and not results[-1][0]
+        summary += (
+            f" I will remember to sign reminders as {SIGNATURE} in your next missions."
+            if kept
+            else " I will not remember the signature, as you decided."
+        )
+    return text(summary)
 
 
 def _lead_summary(request: dict[str, Any], late: list[Invoice]) -> str:

@@ -1789,7 +1789,13 @@ def _alive(pid: int) -> bool:
 
 
 def _title(text: str) -> str:
-    line = " ".join(text.split())
+    # The person's words, without the "Attached: /full/path" lines the window adds after them
+    # (ui/attachments.py message_text); a message of files only is named by its files' names.
+    lines = text.splitlines()
+    words = [x for x in lines if not x.startswith("Attached: ")]
+    line = " ".join(" ".join(words).split())
+    if not line:
+        line = ", ".join(Path(x.removeprefix("Attached: ").strip()).name for x in lines if x.strip())
     return line if len(line) <= 80 else line[:77] + "…"
 
 

@@ -17,6 +17,7 @@ import contextvars
 import dataclasses
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -52,6 +53,7 @@ from connectors.base import (
     defuse,
     file_bytes_check,
     link_hosts,
+    tool_title,
     written_since,
 )
 from connectors.registry import action_title
@@ -247,9 +249,19 @@ class ApprovalGate:
         self.pausing: set[str] = set()
         """Missions being paused: their calls and proposals stay as they are, to resume."""
         self.timing = Timing()
+        self._titles: dict[str, str] = {}
+        """The titles of the tools called so far, by name (a lead's tool is in no registry)."""
         self.before_readback: Callable[[ProposedAction], None] | None = None
         """Called after a local action ran and before it is read back (a seam for tests that
         change a file under the write, as another program would)."""
+
+    def _title(self, name: str, title: str = "") -> str:
+        """What a tool does, for a person: ``title``, the title of the tool of that name called
+        before, or its registered title (else its name in words)."""
+        if title.strip():
+            self._titles[name] = title.strip()
+            return title.strip()
+        return self._titles.get(name) or action_title(name)
 
     # The dispatch path -------------------------------------------------------------------
 
@@ -284,7 +296,8 @@ class ApprovalGate:
                     batch.commit()  # the turn's earlier calls come first in the journal
                 # A resumed mission replays the call it was in: never run anything twice.
                 return await self._resume(existing, tool, ctx, site)
-        summary = f"{site.agent} called {tool.name} ({tool.effect})"
+        title = self._title(tool.name, tool.title)
+        summary = f"{_who(site.agent)}: {title}{_target(arguments)}"
         if batch is not None and batch.defer_calls and tool.effect == "read":
             # A read changes nothing: if the turn is lost in a crash, the model is asked again
             # and the read runs again, so it is journaled with the rest of the turn, by column
@@ -313,6 +326,7 @@ class ApprovalGate:
                 task_id=site.task_id,
                 tool_call_id=light.id,
                 tool=tool.name,
+                title=title,
                 effect=tool.effect,
                 arguments=arguments,
             )
@@ -330,6 +344,7 @@ class ApprovalGate:
         data: dict[str, Any] = {
             "tool_call_id": record.id,
             "tool": tool.name,
+            "title": title,
             "effect": tool.effect,
             "arguments": arguments,
         }
@@ -424,8 +439,8 @@ class ApprovalGate:
             status = "rejected"
         record.status, record.result, record.is_error = status, result.text, result.is_error
         record.finished_at = utcnow()
-        summary = f"{tool.name} {'failed' if result.is_error else 'returned'}" + (
-            f": {_first_line(result.text)}" if result.is_error else ""
+        summary = f"{self._title(tool.name, tool.title)}: " + (
+            f"failed: {_first_line(result.text)}" if result.is_error else "done"
         )
         data: dict[str, Any] = {
             "tool_call_id": record.id,
@@ -654,7 +669,7 @@ class ApprovalGate:
             self.journal.audit(
                 site.mission_id,
                 "action_confirmed",
-                f"Found that {action.tool} had already happened",
+                f"Found that \u201c{self._title(action.tool)}\u201d had already happened",
                 task_id=site.task_id,
                 save=[action],
                 action_id=action.id,
@@ -671,7 +686,7 @@ class ApprovalGate:
         self.journal.audit(
             site.mission_id,
             "action_outcome_unknown",
-            f"{action.tool}: {warning}",
+            f"{self._title(action.tool)}: {warning}",
             task_id=site.task_id,
             action_id=action.id,
             checked=happened is not None,
@@ -689,7 +704,7 @@ class ApprovalGate:
         self.journal.audit(
             site.mission_id,
             "tool_result",
-            f"{tool.name} (resumed)",
+            f"{self._title(tool.name, tool.title)}: done (after a restart)",
             task_id=site.task_id,
             save=[record],
             tool_call_id=record.id,
@@ -718,7 +733,7 @@ class ApprovalGate:
             action_id=action.id,
             agent=site.agent,
             tool=action.tool,
-            title=action_title(action.tool),
+            title=self._title(action.tool),
             effect=action.effect,
             arguments=arguments,
             preview=_preview_json(preview),
@@ -770,7 +785,7 @@ class ApprovalGate:
         cannot run is a check "not checked", with the reason."""
         if self.before_readback is not None:
             self.before_readback(action)
-        what = f"what {action_title(tool.name).lower()} wrote"
+        what = f"what {self._title(tool.name, tool.title).lower()} wrote"
         try:
             check = None
             if tool.readback is not None:
@@ -806,12 +821,12 @@ class ApprovalGate:
         if error is not None:
             if not isinstance(error, ToolError):
                 log.error("Action %s (%s) failed unexpectedly", action.id, action.tool, exc_info=error)
-                error = ToolError(f"{action.tool} failed: {_in_words(error)}")
+                error = ToolError(f"{self._title(action.tool)} failed: {_in_words(error)}")
             action.status, action.result, action.executed_at = "failed", str(error), utcnow()
             self.journal.audit(
                 site.mission_id,
                 "action_failed",
-                f"{action.tool} failed: {_first_line(str(error))}",
+                f"{self._title(action.tool)}: failed: {_first_line(str(error))}",
                 task_id=site.task_id,
                 save=[action],
                 action_id=action.id,
@@ -839,14 +854,14 @@ class ApprovalGate:
             )
             if check.outcome == "differs":
                 failure = (
-                    f"\u201c{action_title(action.tool)}\u201d was carried out, but it is not what was "
+                    f"\u201c{self._title(action.tool)}\u201d was carried out, but it is not what was "
                     f"approved. {check.words()} The change is kept so that it can be undone from the audit."
                 )
                 action.status, action.result = "failed", failure
                 self.journal.audit(
                     site.mission_id,
                     "action_failed",
-                    f"{action.tool} failed its check: {_first_line(check.words())}",
+                    f"{self._title(action.tool)}: failed its check: {_first_line(check.words())}",
                     task_id=site.task_id,
                     save=[action],
                     action_id=action.id,
@@ -1050,11 +1065,10 @@ class ApprovalGate:
         seconds = round(max(0.0, (action.decided_at - proposed).total_seconds()), 3)
         action.edited_arguments_json = dumps(decision.arguments) if decision.kind == "edit" else None
         verb = {"approve": "approved", "edit": "approved with edits", "reject": "rejected"}[decision.kind]
-        who = "the person" if by == "person" else by
         self.journal.audit(
             action.mission_id,
             "action_decided",
-            f"{action.tool} {verb} by {who}"
+            f"{self._title(action.tool)}: {verb} by {_decider(by)}"
             + (f": {decision.reason}" if decision.reason and decision.kind == "reject" else ""),
             task_id=action.task_id,
             save=[action],
@@ -1151,6 +1165,36 @@ def _in_words(error: BaseException) -> str:
         where = f" ({error.filename})" if error.filename else ""
         return f"{error.strerror}{where}"
     return f"{type(error).__name__}: {error}"
+
+
+def _who(agent: str) -> str:
+    """An agent as a person reads it: "Lead" or "Spreadsheet agent"."""
+    if agent in ("", "lead"):
+        return "Lead"
+    return f"{tool_title(agent)} agent"
+
+
+def _target(arguments: object) -> str:
+    """What a call is about, as " · invoices.xlsx" (a file's name, a site), or ""."""
+    if not isinstance(arguments, dict):
+        return ""
+    for key in ("path", "url"):
+        value = arguments.get(key)
+        if isinstance(value, str) and value.strip():
+            value = value.strip().rstrip("/\\")
+            name = value.split("://", 1)[-1].split("/", 1)[0] if key == "url" else value
+            name = re.split(r"[\\/]", name)[-1] or name
+            return f" · {name[:80]}"
+    return ""
+
+
+def _decider(by: str) -> str:
+    """Who decided, as a person reads it: "you", or the rule "…"."""
+    if by in ("", "person"):
+        return "you"
+    if by.startswith("rule:") and "(" in by:
+        return f"the rule \u201c{by.split('(', 1)[1].rstrip(')')}\u201d"
+    return by
 
 
 def _first_line(text: str) -> str:

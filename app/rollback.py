@@ -5,7 +5,8 @@ carried-out local action, newest first), what cannot be taken back and why (an e
 form submitted, an action whose outcome is unknown), and which files were changed after the
 mission wrote them, with what undoing them anyway would lose. :func:`run` carries the plan out:
 
-- a file written by the mission is put back byte for byte from the backup its write left;
+- a file written by the mission is put back byte for byte from the backup its write left
+  (a write that failed its read-back too: it was carried out and changed the file);
   a file the mission created goes to the system trash (never deleted for good);
 - a file changed since is left alone unless ``force``; then its later version goes to the
   trash first, so that even "undo anyway" loses nothing for good;
@@ -103,8 +104,13 @@ def _sorted(engine: Engine, mission: Mission) -> tuple[list[_Step], list[Rollbac
                     ),
                 )
             )
+        elif action.status == "failed" and action.backup_json and action.effect != "external":
+            # A write carried out whose read-back differed: it did change the file (its
+            # backup was kept for this), so it is taken back with the rest.
+            _add_step(steps, action, what)
+            continue
         elif action.status != "executed":
-            continue  # rejected, failed or never decided: nothing happened
+            continue  # rejected, failed before changing anything, or never decided
         elif action.effect == "external":
             why = _SENT_WORDS.get(action.tool)
             if why is None and action.tool.startswith("browser"):
@@ -120,13 +126,18 @@ def _sorted(engine: Engine, mission: Mission) -> tuple[list[_Step], list[Rollbac
             why = _NO_UNDO_WORDS.get(action.tool, "Ensemble kept no way to take it back; change it by hand.")
             limits.append(RollbackLimit(action_id=action.id, what=what, why=why))
         else:
-            data = json.loads(action.backup_json)
-            if isinstance(data, dict) and "tool_undo" in data:
-                steps.append(_Step(action, what, None, dict(data["tool_undo"])))
-            else:
-                steps.append(_Step(action, what, Backup.from_json(data), None))
+            _add_step(steps, action, what)
     steps.sort(key=lambda s: _order(s.action), reverse=True)
     return steps, limits, undone
+
+
+def _add_step(steps: list[_Step], action: ProposedAction, what: str) -> None:
+    """Adds the step that takes back an action with a backup (a file's copy or its tool's undo)."""
+    data = json.loads(action.backup_json or "{}")
+    if isinstance(data, dict) and "tool_undo" in data:
+        steps.append(_Step(action, what, None, dict(data["tool_undo"])))
+    else:
+        steps.append(_Step(action, what, Backup.from_json(data), None))
 
 
 def _undo_words(step: _Step) -> tuple[str, str | None]:
@@ -360,7 +371,7 @@ async def run(engine: Engine, mission: Mission, *, force: bool = False) -> Rollb
     blocked: dict[Path, str] = {}  # a file whose newer step was not taken back, and why
     for step in steps:
         current = engine.journal.action(step.action.id)
-        if current is None or current.status != "executed":
+        if current is None or current.status not in ("executed", "failed"):
             continue  # taken back meanwhile (another window): nothing left to do
         try:
             if step.backup is not None:

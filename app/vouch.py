@@ -179,16 +179,19 @@ def seen_in(journal: Journal, mission_id: str, destinations: Sequence[Destinatio
     """Where in the mission each destination's value was seen, in words for the card.
 
     Looks through the mission's tool results (what pages, emails, workbooks and sub-agents
-    returned). Returns ``{value: "what email_read returned"}``; a value found nowhere is
-    ``"nowhere in what the agents read: the agent wrote it"``.
+    returned). Returns ``{value: "what “Read an email” returned"}`` (the tool's title); a value
+    found nowhere is ``"nowhere in what the agents read: the agent wrote it"``.
     """
+    from connectors.registry import action_title
+
     wanted = {d.value: d for d in destinations}
     places: dict[str, list[str]] = {value: [] for value in wanted}
     for tool, agent, is_error, result in journal.tool_results(mission_id):
         text = result.lower()
-        what = "a sub-agent's report" if agent == "lead" else f"what {tool} returned"
+        title = action_title(tool)
+        what = "a sub-agent's report" if agent == "lead" else f"what “{title}” returned"
         if is_error:
-            what = f"an error message of {tool}"
+            what = f"an error message of “{title}”"
         for value, found in places.items():
             if len(found) < 3 and what not in found and _mentions(text, wanted[value]):
                 found.append(what)
@@ -209,7 +212,7 @@ def _mentions(text: str, destination: Destination) -> bool:
 
 def notice(new: Sequence[Destination], seen: dict[str, str]) -> str:
     """The card's sentence for destinations nobody vouched for."""
-    parts = [f"{d.label} (seen in {seen.get(d.value, 'this mission')})" for d in new]
+    parts = [f"{d.label} ({_where(seen.get(d.value, 'this mission'))})" for d in new]
     listed = "; ".join(parts)
     subject = "This is a new destination" if len(new) == 1 else "These are new destinations"
     return (
@@ -217,6 +220,14 @@ def notice(new: Sequence[Destination], seen: dict[str, str]) -> str:
         "or address book, and you have not written to it before, so Ensemble asks you, whatever "
         "the rules say."
     )
+
+
+def _where(seen: str) -> str:
+    """Where a destination was seen, as the card says it: "seen in what “Read an email” returned",
+    or for one found nowhere "not in anything the agents read: the agent wrote it"."""
+    if seen.startswith("nowhere"):
+        return "not in anything the agents read: the agent wrote it"
+    return f"seen in {seen}"
 
 
 def as_json(new: Sequence[Destination], seen: dict[str, str]) -> list[dict[str, str]]:

@@ -30,6 +30,7 @@ from bench_engine import verdict
 from app import demo
 from app.api.events import TaskChecked
 from app.engine import Engine
+from app.gate import Decision
 from app.settings import Settings
 
 if TYPE_CHECKING:
@@ -54,6 +55,16 @@ def without_delay(make: Any) -> Any:
 async def run_demo(checks: bool) -> tuple[int, str, list[TaskChecked]]:
     """Runs the demo mission once; returns its tokens, status and checks."""
     engine = Engine(settings=Settings(checks=checks))
+    # The demo proposes remembering its signature, a card no rule decides: the person approves
+    # it here, once (the warm-up run); later runs remember it and do not ask again.
+    loop = asyncio.get_running_loop()
+    engine.subscribe(
+        lambda e: (
+            loop.call_soon(engine.decide, str(e.data["action_id"]), Decision.approve())
+            if e.kind == "action_proposed" and e.data.get("tool") == "remember"
+            else None
+        )
+    )
     try:
         mission_id = engine.start_demo(approve="all")
         outcome = await engine.wait(mission_id)

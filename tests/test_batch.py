@@ -204,7 +204,7 @@ def test_the_batch_prompt_approves_rejects_or_splits(
         assert reasons.count("no decision: standard input closed") == 10
 
 
-@pytest.mark.parametrize("marker", ["email_draft approved by rule", "Done: Save draft"])
+@pytest.mark.parametrize("marker", ["Save an email draft: approved by the rule", "Done: Save draft"])
 @pytest.mark.usefixtures("shared_keyring")
 def test_a_killed_batch_saves_every_draft_exactly_once_after_resume(
     scripted: ScriptedModel,

@@ -244,6 +244,15 @@ async def test_a_task_that_only_read_is_not_checked_and_the_audit_says_why(
 
 async def test_the_demo_mission_verifies_its_writes_and_says_so() -> None:
     engine = Engine(settings=Settings())
+    loop = asyncio.get_running_loop()
+    # The demo proposes remembering its signature: a card only a person decides.
+    engine.subscribe(
+        lambda e: (
+            loop.call_soon(engine.decide, str(e.data["action_id"]), Decision.approve())
+            if e.kind == "action_proposed" and e.data.get("tool") == "remember"
+            else None
+        )
+    )
     try:
         mission_id = engine.start_demo(approve="all")
         outcome = await engine.wait(mission_id)

@@ -102,11 +102,13 @@ async def test_the_demo_mission_uses_only_its_scripted_model(
 
         assert outcome.status == "done", outcome.result
         assert "3 invoices are overdue" in (outcome.result or "")
-        tools = sorted(e.data["tool"] for e in events if e.kind == "action_proposed")
-        assert tools == ["email_draft"] * 3 + ["sheet_write"] * 3
+        proposals = [e for e in events if e.kind == "action_proposed" and e.mission_id == mission_id]
+        tools = sorted(e.data["tool"] for e in proposals)
+        assert tools == ["email_draft"] * 3 + ["remember"] + ["sheet_write"] * 3
         # The customers are people the accounts team writes to (its Sent folder): no draft needs
-        # the person for a new destination.
-        assert not any(e.data.get("ask_person") for e in events if e.kind == "action_proposed")
+        # the person for a new destination. Only the memory is the person's alone to decide.
+        assert [e.data["tool"] for e in proposals if e.data.get("ask_person")] == ["remember"]
+        assert f"remember to sign reminders as {demo_module.SIGNATURE}" in (outcome.result or "")
         assert "Drafted 3 of 3 reminders" in (outcome.result or "")
         started = {e.mission_id: e.data for e in events if e.kind == "mission_started"}
         assert started[mission_id]["demo"] is True
@@ -119,7 +121,8 @@ async def test_the_demo_mission_uses_only_its_scripted_model(
         assert calls
         assert {c.model for c in calls} == {demo_module.MODEL}
 
-        # A second run gets a fresh workspace.
+        # A second run gets a fresh workspace; it remembers the signature, so it asks nothing
+        # more about it (approve="all" decides every other card).
         again = await engine.wait(engine.start_demo(approve="all"))
         assert again.status == "done"
         book = openpyxl.load_workbook(engine.demo.folder / "invoices.xlsx")
@@ -200,3 +203,70 @@ async def test_the_demo_says_what_really_happened(ensemble_home: Path) -> None:
 def engine_demo_notes(home: Path) -> int:
     book = openpyxl.load_workbook(home / "demo-workspace" / "invoices.xlsx")
     return sum(1 for row in book["Invoices"].iter_rows(min_row=3, values_only=True) if row[7])
+
+
+def demo_lead_systems(engine: Engine, since: int = 0) -> list[str]:
+    """The system prompts of the demo lead's requests, from the ``since``-th request its scripted
+    model recorded (the lead's requests are those that may delegate)."""
+    assert engine.demo is not None
+    return [
+        json.dumps(request.get("system", ""))
+        for request in engine.demo.model.requests[since:]
+        if '"delegate"' in json.dumps(request.get("tools", []))
+    ]
+
+
+async def test_the_demo_remembers_the_signature_once_approved_and_is_undone_in_one_action(
+    ensemble_home: Path,
+) -> None:
+    """Done when: the demo verifies its writes and says so, asks once for its drafts, remembers
+    the person's signature for the next mission after they approve it, and is undone in one action."""
+    engine = Engine()
+    cards: list[Event] = []
+    loop = asyncio.get_running_loop()
+
+    def listen(event: Event) -> None:
+        if event.kind == "action_proposed":
+            cards.append(event)
+            loop.call_soon(engine.decide, str(event.data["action_id"]), Decision.approve())
+
+    engine.subscribe(listen)
+    try:
+        first_id = engine.start_demo()
+        assert engine.demo is not None
+        workbook = engine.demo.folder / "invoices.xlsx"
+        original = workbook.read_bytes()
+        first = await engine.wait(first_id)
+        assert first.status == "done", first.result
+        assert "Verified:" in (first.result or "")
+        (card,) = [c for c in cards if c.data["tool"] == "remember"]
+        assert card.data["ask_person"] is True
+        assert card.data["preview"]["summary"] == f"Remember: {demo_module.REMEMBER} — for all missions"
+        assert [i.text for i in engine.list_memory()] == [demo_module.REMEMBER]
+        assert not any(demo_module.REMEMBER in system for system in demo_lead_systems(engine))
+        drafts = [
+            a for a in engine.journal.actions(first_id) if a.tool == "email_draft" and a.status == "executed"
+        ]
+        assert len(drafts) == 3
+        assert all(demo_module.SIGNATURE in json.loads(a.arguments_json)["body"] for a in drafts)
+        assert workbook.read_bytes() != original
+
+        # One action takes the whole demo back: the workbook is as it was, byte for byte.
+        undone = await engine.undo_mission(first_id)
+        assert undone.complete, undone.lines()
+        assert workbook.read_bytes() == original
+        # The drafts stay in Drafts (said, not undone); the memory is the person's, kept.
+        assert {limit.action_id for limit in undone.cannot_undo} >= {a.id for a in drafts}
+        assert [i.text for i in engine.list_memory()] == [demo_module.REMEMBER]
+
+        # The next demo's lead reads the signature and does not ask again.
+        before, asked = len(cards), len(engine.demo.model.requests)
+        second_id = engine.start_demo()
+        second = await engine.wait(second_id)
+        assert second.status == "done", second.result
+        systems = demo_lead_systems(engine, asked)
+        assert systems
+        assert all(demo_module.REMEMBER in system for system in systems)
+        assert "remember" not in [c.data["tool"] for c in cards[before:]]
+    finally:
+        await engine.close()

@@ -144,7 +144,7 @@ async def test_an_address_learned_only_from_outside_content_goes_to_the_person_d
     assert "Rejected by the person" in result.text
     assert warnings[:2] == [None, None]
     assert warnings[2] is not None
-    assert "the address thief@evil.example (seen in what read returned)" in warnings[2]
+    assert "the address thief@evil.example (seen in what “Read” returned)" in warnings[2]
     assert "whatever the rules say" in warnings[2]
     decided = {a.arguments_json: a.decided_by for a in journal.actions("m")}
     assert sorted(decided.values()) == [

@@ -409,7 +409,7 @@ async def test_a_memory_planted_in_an_email_is_never_kept_without_the_person_eve
     assert plain.data["new_destinations"] == []
     assert waiting == [("pending", 0), ("pending", 0)]  # neither the rule nor --approve all decided
     assert [d["value"] for d in card.data["new_destinations"]] == [PLANTED]
-    assert "email_read" in card.data["new_destinations"][0]["seen_in"]
+    assert "“Read an email”" in card.data["new_destinations"][0]["seen_in"]
     action = engine.journal.action(card.data["action_id"])
     assert action is not None
     assert (action.status, action.decided_by) == ("rejected", "person")

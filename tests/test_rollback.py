@@ -386,3 +386,73 @@ async def test_a_step_that_fails_leaves_the_others_done_and_a_second_run_tries_o
         assert second.results[0].outcome == "failed"
     finally:
         await engine.close()
+
+
+async def test_a_write_whose_read_back_differed_is_rolled_back_with_the_rest(
+    scripted: ScriptedModel, workspace: Path, trash_dir: Path
+) -> None:
+    """A write that failed its read-back was carried out: undoing the mission takes it back too."""
+    book, report = workspace / "invoices.xlsx", make_report(workspace)
+    book_before, report_before = book.read_bytes(), report.read_bytes()
+    script(scripted, MISSION, email_id=None)
+    engine = Engine(settings=Settings())
+
+    def another_program(action: Any) -> None:
+        # Another program changes the workbook between the write and its read-back.
+        if action.tool == "sheet_write":
+            other = openpyxl.load_workbook(book)
+            other["Invoices"]["E5"] = "changed under it"
+            other.save(book)
+            other.close()
+
+    engine.gate.before_readback = another_program
+    try:
+        outcome = await engine.run_mission(MISSION, workspaces=[workspace], approve="all")
+        (write,) = [a for a in engine.journal.actions(outcome.mission_id) if a.tool == "sheet_write"]
+        assert write.status == "failed"
+        assert write.backup_json is not None
+        assert book.read_bytes() != book_before
+
+        plan = engine.rollback_plan(outcome.mission_id)
+        assert write.id in [s.action_id for s in plan.steps]
+        # The other program's version is not the one the write left: it is a change since.
+        assert write.id in [s.action_id for s in plan.changed]
+
+        first = await engine.undo_mission(outcome.mission_id)
+        (refused,) = first.of_outcome("refused")
+        assert refused.action_id == write.id
+        assert report.read_bytes() == report_before
+
+        forced = await engine.undo_mission(outcome.mission_id, force=True)
+        assert [r.action_id for r in forced.of_outcome("undone")] == [write.id]
+        assert book.read_bytes() == book_before
+        assert engine.journal.action(write.id).status == "undone"  # type: ignore[union-attr]
+        assert (trash_dir / "files" / "invoices.xlsx").exists()  # the other program's version
+    finally:
+        await engine.close()
+
+
+async def test_a_write_whose_read_back_differed_by_its_own_doing_is_undone_without_force(
+    scripted: ScriptedModel, workspace: Path, trash_dir: Path
+) -> None:
+    """A failed read-back with the file as the write left it: nothing changed since, so no force."""
+    book, report = workspace / "invoices.xlsx", make_report(workspace)
+    book_before = book.read_bytes()
+    script(scripted, MISSION, email_id=None)
+    engine = Engine(settings=Settings())
+    engine.gate.before_readback = lambda _action: None
+    try:
+        outcome = await engine.run_mission(MISSION, workspaces=[workspace], approve="all")
+        (write,) = [a for a in engine.journal.actions(outcome.mission_id) if a.tool == "sheet_write"]
+        assert write.status == "executed"
+        # As the gate journals a write whose read-back differed (the file as the write left it).
+        engine.journal.update(write, status="failed")
+
+        result = await engine.undo_mission(outcome.mission_id)
+
+        assert result.complete, result.lines()
+        assert write.id in [r.action_id for r in result.of_outcome("undone")]
+        assert book.read_bytes() == book_before
+        assert report.exists()
+    finally:
+        await engine.close()

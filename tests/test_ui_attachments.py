@@ -276,6 +276,9 @@ def test_a_new_mission_gets_the_folder_of_a_file_from_elsewhere(
     messages = window.chat_view.messages
     index = next(i for i, m in enumerate(messages) if "Added the folder" in m)
     assert "Summarise the report" in messages[index - 1]
+    # The chat names the file; its whole path is for the agents.
+    assert "Attached: report.txt" in messages[index - 1]
+    assert str(elsewhere.resolve()) not in messages[index - 1]
     with qtbot.waitSignal(window.mission_shown, timeout=WAIT):
         window.show_mission(mission_id)
     assert any("Added the folder" in m for m in window.chat_view.messages)

@@ -249,3 +249,13 @@ def test_a_mission_a_fault_interrupted_is_not_resumed_by_itself(
     second.show_mission(mission_id)
     assert second.resume_button.isVisible()
     second.close()
+
+
+def test_a_window_closed_before_its_engine_started_leaves_no_loop_open(qtbot: QtBot) -> None:
+    """A window shut down before it asked for its engine (its thread never started) closes the
+    engine's loop too: left open, its two sockets were reported by a later, unrelated test."""
+    create_application()
+    bridge = Bridge()
+    assert not bridge.loop.is_closed()
+    bridge.shutdown()
+    assert bridge.loop.is_closed()

@@ -87,7 +87,10 @@ def test_two_cards_name_their_buttons_after_what_they_are_about(qtbot: QtBot) ->
     assert first.approve_button.accessibleName() == f"Approve with edits: {email.preview.summary}"
     assert first.edit_button.accessibleName() == f"Cancel edit: {email.preview.summary}"
     assert first.editor is not None
-    to = first.editor.findChild(QLineEdit, "field_to")
+    # Recipients are chips; the box to type another address is named after the card.
+    chips = first.editor.findChild(QWidget, "field_to")
+    assert chips is not None
+    to = chips.findChild(QLineEdit, "addressInput")
     subject = first.editor.findChild(QLineEdit, "field_subject")
     assert to is not None
     assert subject is not None

@@ -139,7 +139,7 @@ def test_only_the_persons_sources_vouch(tmp_path: Path) -> None:
     seen = vouch.seen_in(
         journal, "m", [Destination("address", "thief@evil.example"), Destination("host", "x.example")]
     )
-    assert seen["thief@evil.example"] == "what email_read returned"
+    assert seen["thief@evil.example"] == "what “Read an email” returned"
     assert "nowhere" in seen["x.example"]
     journal.close()
 

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.previews import ArgumentsEditor, EditError, preview_widget
-from ui.widgets import WrapLabel, button_row
+from ui.widgets import ReasonRow, WrapLabel, button_row
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -200,28 +200,17 @@ class ApprovalCard(QFrame):
         layout.addWidget(self.error_label)
 
         # Rejecting asks for an optional reason first; it goes back to the agent.
-        self.reason_row = QWidget()
+        self.reason_row = ReasonRow(
+            names=("rejectReasonInput", "confirmRejectButton", "cancelRejectButton"),
+            accessible=("Reason for rejecting (optional)", "Confirm reject", "Cancel reject"),
+            confirm_text="Reject",
+            on_confirm=self.on_confirm_reject_clicked,
+            on_cancel=self.on_cancel_reject_clicked,
+        )
         self.reason_row.setObjectName("rejectReasonRow")
-        reason_layout = QVBoxLayout(self.reason_row)
-        reason_layout.setContentsMargins(0, 0, 0, 0)
-        reason_layout.setSpacing(6)
-        self.reason_input = QLineEdit()
-        self.reason_input.setObjectName("rejectReasonInput")
-        self.reason_input.setAccessibleName("Reason for rejecting (optional)")
-        self.reason_input.setPlaceholderText("Why not? (optional, the agent will read it)")
-        self.reason_input.returnPressed.connect(self.on_confirm_reject_clicked)
-        reason_layout.addWidget(self.reason_input)
-        self.confirm_reject_button = QPushButton("Reject")
-        self.confirm_reject_button.setObjectName("confirmRejectButton")
-        self.confirm_reject_button.setAccessibleName("Confirm reject")
-        self.confirm_reject_button.setProperty("role", "danger")
-        self.confirm_reject_button.clicked.connect(self.on_confirm_reject_clicked)
-        self.cancel_reject_button = QPushButton("Cancel")
-        self.cancel_reject_button.setObjectName("cancelRejectButton")
-        self.cancel_reject_button.setAccessibleName("Cancel reject")
-        self.cancel_reject_button.clicked.connect(self.on_cancel_reject_clicked)
-        reason_layout.addWidget(button_row(self.confirm_reject_button, self.cancel_reject_button))
-        self.reason_row.hide()
+        self.reason_input = self.reason_row.reason_input
+        self.confirm_reject_button = self.reason_row.confirm_button
+        self.cancel_reject_button = self.reason_row.cancel_button
         layout.addWidget(self.reason_row)
 
         # Approving a visit to a new site lets the agent use that site for the rest of the

@@ -62,24 +62,137 @@ ROLE_INDEX = Qt.ItemDataRole.UserRole + 1
 
 KIND_WORDS = {
     "mission_started": "Mission started",
+    "workflow_run_started": "Workflow run",
+    "mission_resumed": "Mission resumed",
+    "mission_continued": "Mission continued",
     "mission_finished": "Mission ended",
     "rule_added": "Rule added",
+    "rule_suggested": "Rule offered",
     "model_call": "Model call",
     "tool_called": "Tool called",
     "tool_result": "Tool result",
     "action_proposed": "Proposed",
     "action_decided": "Decided",
+    "destination_vouched": "Allowed",
     "action_executed": "Carried out",
     "action_failed": "Failed",
     "write_checked": "Checked",
+    "action_confirmed": "Confirmed",
+    "action_outcome_unknown": "Outcome unknown",
     "action_undone": "Undone",
     "mission_rolled_back": "Mission undone",
     "task_started": "Task started",
+    "task_checked": "Task checked",
     "task_finished": "Task finished",
     "question_asked": "Question",
     "question_answered": "Answer",
     "chat_message": "Message",
+    "text_delta": "Writing",
 }
+"""Every kind of event in words (the audit's "What" column and its filter)."""
+
+_SCRUBBED = (
+    "tool_called",
+    "tool_result",
+    "action_",
+    "write_checked",
+    "destination_vouched",
+    "rule_added",
+    "rule_suggested",
+)
+"""The kinds whose summary may name a tool (an older journal's): its id gives way to its title."""
+
+
+def kind_words(kind: str) -> str:
+    """A kind of event in words ("Task checked"); an unknown kind's name in words."""
+    return KIND_WORDS.get(kind) or (kind.replace("_", " ").capitalize() or "Event")
+
+
+class _Names:
+    """What the audit names events by, gathered from the events so far: each tool's title
+    (by tool, tool call and action) and each task's agent."""
+
+    def __init__(self) -> None:
+        self.tools: dict[str, str] = {}
+        self.calls: dict[str, str] = {}
+        self.actions: dict[str, str] = {}
+        self.agents: dict[str, str] = {}
+
+    def learn(self, event: AnyEvent) -> None:
+        from app import api
+
+        match event:
+            case api.ToolCalled():
+                self.tools.setdefault(event.tool, event.title)
+                self.calls[event.tool_call_id] = event.title
+            case api.ActionProposed():
+                self.tools.setdefault(event.tool, event.title)
+                self.actions[event.action_id] = event.title
+            case api.TaskStarted() if event.task_id:
+                self.agents[event.task_id] = event.agent
+            case _:
+                pass
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every tool id it names replaced by the tool's title."""
+        for tool, title in self.tools.items():
+            if tool and tool in text:
+                text = text.replace(f" ({tool})", "")
+                text = re.sub(rf"(?<![\w.]){re.escape(tool)}(?!\w)", title.replace("\\", "\\\\"), text)
+        return text
+
+
+def summary_of(event: AnyEvent, names: _Names) -> str:
+    """An event's one line as the audit shows it: tools by their titles, never their ids.
+
+    The engine's summary stands when it names no tool id; an older journal's ("lead called
+    delegate") is said again from the event's fields.
+    """
+    from app import api
+
+    if event.summary and not any(tool and tool in event.summary for tool in (*names.tools, _tool_of(event))):
+        return event.summary
+    match event:
+        case api.ToolCalled():
+            agent = names.agents.get(event.task_id or "", "") if event.task_id else "lead"
+            who = "Lead" if agent == "lead" else (f"{_tool_words(agent)} agent" if agent else "An agent")
+            return f"{who}: {event.title}{_target(event.arguments)}"
+        case api.ToolResultEvent():
+            title = names.calls.get(event.tool_call_id) or _tool_words(event.tool)
+            if event.is_error:
+                line = next((ln.strip() for ln in event.result.splitlines() if ln.strip()), "")
+                return f"{title}: failed" + (f": {line[:160]}" if line else "")
+            return f"{title}: done"
+        case api.ActionDecided():
+            title = names.actions.get(event.action_id, "")
+            if title:
+                words = DECISION_WORDS.get(event.decision, event.decision.capitalize()).lower()
+                reason = f": {event.reason}" if event.reason and event.decision == "reject" else ""
+                return f"{title}: {words} by {_who_decided(event.decided_by)}{reason}"
+        case _:
+            pass
+    if event.kind.startswith(_SCRUBBED):
+        return names.scrub(event.summary)
+    return event.summary
+
+
+def _tool_of(event: AnyEvent) -> str:
+    tool = getattr(event, "tool", "")
+    return tool if isinstance(tool, str) else ""
+
+
+def _target(arguments: object) -> str:
+    """What a call is about, as " · invoices.xlsx" (a file's name, a site), or ""."""
+    if not isinstance(arguments, dict):
+        return ""
+    for key in ("path", "url"):
+        value = arguments.get(key)
+        if isinstance(value, str) and value.strip():
+            value = value.strip().rstrip("/\\")
+            name = value.split("://", 1)[-1].split("/", 1)[0] if key == "url" else value
+            name = re.split(r"[\\/]", name)[-1] or name
+            return f" · {name[:80]}"
+    return ""
 
 
 def event_json(event: AnyEvent) -> dict[str, Any]:
@@ -120,26 +233,30 @@ class _EventModel(QStandardItemModel):
         super().__init__(0, len(COLUMNS), parent)
         self.setHorizontalHeaderLabels(COLUMNS)
         self._rows: list[AnyEvent] = []
+        self.names = _Names()
 
     def reset(self) -> None:
         self.removeRows(0, self.rowCount())
         self._rows = []
+        self.names = _Names()
 
     def extend(self, events: list[AnyEvent]) -> None:
         """Shows the events past those already shown."""
         for event in events[len(self._rows) :]:
             index = len(self._rows)
             self._rows.append(event)
+            self.names.learn(event)
+            summary = summary_of(event, self.names)
             items = [
                 QStandardItem(event.at.astimezone().strftime("%H:%M:%S")),
-                QStandardItem(KIND_WORDS.get(event.kind, event.kind)),
-                QStandardItem(event.summary),
+                QStandardItem(kind_words(event.kind)),
+                QStandardItem(summary),
             ]
             items[0].setData(index, ROLE_INDEX)
             items[0].setToolTip(_when(event))
             items[1].setData(event.kind, ROLE_INDEX)
             items[1].setToolTip(items[1].text())  # cut short in a narrow pane
-            items[2].setToolTip(event.summary)
+            items[2].setToolTip(summary)
             self.appendRow(items)
 
     def event_at(self, row: int) -> AnyEvent | None:
@@ -322,7 +439,12 @@ class EventCard(QWidget):
         if event is None:
             self.heading.setText("Select an event to see what happened.")
             return
-        self.heading.setText(f"{KIND_WORDS.get(event.kind, event.kind)}: {event.summary}")
+        names = _Names()
+        for other in events:
+            names.learn(other)
+            if other is event:
+                break
+        self.heading.setText(f"{kind_words(event.kind)}: {summary_of(event, names)}")
         self._row("When", _when(event))
         action_id = getattr(event, "action_id", None)
         if isinstance(action_id, str) and action_id:
@@ -367,6 +489,7 @@ class EventCard(QWidget):
         else:
             self._row("Decision", "Waiting for a decision")
         results: list[str] = []
+        checks: list[str] = []
         for e in related:
             if isinstance(e, api.ActionExecuted):
                 results.append("Carried out" + (" (it can be undone from here)" if e.undoable else ""))
@@ -377,8 +500,9 @@ class EventCard(QWidget):
             elif isinstance(e, api.ActionConfirmed):
                 results.append("Found to have happened before a restart")
             elif isinstance(e, api.WriteChecked):
-                results.append(e.summary)
-        self._row("Result", "; ".join(results))
+                checks.append(e.summary)
+        # The outcome first, then each read-back check on a line of its own.
+        self._row("Result", "\n".join(filter(None, ["; ".join(results), *checks])))
 
     def _other_rows(self, event: AnyEvent) -> None:
         from app import api
@@ -444,7 +568,8 @@ class AuditView(QWidget):
         self.kind_filter.addItem("All events", "")
         self.kind_filter.addItem("Decisions only", "action_")
         for kind, words in KIND_WORDS.items():
-            self.kind_filter.addItem(words, kind)
+            if kind != "text_delta":  # streamed text is never in the audit
+                self.kind_filter.addItem(words, kind)
         self.kind_filter.currentIndexChanged.connect(self.on_filter_changed)
         bar.addWidget(self.kind_filter)
         layout.addLayout(bar)
@@ -456,9 +581,12 @@ class AuditView(QWidget):
         )
         self.undo_button.setEnabled(False)
         self.undo_button.clicked.connect(self.on_undo_clicked)
-        self.export_json_button = QPushButton("Export JSON…")
+        self.export_json_button = QPushButton("Export…")
         self.export_json_button.setObjectName("exportJsonButton")
-        self.export_json_button.setAccessibleName("Export the audit as JSON")
+        self.export_json_button.setAccessibleName("Export the audit to a file")
+        self.export_json_button.setToolTip(
+            "Save every event of this mission to a file (JSON, for a program or an auditor)"
+        )
         self.export_json_button.clicked.connect(lambda: self.on_export_clicked("json"))
         self.export_csv_button = QPushButton("Export CSV…")
         self.export_csv_button.setObjectName("exportCsvButton")

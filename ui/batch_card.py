@@ -17,11 +17,11 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QLabel, QLineEdit, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from ui.approval import EFFECT_WORDS, ApprovalCard
 from ui.previews import EditError
-from ui.widgets import WrapLabel, button_row
+from ui.widgets import ReasonRow, WrapLabel, button_row
 
 BatchItem = tuple[str, str, dict[str, Any] | None, str | None]
 """One action's part of a batch decision: ``(action id, "approve" | "edit" | "reject",
@@ -157,26 +157,19 @@ class BatchCard(QFrame):
         self.reject_all_button.clicked.connect(self.on_reject_all_clicked)
         layout.addWidget(button_row(self.approve_all_button, self.reject_all_button, name="batchButtons"))
 
-        self.reason_row = QWidget()
-        reason_layout = QVBoxLayout(self.reason_row)
-        reason_layout.setContentsMargins(0, 0, 0, 0)
-        self.reason_input = QLineEdit()
-        self.reason_input.setObjectName("batchRejectReasonInput")
-        self.reason_input.setAccessibleName("Reason for rejecting them all (optional)")
-        self.reason_input.setPlaceholderText("Why not? (optional, the agent will read it)")
-        self.reason_input.returnPressed.connect(self.on_confirm_reject_all_clicked)
-        reason_layout.addWidget(self.reason_input)
-        self.confirm_reject_button = QPushButton("Reject all")
-        self.confirm_reject_button.setObjectName("batchConfirmRejectButton")
-        self.confirm_reject_button.setAccessibleName("Confirm reject all")
-        self.confirm_reject_button.setProperty("role", "danger")
-        self.confirm_reject_button.clicked.connect(self.on_confirm_reject_all_clicked)
-        cancel = QPushButton("Cancel")
-        cancel.setObjectName("batchCancelRejectButton")
-        cancel.setAccessibleName("Cancel reject all")
-        cancel.clicked.connect(self.reason_row.hide)
-        reason_layout.addWidget(button_row(self.confirm_reject_button, cancel))
-        self.reason_row.hide()
+        self.reason_row = ReasonRow(
+            names=("batchRejectReasonInput", "batchConfirmRejectButton", "batchCancelRejectButton"),
+            accessible=(
+                "Reason for rejecting them all (optional)",
+                "Confirm reject all",
+                "Cancel reject all",
+            ),
+            confirm_text="Reject all",
+            on_confirm=self.on_confirm_reject_all_clicked,
+            on_cancel=lambda: self.reason_row.hide(),
+        )
+        self.reason_input = self.reason_row.reason_input
+        self.confirm_reject_button = self.reason_row.confirm_button
         layout.addWidget(self.reason_row)
 
         self._items = QVBoxLayout()

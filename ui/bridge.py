@@ -83,6 +83,11 @@ class EngineThread(threading.Thread):
         if self.loop.is_running():
             self.loop.call_soon_threadsafe(self.loop.stop)
 
+    def close_unstarted(self) -> None:
+        """Closes the loop of a thread that was never started (its sockets are not left open)."""
+        if self.ident is None and not self.loop.is_closed():
+            self.loop.close()
+
 
 class Bridge(QObject):
     """The engine as seen from the GUI thread: calls in, signals out.
@@ -130,7 +135,10 @@ class Bridge(QObject):
         return self._thread.loop
 
     def start(self) -> None:
-        """Starts the engine thread and, on it, the engine; returns at once."""
+        """Starts the engine thread and, on it, the engine; returns at once. Does nothing once
+        :meth:`shutdown` was called (a window closed before it asked for its engine)."""
+        if self._closed:
+            return
         self._thread.start()
 
         async def create() -> None:
@@ -170,6 +178,7 @@ class Bridge(QObject):
             return
         self._closed = True
         if not self._thread.is_alive():
+            self._thread.close_unstarted()
             return
         if self._engine is not None:
             future = asyncio.run_coroutine_threadsafe(self._engine.close(pause=pause), self.loop)

@@ -7,6 +7,7 @@ and watching live give the same page.
 from __future__ import annotations
 
 import re
+from pathlib import PurePath
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -166,9 +167,9 @@ class ChatView(QWidget):
         at = _time(event.at)
         match event:
             case api.MissionStarted():
-                return f"**You** · {at}\n\n{event.text or event.summary}"
+                return f"**You** · {at}\n\n{_file_names(event.text or event.summary)}"
             case api.ChatMessageEvent(role="user"):
-                return f"**You** · {at}\n\n{event.text}"
+                return f"**You** · {at}\n\n{_file_names(event.text)}"
             case api.ChatMessageEvent():
                 return f"**Lead agent** · {at}\n\n{event.text}"
             case api.QuestionAsked():
@@ -224,6 +225,21 @@ def _note(text: str) -> str:
     italics after "Attached:" (words, not an emoji that shows as a box without an emoji font)."""
     lines = [_MARKDOWN.sub(r"\\\1", line) for line in text.splitlines() if line.strip()]
     return "\n\n".join(f"*Attached: {line}*" for line in lines)
+
+
+def _file_names(text: str) -> str:
+    """The person's message as the chat shows it: each "Attached: /full/path" line the window
+    added for the agents (ui/attachments.py ``message_text``) shows the file's name alone, in
+    italics on a line of its own; the agents still get the whole path."""
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("Attached: "):
+            name = PurePath(line.removeprefix("Attached: ").strip()).name
+            escaped = _MARKDOWN.sub(r"\\\1", name)
+            lines.append(f"\n*Attached: {escaped}*\n")
+        else:
+            lines.append(line)
+    return "\n".join(lines)
 
 
 def _time(at: datetime) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QEvent, QRect, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
@@ -59,6 +59,24 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PANES = (240, 400, 520, 400)
 """The first widths of the missions, the chat, the plan and the cards (fitted to the window)."""
+DEFAULT_SIZE = (1500, 920)
+"""The first window's size on a screen big enough for it."""
+
+
+def first_size(available: QRect) -> QSize:
+    """The first window's size: :data:`DEFAULT_SIZE`, at most 90 % of the screen's free area.
+
+    Args:
+        available: The screen's available geometry (without panels and docks).
+
+    Returns:
+        The size to open the window at.
+    """
+    size = QSize(*DEFAULT_SIZE)
+    if available.isEmpty():
+        return size
+    return size.boundedTo(QSize(available.width() * 9 // 10, available.height() * 9 // 10))
+
 
 __all__ = [
     "BACKGROUND_TITLE",
@@ -616,7 +634,8 @@ class MainWindow(QMainWindow):
         store = self.window_settings()
         geometry = store.value("geometry")
         if not (isinstance(geometry, QByteArray) and self.restoreGeometry(geometry)):
-            self.resize(1500, 920)
+            self.resize(first_size(self._available()))
+        self._fit_on_screen()
         splitter = store.value("splitter")
         restored = isinstance(splitter, QByteArray) and self.splitter.restoreState(splitter)
         # Each screen's own pane sizes over the last ones saved (see ui/layout_memory.py); on
@@ -626,6 +645,26 @@ class MainWindow(QMainWindow):
         defaults = None if restored else {"mainSplitter": list(DEFAULT_PANES)}
         self.layout_memory = SplitterMemory(self, [self.splitter], self.window_settings, defaults=defaults)
         self.layout_memory.restore()
+
+    def _available(self) -> QRect:
+        """The screen's area free of panels and docks (the primary screen's before the window shows)."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        return screen.availableGeometry() if screen is not None else QRect(0, 0, *DEFAULT_SIZE)
+
+    def _fit_on_screen(self) -> None:
+        """Keeps the window (a restored one too) no larger than the screen's free area and
+        inside it: a size saved on a bigger screen would put Send and the cards off-screen."""
+        area = self._available()
+        if area.isEmpty():
+            return
+        geometry = self.geometry()
+        size = geometry.size().boundedTo(area.size())
+        x = min(max(geometry.x(), area.left()), area.left() + area.width() - size.width())
+        y = min(max(geometry.y(), area.top()), area.top() + area.height() - size.height())
+        if size != geometry.size():
+            self.resize(size)
+        if (x, y) != (geometry.x(), geometry.y()):
+            self.move(x, y)
 
     def save_geometry(self) -> None:
         """Remembers the window's size, position and panes."""

@@ -11,8 +11,8 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut, QTextDocument
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -67,6 +67,8 @@ def _start(engine: Engine, text: str, folders: list[Path]) -> str:
     return engine.start(MissionSpec.of(instruction=text, workspaces=[str(f) for f in folders]))
 
 
+INPUT_HEIGHT = 76
+"""The message box's usual height (ui/chat.py's ChatInput), grown for a long placeholder."""
 ATTACH_SHORTCUT = "Ctrl+O"
 """Attach files… (Ctrl+Shift+A approves the first card)."""
 NO_KEY_TEXT = (
@@ -142,6 +144,7 @@ class MissionView(QObject):
         self._has_key: bool | None = None  # None: not known yet (the engine is starting)
         self._key_asked = False
         self._queued = False  # Send was pressed while the engine was starting
+        self._mission_folders: dict[str, list[Path]] = {}  # each shown mission's, from its start
         bridge.engine_failed.connect(self.on_engine_failed)
         # Why an interrupted mission cannot resume (None: it can), as the engine said.
         self._resume_why: dict[str, str | None] = {}
@@ -170,10 +173,12 @@ class MissionView(QObject):
         hl = QVBoxLayout(header)
         hl.setContentsMargins(16, 12, 16, 8)
         hl.setSpacing(2)
-        self.header = QLabel("New mission")
+        # Wrapped at its own (bold, larger) font's width, its height following its lines: a
+        # plain word-wrapped QLabel was laid out too short (cut at its top and bottom).
+        self.header = WrapLabel("New mission")
         self.header.setObjectName("missionHeader")
         self.header.setAccessibleName("Mission")
-        self.header.setWordWrap(True)
+        self.header.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
         title_row = QHBoxLayout()
         title_row.setSpacing(8)
         title_row.addWidget(self.header, 1)
@@ -224,11 +229,12 @@ class MissionView(QObject):
         self.resume_note.setWordWrap(True)
         self.resume_note.hide()
         hl.addWidget(self.resume_note)
-        mission_actions = QHBoxLayout()
-        mission_actions.addWidget(self.save_workflow_button)
-        mission_actions.addWidget(self.undo_mission_button)
-        mission_actions.addStretch(1)
-        hl.addLayout(mission_actions)
+        # Each button at its full width (never "ave as workflow"): the second goes under the
+        # first when the pane is too narrow for both.
+        self.mission_actions = button_row(
+            self.save_workflow_button, self.undo_mission_button, name="missionActions"
+        )
+        hl.addWidget(self.mission_actions)
         layout.addWidget(header)
         self.chat_view = ChatView()
         layout.addWidget(self.chat_view, 1)
@@ -262,6 +268,7 @@ class MissionView(QObject):
         self.chat_input = ChatInput()
         self.chat_input.submitted.connect(self.on_send_clicked)
         row.addWidget(self.chat_input, 1)
+        self.chat_input.viewport().installEventFilter(self)
         buttons = QVBoxLayout()
         buttons.setSpacing(4)
         self.attach_button = QPushButton("Attach…")  # no 📎: many fonts lack it (a box instead)
@@ -388,6 +395,13 @@ class MissionView(QObject):
         self._show(mine)
 
     def _show(self, events: list[AnyEvent]) -> None:
+        from app import api
+
+        started = [e for e in events if isinstance(e, api.MissionStarted)]
+        for event in started:
+            self._mission_folders[event.mission_id] = [Path(w) for w in event.workspaces]
+        if started:
+            self.update_composer()
         self.plan_view.apply(events)
         self.chat_view.apply(events)
         self.audit_view.apply(events)
@@ -472,8 +486,16 @@ class MissionView(QObject):
             text = "Add something for the lead agent; it reads it at its next step…"
         else:
             text = "Continue this mission with a new request…"
-        self.chat_input.setPlaceholderText(text)
-        folders = self.workspaces()
+        if text != self.chat_input.placeholderText():
+            self.chat_input.setPlaceholderText(text)
+            self._fit_input()
+        # A mission shown: the folders it got; a new one: those it would get, with the folders
+        # of the files attached (see for_new_mission).
+        if row is not None:
+            folders = self._mission_folders.get(row.id) or self.workspaces()
+        else:
+            folders = self.workspaces()
+            folders += for_new_mission(self.attachments.files(), folders).added
         self.folder_button.setVisible(not demo)
         if demo:
             self.folders_label.setText("The demo works on its own made-up files (demo-workspace).")
@@ -485,6 +507,25 @@ class MissionView(QObject):
         else:
             self.folders_label.setText("No folder chosen yet: add the folder with your files.")
             self.folders_label.setToolTip("")
+
+    def _fit_input(self) -> None:
+        """Makes the message box tall enough for its placeholder wrapped at its width (a
+        narrow chat cut its last line), never shorter than its usual three lines."""
+        box = self.chat_input
+        document = QTextDocument()
+        document.setDefaultFont(box.font())
+        document.setDocumentMargin(box.document().documentMargin())
+        document.setPlainText(box.placeholderText())
+        document.setTextWidth(max(1, box.viewport().width()))
+        frame = box.height() - box.viewport().height()
+        height = min(max(INPUT_HEIGHT, int(document.size().height()) + frame + 2), 3 * INPUT_HEIGHT)
+        if height != box.height():
+            box.setFixedHeight(height)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.chat_input.viewport() and event.type() == QEvent.Type.Resize:
+            self._fit_input()
+        return False
 
     def set_settings(self, settings: Settings) -> None:
         """The settings in use (their folders are offered to new missions); the first time (the

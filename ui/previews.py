@@ -6,10 +6,10 @@ shown generically: its summary, its text and a key/value table of its detail, so
 connector added later is readable before the window learns about it.
 
 Editing works on the action's arguments (what really runs): a table of new values for a
-cell write, a field per value a person knows otherwise (a list of recipients as one line of
-addresses separated by commas), and raw JSON for everything as a fallback. Values Ensemble fixed
-when the action was proposed (an email's Message-ID and Date, the message it answers) are not
-in the form: they stay as proposed, and only the raw JSON shows them.
+cell write, a field per value a person knows otherwise (recipients as chips, other lists as one
+line separated by commas); a value with parts inside it is shown in words and stays as proposed.
+A person never edits JSON. Values Ensemble fixed when the action was proposed (an email's
+Message-ID and Date, the message it answers) are not in the form: they stay as proposed.
 """
 
 from __future__ import annotations
@@ -22,27 +22,28 @@ import json
 import re
 from typing import TYPE_CHECKING, Any, cast
 
-from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QPainter, QPixmap
+from PySide6.QtCore import QEvent, QObject, QSize, Qt
+from PySide6.QtGui import QColor, QKeyEvent, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QFormLayout,
+    QFrame,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
-    QPushButton,
     QSizePolicy,
-    QStackedWidget,
     QTableWidget,
     QTableWidgetItem,
     QTextEdit,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from ui.widgets import WrapLabel
+from ui.widgets import FlowLayout, WrapLabel
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -703,7 +704,7 @@ def _column_name(index: int) -> str:
 
 FIXED_FIELDS = frozenset({"message_id", "date", "in_reply_to", "references"})
 """Arguments Ensemble fixed when the action was proposed (an email's Message-ID and Date, the
-message it answers): the form leaves them as proposed; only the raw JSON shows them."""
+message it answers): the form leaves them as proposed and does not show them."""
 
 FIELD_WORDS = {
     "to": "To",
@@ -729,6 +730,20 @@ _LONG_TEXT_FIELDS = frozenset({"body", "text", "note"})
 def field_words(key: str) -> str:
     """An argument's name as a form labels it (``"to"`` → "To", ``"save_as"`` → "Save as")."""
     return FIELD_WORDS.get(key) or key.replace("_", " ").capitalize()
+
+
+def _editable(value: object) -> bool:
+    """Whether a form field can hold this value: a yes/no, number, text or list of texts."""
+    return value is None or isinstance(value, (bool, int, float, str)) or _is_text_list(value)
+
+
+def _words(value: object) -> str:
+    """A value with parts inside it in words: ``{"a_b": 1}`` → "A b: 1"; lists separated by commas."""
+    if isinstance(value, dict):
+        return "; ".join(f"{field_words(str(k))}: {_words(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(_words(item) for item in value)
+    return display(value)
 
 
 def _is_text_list(value: object) -> bool:
@@ -760,6 +775,223 @@ def split_list(text: str) -> list[str]:
             current.append(ch)
     items.append("".join(current))
     return [item.strip() for item in items if item.strip()]
+
+
+_RECIPIENT_FIELDS = frozenset({"to", "cc", "bcc", "reply_to"})
+"""Arguments that list email addresses: their form shows each address as a chip."""
+
+_ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+$")
+
+
+def address_problem(text: str) -> str:
+    """Why ``text`` is not an email address, in words; empty when it is one.
+
+    ``ann@example.com`` and ``Ann Lee <ann@example.com>`` are addresses.
+    """
+    text = text.strip()
+    angled = re.search(r"<([^<>]*)>\s*$", text)
+    address = angled.group(1).strip() if angled else text
+    if "@" not in address:
+        return "it has no @ (an address looks like name@example.com)"
+    if any(ch.isspace() for ch in address):
+        return "it has a space in it"
+    if address.count("@") > 1:
+        return "it has more than one @"
+    local, domain = address.split("@")
+    if not local:
+        return "there is nothing before the @"
+    if "." not in domain.strip(".") or not _ADDRESS.match(address):
+        return "the part after the @ is not a domain like example.com"
+    return ""
+
+
+def _has_separator(text: str) -> bool:
+    """Whether ``text`` has a comma, semicolon or line break outside quotes and angle brackets."""
+    quoted = angled = False
+    for ch in text:
+        if ch == '"' and not angled:
+            quoted = not quoted
+        elif ch == "<" and not quoted:
+            angled = True
+        elif ch == ">" and not quoted:
+            angled = False
+        elif ch in ",;\n" and not quoted and not angled:
+            return True
+    return False
+
+
+class ChipText(QWidget):
+    """A chip's text on one line, shortened in the middle ("Robert Stone <rob…example.com>")
+    when the chip is narrower than it; the chip's tooltip and accessible name hold it whole."""
+
+    def __init__(self, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.full_text = text
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+
+    def sizeHint(self) -> QSize:
+        metrics = self.fontMetrics()
+        most = metrics.horizontalAdvance("x" * 34)
+        return QSize(min(metrics.horizontalAdvance(self.full_text) + 2, most), metrics.height() + 2)
+
+    def minimumSizeHint(self) -> QSize:
+        metrics = self.fontMetrics()
+        return QSize(min(self.sizeHint().width(), metrics.horizontalAdvance("x" * 8)), metrics.height() + 2)
+
+    def shown_text(self) -> str:
+        """The text as it fits the chip's width now."""
+        return self.fontMetrics().elidedText(self.full_text, Qt.TextElideMode.ElideMiddle, self.width())
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        color = self.palette().color(self.foregroundRole())
+        chip = self.parentWidget()
+        if chip is not None and chip.property("invalid"):
+            color = QColor("#b71c1c")
+        painter.setPen(color)
+        painter.drawText(
+            self.rect(), int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft), self.shown_text()
+        )
+        painter.end()
+
+
+class AddressChip(QFrame):
+    """One address in a :class:`ChipsEditor`: its text and a ✕ that removes it; red, with
+    a tooltip that says why, when it is not an address."""
+
+    def __init__(self, text: str, label: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.text = text
+        self.problem = address_problem(text)
+        self.setObjectName("addressChip")
+        self.setProperty("invalid", bool(self.problem))
+        border, background = ("#c62828", "#fdecea") if self.problem else ("palette(mid)", "palette(window)")
+        self.setStyleSheet(
+            f"#addressChip {{ border: 1px solid {border}; border-radius: 10px; background: {background}; }}"
+        )
+        said = f"{label}: {text}" + (f", not an address: {self.problem}" if self.problem else "")
+        self.setAccessibleName(said)
+        self.setToolTip(f"{text}: this is not an email address, {self.problem}." if self.problem else text)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 1, 2, 1)
+        layout.setSpacing(2)
+        self.label = ChipText(text)
+        self.label.setObjectName("addressChipText")
+        self.label.setAccessibleName(said)
+        layout.addWidget(self.label)
+        self.remove_button = QToolButton()
+        self.remove_button.setObjectName("removeAddressButton")
+        self.remove_button.setText("✕")
+        self.remove_button.setAccessibleName(f"{label}: {text}, remove")
+        self.remove_button.setToolTip(f"Remove {text}")
+        self.remove_button.setAutoRaise(True)
+        self.remove_button.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        layout.addWidget(self.remove_button)
+
+
+class ChipsEditor(QWidget):
+    """A list of email addresses as chips, each with a ✕, and a box to type more.
+
+    Enter, a comma, a semicolon or a space after an address turns the typed text into a chip;
+    pasting ``a@x, b@y`` makes two; Backspace in the empty box removes the last chip.
+    :meth:`values` returns the addresses as a list of texts, what was typed but not yet
+    turned into a chip included.
+
+    Args:
+        values: The addresses as proposed.
+        label: What the field is called ("To"), for the chips' accessible names.
+    """
+
+    def __init__(self, values: list[str], label: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._label = label
+        self.setAccessibleName(label)
+        self.chips: list[AddressChip] = []
+        self._flow = FlowLayout(self, spacing=4)
+        policy = QSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        policy.setHeightForWidth(True)
+        self.setSizePolicy(policy)
+        self.input = QLineEdit()
+        self.input.setObjectName("addressInput")
+        self.input.setAccessibleName(f"{label}: add an address")
+        self.input.setPlaceholderText("Add an address")
+        self.input.setMinimumWidth(self.input.fontMetrics().horizontalAdvance("name@example.com") + 24)
+        self.input.textChanged.connect(self._on_text_changed)
+        self.input.returnPressed.connect(self.commit)
+        self.input.installEventFilter(self)
+        self._flow.addWidget(self.input)
+        self.set_values(values)
+
+    def set_values(self, values: list[str]) -> None:
+        """Replaces every chip with these addresses."""
+        while self.chips:
+            self.remove_at(len(self.chips) - 1)
+        for value in values:
+            self.add(value)
+
+    def add(self, text: str) -> None:
+        """Adds a chip for ``text`` (before the typing box)."""
+        chip = AddressChip(text, self._label, self)
+        chip.remove_button.clicked.connect(lambda: self._remove_chip(chip))
+        self.chips.append(chip)
+        # The typing box stays last: take it out, add the chip, put it back.
+        self._flow.removeWidget(self.input)
+        self._flow.addWidget(chip)
+        self._flow.addWidget(self.input)
+        chip.show()
+        self.updateGeometry()
+
+    def remove_at(self, index: int) -> None:
+        """Removes the chip at ``index``."""
+        chip = self.chips.pop(index)
+        self._flow.removeWidget(chip)
+        chip.hide()
+        chip.deleteLater()
+        self.updateGeometry()
+
+    def _remove_chip(self, chip: AddressChip) -> None:
+        if chip in self.chips:
+            self.remove_at(self.chips.index(chip))
+            self.input.setFocus()
+
+    def commit(self) -> None:
+        """Turns the typed text into chips (one per address) and empties the box."""
+        text = self.input.text()
+        if not text.strip():
+            return
+        self.input.blockSignals(True)
+        self.input.clear()
+        self.input.blockSignals(False)
+        for item in split_list(text):
+            self.add(item)
+
+    def _on_text_changed(self, text: str) -> None:
+        if _has_separator(text):
+            self.commit()
+        elif text.endswith(" ") and not address_problem(text.strip()) and "<" not in text:
+            self.commit()  # a bare address then a space; "Ann Lee <…>" keeps its spaces
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (
+            watched is self.input
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() == Qt.Key.Key_Backspace
+            and not self.input.text()
+            and self.chips
+        ):
+            self.remove_at(len(self.chips) - 1)
+            return True
+        return super().eventFilter(watched, event)
+
+    def values(self) -> list[str]:
+        """The addresses: the chips' texts, then what is typed in the box."""
+        return [chip.text for chip in self.chips] + split_list(self.input.text())
+
+    def problems(self) -> list[tuple[str, str]]:
+        """Each value that is not an address, with why."""
+        found = [(value, address_problem(value)) for value in self.values()]
+        return [(value, why) for value, why in found if why]
 
 
 _A1 = re.compile(r"^\$?([A-Za-z]{1,3})\$?(\d+)$")
@@ -800,6 +1032,63 @@ def _looks_numeric(text: str) -> bool:
     return True
 
 
+class CellsEditorTable(QTableWidget):
+    """The table a person types new cell values into (Cell, Now, After).
+
+    The value being edited is never cut short: the After column is as wide as its longest
+    text, up to what the table leaves after the Cell column and a narrow Now column (cut with
+    "…", whole in its tooltip); a longer value wraps onto more lines and its row grows. The
+    table never scrolls sideways.
+    """
+
+    _NOW_LEAST = 48
+
+    def __init__(self, rows: int, columns: int, parent: QWidget | None = None) -> None:
+        super().__init__(rows, columns, parent)
+        self._fitting = False
+        self.setWordWrap(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.itemChanged.connect(lambda _item: self.fit())
+
+    def fit(self) -> None:
+        """Shares the width between the columns, then fits the rows and the height to the text."""
+        if self._fitting or self.columnCount() < 3:
+            return
+        self._fitting = True
+        try:
+            header = self.horizontalHeader()
+            header.setMinimumSectionSize(24)
+            header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+            header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
+            header.setSectionResizeMode(2, QHeaderView.ResizeMode.Interactive)
+            header.setStretchLastSection(False)
+            header.setFixedHeight(ROW_HEIGHT)
+            metrics = self.fontMetrics()
+            pad = 2 * self.style().pixelMetric(self.style().PixelMetric.PM_FocusFrameHMargin) + 14
+            items = [self.item(r, 2) for r in range(self.rowCount())]
+            texts = [item.text() for item in items if item is not None]
+            need = (
+                max([metrics.horizontalAdvance(t) for t in texts] + [metrics.horizontalAdvance("After")])
+                + pad
+            )
+            avail = max(self.viewport().width() - self.columnWidth(0), 2 * self._NOW_LEAST)
+            after = min(need, avail - self._NOW_LEAST)
+            self.setColumnWidth(2, after)
+            self.setColumnWidth(1, avail - after)
+            self.verticalHeader().setDefaultSectionSize(ROW_HEIGHT)
+            self.resizeRowsToContents()
+            for r in range(self.rowCount()):
+                self.setRowHeight(r, max(ROW_HEIGHT, self.rowHeight(r)))
+            shown = sum(self.rowHeight(r) for r in range(min(self.rowCount(), 10))) or ROW_HEIGHT
+            self.setFixedHeight(ROW_HEIGHT + shown + 2 * self.frameWidth() + 2)
+        finally:
+            self._fitting = False
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.fit()
+
+
 class ArgumentsEditor(QWidget):
     """Edits a proposed action's arguments; :meth:`arguments` returns the edited ones.
 
@@ -817,13 +1106,7 @@ class ArgumentsEditor(QWidget):
         self._original = arguments
         self._fields: dict[str, QWidget] = {}
         self._cells: list[dict[str, Any]] = []
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        self._stack = QStackedWidget()
-        layout.addWidget(self._stack)
-
-        self._form_page = QWidget()
-        form_layout = QVBoxLayout(self._form_page)
+        form_layout = QVBoxLayout(self)
         form_layout.setContentsMargins(0, 0, 0, 0)
         typed_cells = preview.kind == "cells" and preview.typed
         cells = cast("CellsDetail", preview.detail).cells if typed_cells else None
@@ -838,6 +1121,11 @@ class ArgumentsEditor(QWidget):
         shown.sort(key=lambda k: _FIELD_ORDER.index(k) if k in _FIELD_ORDER else len(_FIELD_ORDER))
         form_widget, form = _form()
         for key in shown:
+            if not _editable(fields[key]):
+                # Parts inside parts: shown in words, kept as proposed (never JSON to edit).
+                kept = _label(f"{_words(fields[key])} (stays as proposed)", name=f"kept_{key}", muted=True)
+                form.addRow(f"{field_words(key)}:", kept)
+                continue
             editor = self._field_editor(key, fields[key])
             self._fields[key] = editor
             form.addRow(f"{field_words(key)}:", editor)
@@ -850,41 +1138,9 @@ class ArgumentsEditor(QWidget):
                     muted=True,
                 )
             )
-        self._stack.addWidget(self._form_page)
-
-        self._raw = QPlainTextEdit(json.dumps(arguments, ensure_ascii=False, indent=2))
-        self._raw.setObjectName("rawArgumentsEditor")
-        self._raw.setAccessibleName("Arguments as JSON")
-        self._raw.setMinimumHeight(140)
-        self._stack.addWidget(self._raw)
-
-        self.toggle = QPushButton("Edit as JSON")
-        self.toggle.setObjectName("rawJsonToggle")
-        self.toggle.setAccessibleName("Switch between the form and raw JSON")
-        self.toggle.setFlat(True)
-        self.toggle.setCursor(Qt.CursorShape.PointingHandCursor)
-        self.toggle.clicked.connect(self.on_toggle_clicked)
-        layout.addWidget(self.toggle, alignment=Qt.AlignmentFlag.AlignLeft)
-
-    @property
-    def raw_mode(self) -> bool:
-        """Whether the raw JSON editor is shown."""
-        return self._stack.currentWidget() is self._raw
-
-    def on_toggle_clicked(self) -> None:
-        if self.raw_mode:
-            self._stack.setCurrentWidget(self._form_page)
-            self.toggle.setText("Edit as JSON")
-        else:
-            try:
-                self._raw.setPlainText(json.dumps(self._from_form(), ensure_ascii=False, indent=2))
-            except EditError:
-                pass  # Keep the last raw text; the form's error shows when approving.
-            self._stack.setCurrentWidget(self._raw)
-            self.toggle.setText("Back to the form")
 
     def _cells_table(self) -> QTableWidget:
-        table = QTableWidget(len(self._cells), 3)
+        table = CellsEditorTable(len(self._cells), 3)
         table.setObjectName("cellsEditor")
         table.setAccessibleName("New cell values")
         table.setTabKeyNavigation(False)  # the arrows move between cells; Tab leaves the table
@@ -895,9 +1151,9 @@ class ArgumentsEditor(QWidget):
                 item = QTableWidgetItem(value)
                 if col < 2:
                     item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+                    item.setToolTip(value)
                 table.setItem(r, col, item)
-        _fit_columns(table)
-        _fit_height(table, max_rows=10)
+        table.fit()
         self._cells_widget = table
         return table
 
@@ -907,8 +1163,10 @@ class ArgumentsEditor(QWidget):
             box = QCheckBox()
             box.setChecked(value)
             editor = box
+        elif _is_text_list(value) and key in _RECIPIENT_FIELDS:
+            editor = ChipsEditor(cast("list[str]", value), field_words(key))
         elif _is_text_list(value):
-            # Recipients, file names: one line a person can type into, never a JSON list.
+            # File names, tags: one line a person can type into, never a JSON list.
             line = QLineEdit(join_list(cast("list[str]", value)))
             line.setPlaceholderText("Separate them with commas")
             editor = line
@@ -916,12 +1174,8 @@ class ArgumentsEditor(QWidget):
             text = QPlainTextEdit(value)
             text.setMinimumHeight(90)
             editor = text
-        elif value is None or isinstance(value, (str, int, float)):
-            editor = QLineEdit(display(value) if not isinstance(value, str) else value)
         else:
-            text = QPlainTextEdit(json.dumps(value, ensure_ascii=False, indent=1))
-            text.setMinimumHeight(70)
-            editor = text
+            editor = QLineEdit(display(value) if not isinstance(value, str) else value)
         editor.setObjectName(f"field_{key}")
         editor.setAccessibleName(field_words(key))
         return editor
@@ -934,16 +1188,9 @@ class ArgumentsEditor(QWidget):
         """The edited arguments.
 
         Raises:
-            EditError: A value cannot be used (bad JSON, a number field with text…).
+            EditError: A value cannot be used (an address that is not one, a number field
+                with text…); its message says which and why, in words.
         """
-        if self.raw_mode:
-            try:
-                value = json.loads(self._raw.toPlainText())
-            except json.JSONDecodeError as exc:
-                raise EditError(f"The JSON is not valid: {exc.msg} (line {exc.lineno}).") from exc
-            if not isinstance(value, dict):
-                raise EditError("The arguments must be a JSON object: {…}.")
-            return value
         return self._from_form()
 
     def _from_form(self) -> dict[str, Any]:
@@ -957,14 +1204,14 @@ class ArgumentsEditor(QWidget):
     def _read_field(self, key: str, editor: QWidget, original: object) -> object:
         if isinstance(editor, QCheckBox):
             return editor.isChecked()
+        if isinstance(editor, ChipsEditor):
+            problems = editor.problems()
+            if problems:
+                value, why = problems[0]
+                raise EditError(f"{field_words(key)}: “{value}” is not an email address: {why}.")
+            return editor.values()
         if isinstance(editor, QPlainTextEdit):
-            text = editor.toPlainText()
-            if isinstance(original, str):
-                return text
-            try:
-                return json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise EditError(f"{key}: not valid JSON ({exc.msg}).") from exc
+            return editor.toPlainText()
         assert isinstance(editor, QLineEdit)
         text = editor.text()
         if _is_text_list(original):

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLayout,
     QLayoutItem,
+    QLineEdit,
     QPushButton,
     QScrollArea,
     QSizePolicy,
@@ -25,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
 ZERO_WIDTH_SPACE = "\u200b"
 _LONG_WORD = re.compile(r"\S{12,}")
@@ -206,6 +207,51 @@ def named_button(text: str, name: str, accessible: str, tip: str = "") -> QPushB
     if tip:
         button.setToolTip(tip)
     return button
+
+
+class ReasonRow(QWidget):
+    """The row a Reject opens: an optional reason (it goes back to the agent), then the
+    confirming button and Cancel. Hidden until asked for.
+
+    Attributes:
+        reason_input: The reason's field; Return confirms.
+        confirm_button: Confirms the rejection (drawn as a dangerous button).
+        cancel_button: Closes the row without rejecting.
+    """
+
+    def __init__(
+        self,
+        *,
+        names: tuple[str, str, str],
+        accessible: tuple[str, str, str],
+        confirm_text: str,
+        on_confirm: Callable[[], object],
+        on_cancel: Callable[[], object],
+    ) -> None:
+        """Args:
+        names: Object names of the reason field, the confirming button and Cancel.
+        accessible: Their accessible names, in the same order.
+        confirm_text: The confirming button's text ("Reject", "Reject all").
+        on_confirm: Called when the rejection is confirmed (button or Return).
+        on_cancel: Called when Cancel is clicked.
+        """
+        super().__init__()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(6)
+        self.reason_input = QLineEdit()
+        self.reason_input.setObjectName(names[0])
+        self.reason_input.setAccessibleName(accessible[0])
+        self.reason_input.setPlaceholderText("Why not? (optional, the agent will read it)")
+        self.reason_input.returnPressed.connect(on_confirm)
+        layout.addWidget(self.reason_input)
+        self.confirm_button = named_button(confirm_text, names[1], accessible[1])
+        self.confirm_button.setProperty("role", "danger")
+        self.confirm_button.clicked.connect(on_confirm)
+        self.cancel_button = named_button("Cancel", names[2], accessible[2])
+        self.cancel_button.clicked.connect(on_cancel)
+        layout.addWidget(button_row(self.confirm_button, self.cancel_button))
+        self.hide()
 
 
 def wrapping_form() -> QFormLayout:

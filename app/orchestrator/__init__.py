@@ -109,6 +109,7 @@ def _lead_tools(rt: MissionRuntime) -> list[Tool[Any]]:
     return [
         Tool(
             name="delegate",
+            title="Hand out tasks",
             description=(
                 "Hand tasks to specialist agents and wait for all of them. Tasks without "
                 "dependencies between them run at the same time. Returns each task's status "
@@ -120,6 +121,7 @@ def _lead_tools(rt: MissionRuntime) -> list[Tool[Any]]:
         ),
         Tool(
             name="ask_user",
+            title="Ask you a question",
             description="Ask the person a question in the chat and wait for the answer.",
             effect="read",
             args_model=AskUserArgs,
