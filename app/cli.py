@@ -24,6 +24,7 @@ Commands:
     ensemble service
     ensemble pending [--json]
     ensemble decide ACTION_ID approve|reject [--reason TEXT]
+    ensemble worker --temporal HOST:PORT [--namespace N] [--task-queue Q]
 """
 
 from __future__ import annotations

@@ -79,6 +79,27 @@ def build_parser() -> argparse.ArgumentParser:
     _approve_option(demo, "with --headless: ask for each action (default), or approve all, or none")
     demo.add_argument("--json", action="store_true", help="with --headless: end with one JSON line")
 
+    worker = commands.add_parser(
+        "worker",
+        help="run missions for a Temporal cluster (the Temporal backend), until stopped",
+        description=(
+            "Runs the missions' workflows and their model and tool calls for a Temporal cluster. "
+            "Start one on every machine that holds the accounts' passwords and the API key (keyring "
+            "or environment) and sees the workspace folders; when one stops, the others carry on "
+            "its work. Stop it with Ctrl+C or SIGTERM. Needs the 'temporal' extra."
+        ),
+    )
+    worker.add_argument(
+        "--temporal", required=True, metavar="HOST:PORT", help="the Temporal server's address"
+    )
+    worker.add_argument("--namespace", default="default", help="the Temporal namespace (default: default)")
+    worker.add_argument(
+        "--task-queue",
+        default="ensemble",
+        metavar="QUEUE",
+        help="the task queue to serve (default: ensemble)",
+    )
+
     rules_parser = commands.add_parser("rules", help="standing decisions: always allow, never allow")
     rule_commands = rules_parser.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
     rule_add = rule_commands.add_parser("add", help="add a rule")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
@@ -62,6 +63,8 @@ def dispatch(args: argparse.Namespace) -> int:
             return _contacts(args)
         if args.command == "memory":
             return _memory(args)
+        if args.command == "worker":
+            return _worker(args)
         if args.command in ("workflow", "service", "pending", "decide"):
             from app import commands_workflow
 
@@ -78,6 +81,47 @@ def dispatch(args: argparse.Namespace) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
+
+
+# ensemble worker -------------------------------------------------------------------------
+
+
+def _worker(args: argparse.Namespace) -> int:
+    """Runs a Temporal worker until Ctrl+C or SIGTERM (the Temporal backend, issue 19)."""
+    import asyncio
+
+    try:
+        from app.temporal.worker import serve
+    except ImportError as exc:
+        logging.getLogger(__name__).info("The Temporal backend cannot be imported: %s", exc)
+        print(
+            "ensemble: the Temporal backend is not installed here. Install Ensemble with its "
+            "'temporal' extra (scripts/setup.sh does); the desktop bundle does not include it.",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+
+    def ready(sentence: str) -> None:
+        print(sentence, file=sys.stderr, flush=True)
+
+    code = EXIT_OK
+    try:
+        asyncio.run(serve(args.temporal, namespace=args.namespace, task_queue=args.task_queue, ready=ready))
+    except RuntimeError as exc:
+        # The SDK's own words ("Failed client connect: ... tonic::transport ...") go to the log.
+        logging.getLogger(__name__).info("Temporal connection failed: %s", exc)
+        print(
+            f"ensemble: could not reach the Temporal server at {args.temporal}. Check the address, and "
+            "that the server is running and lets this machine in.",
+            file=sys.stderr,
+        )
+        code = EXIT_FAILED
+    # The SDK's Rust threads may outlive the interpreter's finalisation and abort it (a known
+    # bug, temporalio/sdk-python#300, seen here after a failed connection): everything is
+    # done, so the process ends without finalising.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 # ensemble run ----------------------------------------------------------------------------

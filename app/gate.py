@@ -391,7 +391,7 @@ class ApprovalGate:
                 if tool.prepare is not None:
                     args = await tool.prepare(ctx, args)
                 preview = await tool.render_preview(ctx, args)
-                destinations = _destinations(tool, args)
+                destinations = call_destinations(tool, args)
                 known = _known_check(tool, ctx, args)
                 excluded += time.perf_counter() - t0
                 result, waited = await self._propose(
@@ -1095,7 +1095,7 @@ class ApprovalGate:
         return count
 
 
-def _destinations(tool: AnyTool, args: Any) -> list[Destination]:
+def call_destinations(tool: AnyTool, args: Any) -> list[Destination]:
     """Where a call's data goes: as its tool declares, or, for an external tool that declares
     nothing, every address and link host written anywhere in its arguments (so a connector
     that forgets to declare them is checked all the same)."""

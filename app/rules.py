@@ -11,12 +11,40 @@ from __future__ import annotations
 import json
 from fnmatch import fnmatchcase
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from app.journal import ProposedAction, Rule
+
+class Rule(Protocol):
+    """What deciding needs of a rule: the journal's row (:class:`app.journal.Rule`), or the
+    Temporal workflow's copy of it (:mod:`app.temporal`), which has no journal."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def mission_id(self) -> str | None: ...
+    @property
+    def tool(self) -> str | None: ...
+    @property
+    def conditions_json(self) -> str: ...
+
+
+class ProposedAction(Protocol):
+    """What deciding needs of a proposed action (the journal's row, or the workflow's card)."""
+
+    @property
+    def mission_id(self) -> str: ...
+    @property
+    def tool(self) -> str: ...
+    @property
+    def arguments_json(self) -> str: ...
+    @property
+    def edited_arguments_json(self) -> str | None: ...
+
+
+RuleT = TypeVar("RuleT", bound=Rule)
 
 RULE_VERBS = {"approve_all": "Always allow", "reject_all": "Never allow"}
 
@@ -114,7 +142,7 @@ def _covers(rule: Rule, action: ProposedAction, arguments: dict[str, Any] | None
     return True
 
 
-def deciding_rule(rules: Iterable[Rule], action: ProposedAction) -> Rule | None:
+def deciding_rule(rules: Iterable[RuleT], action: ProposedAction) -> RuleT | None:
     """The rule that decides an action: a matching deny first, else a matching allow.
 
     The rules are in order (a mission's own, then every mission's, each by age): the first
@@ -122,7 +150,7 @@ def deciding_rule(rules: Iterable[Rule], action: ProposedAction) -> Rule | None:
     once, however many rules there are.
     """
     arguments = _arguments(action)
-    allow: Rule | None = None
+    allow: RuleT | None = None
     for rule in rules:
         if rule.kind == "reject_all":
             if _covers(rule, action, arguments):

@@ -42,9 +42,9 @@ from connectors.base import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
-    from app.journal import Journal
+    from app.journal import Journal, VouchSources
 
 _WILDCARDS = frozenset("*?[]")
 
@@ -127,8 +127,22 @@ def collect(journal: Journal, mission_id: str, address_book: Sequence[str] = ())
         The mission's :class:`Vouchers`. Reads only the person's own sources, never a tool
         result, so its cost does not grow with what the agents read.
     """
+    return from_sources(journal.vouch_sources(mission_id), address_book)
+
+
+def from_sources(sources: VouchSources, address_book: Sequence[str] = ()) -> Vouchers:
+    """What the person vouched for, from their own words gathered in one place (pure code: the
+    Temporal workflow, which has no journal, gathers the same sources in its state).
+
+    Args:
+        sources: The mission's text and options, the person's messages, the rules, the
+            destinations approved by hand and the memory (see :class:`app.journal.VouchSources`).
+        address_book: The settings' address book (addresses, ``@domain`` or hosts).
+
+    Returns:
+        The mission's :class:`Vouchers`.
+    """
     vouchers = Vouchers()
-    sources = journal.vouch_sources(mission_id)
     if sources.text is not None:
         vouchers.add_text(sources.text, "the mission")
         options: dict[str, Any] = json.loads(sources.options_json or "{}")
@@ -184,11 +198,29 @@ def seen_in(journal: Journal, mission_id: str, destinations: Sequence[Destinatio
     """
     from connectors.registry import action_title
 
+    return places_seen(journal.tool_results(mission_id), destinations, action_title)
+
+
+def places_seen(
+    results: Iterable[tuple[str, str, bool, str]],
+    destinations: Sequence[Destination],
+    title_of: Callable[[str], str],
+) -> dict[str, str]:
+    """:func:`seen_in` over tool results held anywhere (pure code, for the Temporal workflow).
+
+    Args:
+        results: The mission's tool results, ``(tool, agent, is_error, result text)``.
+        destinations: The destinations to look for.
+        title_of: A tool's title for a person, by its name.
+
+    Returns:
+        ``{value: where it was seen, in words}``, as :func:`seen_in`.
+    """
     wanted = {d.value: d for d in destinations}
     places: dict[str, list[str]] = {value: [] for value in wanted}
-    for tool, agent, is_error, result in journal.tool_results(mission_id):
+    for tool, agent, is_error, result in results:
         text = result.lower()
-        title = action_title(tool)
+        title = title_of(tool)
         what = "a sub-agent's report" if agent == "lead" else f"what “{title}” returned"
         if is_error:
             what = f"an error message of “{title}”"

@@ -132,3 +132,13 @@ def workspace(tmp_path: Path) -> Path:
     book.create_sheet("Notes")["A1"] = "Keep this note"
     book.save(folder / "invoices.xlsx")
     return folder
+
+
+@pytest.fixture(scope="session")
+def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One Temporal dev server (``temporal server start-dev``, SQLite in a temporary folder) for
+    the session's Temporal tests; each test uses its own task queue. See tests/_temporal.py."""
+    from _temporal import dev_server
+
+    with dev_server(tmp_path_factory.mktemp("temporal")) as server:
+        yield server

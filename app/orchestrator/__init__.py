@@ -24,12 +24,17 @@ from app.orchestrator._workspace import workspace_overview
 from connectors.base import Tool, ToolContext, ToolOutput
 
 __all__ = [
+    "ASK_USER_DESCRIPTION",
+    "OVERVIEW",
     "SAVED_PLAN",
     "AskUser",
+    "AskUserArgs",
+    "DelegateArgs",
     "LimitReached",
     "MissionPaused",
     "MissionRuntime",
     "add_user_text",
+    "delegate_description",
     "lead_system_prompt",
     "run_lead",
 ]
@@ -51,13 +56,14 @@ def lead_system_prompt(workspaces: list[str], remembered: str = "") -> str:
     return prompt_text("lead.md").replace("{agents}", agents).replace("{workspaces}", folders) + remembered
 
 
-_OVERVIEW = "What the workspace folders hold now (a sub-agent can list more with files_list):"
+OVERVIEW = "What the workspace folders hold now (a sub-agent can list more with files_list):"
+"""How the lead's first message introduces the workspace overview (on both backends)."""
 
 
 def _has_overview(message: dict[str, Any]) -> bool:
     content = message["content"]
     blocks = content if isinstance(content, list) else [{"type": "text", "text": content}]
-    return any(str(b.get("text", "")).startswith(_OVERVIEW) for b in blocks if isinstance(b, dict))
+    return any(str(b.get("text", "")).startswith(OVERVIEW) for b in blocks if isinstance(b, dict))
 
 
 SAVED_PLAN = "toolu_saved_plan_"
@@ -94,6 +100,20 @@ def _fresh(messages: list[dict[str, Any]]) -> bool:
     return not (isinstance(messages, Conversation) and messages.saved[0])
 
 
+ASK_USER_DESCRIPTION = "Ask the person a question in the chat and wait for the answer."
+"""What the lead's ``ask_user`` tool says to the model (on both backends)."""
+
+
+def delegate_description() -> str:
+    """What the lead's ``delegate`` tool says to the model, naming the agent kinds."""
+    kinds = ", ".join(sorted(registry()))
+    return (
+        "Hand tasks to specialist agents and wait for all of them. Tasks without "
+        "dependencies between them run at the same time. Returns each task's status "
+        f"and result (or why it failed). Agent kinds: {kinds}."
+    )
+
+
 def _lead_tools(rt: MissionRuntime) -> list[Tool[Any]]:
     async def run_delegate(ctx: ToolContext, args: DelegateArgs) -> ToolOutput:
         return ToolOutput(await delegate(rt, args, ctx.call_id))
@@ -102,7 +122,6 @@ def _lead_tools(rt: MissionRuntime) -> list[Tool[Any]]:
         answer = await rt.ask_user(args.question)
         return ToolOutput(json.dumps({"answer": answer}, ensure_ascii=False))
 
-    kinds = ", ".join(sorted(registry()))
     # delegate and ask_user change nothing by themselves (``read``): every side effect of a
     # delegated task is a sub-agent's tool call, which the gate holds for approval. remember
     # is ``local``, and only the person may approve it (app.memory).
@@ -110,11 +129,7 @@ def _lead_tools(rt: MissionRuntime) -> list[Tool[Any]]:
         Tool(
             name="delegate",
             title="Hand out tasks",
-            description=(
-                "Hand tasks to specialist agents and wait for all of them. Tasks without "
-                "dependencies between them run at the same time. Returns each task's status "
-                f"and result (or why it failed). Agent kinds: {kinds}."
-            ),
+            description=delegate_description(),
             effect="read",
             args_model=DelegateArgs,
             run=run_delegate,
@@ -122,7 +137,7 @@ def _lead_tools(rt: MissionRuntime) -> list[Tool[Any]]:
         Tool(
             name="ask_user",
             title="Ask you a question",
-            description="Ask the person a question in the chat and wait for the answer.",
+            description=ASK_USER_DESCRIPTION,
             effect="read",
             args_model=AskUserArgs,
             run=run_ask_user,
@@ -164,7 +179,7 @@ async def run_lead(rt: MissionRuntime, messages: list[dict[str, Any]]) -> str:
         # The lead's first turn: what the folders hold, so "the budget file" resolves to a
         # file without a question. Added to the mission's first message (not the system
         # prompt), so later turns keep their cached prefix while the files change.
-        _add_to_first(messages, f"{_OVERVIEW}\n{workspace_overview(rt.ctx.workspaces)}")
+        _add_to_first(messages, f"{OVERVIEW}\n{workspace_overview(rt.ctx.workspaces)}")
     if starting and _fresh(messages) and (len(messages) > 1 or isinstance(messages[0]["content"], list)):
         # A workflow's run starts with more than the mission's text (its saved plan, what
         # triggered it): journaled before anything runs, so that a resumed mission has it.

@@ -34,7 +34,7 @@ from app.orchestrator._runtime import LimitReached, MissionRuntime
 from connectors.base import Tool, ToolContext, ToolError, ToolOutput
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
 
 SUB_LEAD = "lead"
 """The ``agent`` of a task handed to a sub-lead."""
@@ -84,12 +84,12 @@ class DelegateArgs(BaseModel):
     tasks: list[TaskSpec] = Field(min_length=1, max_length=50, description="The tasks to run.")
 
 
-def check_plan(tasks: list[TaskSpec], kinds: dict[str, AgentKind], depth: int = 1) -> None:
+def check_plan(tasks: list[TaskSpec], kinds: Collection[str], depth: int = 1) -> None:
     """Refuses a plan that cannot run, before anything starts.
 
     Args:
         tasks: The plan.
-        kinds: The agent kinds.
+        kinds: The agent kinds' names (the registry's keys).
         depth: 1 for the lead's plan, 2 for a sub-lead's (which may not name a sub-lead).
 
     Raises:

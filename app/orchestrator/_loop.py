@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -104,7 +105,7 @@ async def _turns(
         batch.resuming = frozenset()
         rt.save_conversation(task, messages, batch)
         batch.commit()
-    streak = _Streak()
+    streak = Streak()
     for _turn in range(max_turns):
         if task is None and rt.inbox:
             _deliver(rt.inbox, messages)
@@ -134,8 +135,9 @@ async def _turns(
 
 
 @dataclass
-class _Streak:
-    """The agent's latest run of identical calls with identical results."""
+class Streak:
+    """The agent's latest run of identical calls with identical results (pure, deterministic
+    code: the Temporal workflow counts with it too)."""
 
     key: str = ""
     count: int = 0
@@ -143,7 +145,8 @@ class _Streak:
     def add(self, use: dict[str, Any], result: dict[str, Any]) -> int:
         """Counts one call and its result; returns how long the run of identical ones is."""
         outcome = json.dumps(result.get("content"), sort_keys=True)
-        key = f"{use['name']} {json.dumps(use.get('input'), sort_keys=True)} {hash(outcome)}"
+        digest = hashlib.sha256(outcome.encode()).hexdigest()
+        key = f"{use['name']} {json.dumps(use.get('input'), sort_keys=True)} {digest}"
         self.count = self.count + 1 if key == self.key else 1
         self.key = key
         return self.count
