@@ -281,9 +281,12 @@ def demo_model(portal: str, workbook: Path, today: dt.date) -> ScriptedModel:
     late = overdue(workbook, today)
     people = {c.customer: c for c in contacts()}
     model = ScriptedModel(delay=0.4)
-    model.add(
-        "[Demo] Chase every overdue invoice",
-        tool_call(
+
+    def delegate(request: dict[str, Any]) -> Reply:
+        # The lead reads the person's memory (its system prompt) and passes the signature on.
+        remembered = remembered_signature(request)
+        signature = remembered or SIGNATURE
+        return tool_call(
             "delegate",
             {
                 "tasks": [
@@ -302,7 +305,8 @@ def demo_model(portal: str, workbook: Path, today: dt.date) -> ScriptedModel:
                         "agent": "email",
                         "depends_on": ["overdue", "contacts"],
                         "instructions": (
-                            "Demo step 3: draft a polite reminder to each overdue customer's contact."
+                            "Demo step 3: draft a polite reminder to each overdue customer's contact, "
+                            f"signed “{signature}”."
                         ),
                     },
                     {
@@ -313,8 +317,15 @@ def demo_model(portal: str, workbook: Path, today: dt.date) -> ScriptedModel:
                     },
                 ]
             },
-            text="I'll read the workbook and the portal at the same time, then draft the reminders.",
-        ),
+            text=(
+                "I'll read the workbook and the portal at the same time, then draft the reminders"
+                + (f", signed “{remembered}” as you asked me to remember." if remembered else ".")
+            ),
+        )
+
+    model.add(
+        "[Demo] Chase every overdue invoice",
+        delegate,
         lambda request: _remember_or_report(request, late),
         lambda request: _remember_or_report(request, late),
     )
@@ -332,27 +343,33 @@ def demo_model(portal: str, workbook: Path, today: dt.date) -> ScriptedModel:
         tool_call("browser_extract_table", {}),
         text("Contacts: " + "; ".join(f"{c.customer}: {c.contact} <{c.email}>" for c in people.values())),
     )
+
+    def drafts(request: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        # Signed as the lead's instructions say (the person's memory, or the demo's default).
+        found = re.search(r"signed “([^”]+)”", _first_user_text(request))
+        signature = found.group(1) if found else SIGNATURE
+        return [
+            (
+                "email_draft",
+                {
+                    "to": [people[i.customer].email],
+                    "subject": f"Reminder: invoice {i.invoice} is overdue",
+                    "body": (
+                        f"Dear {people[i.customer].contact},\n\nOur records show that invoice {i.invoice} "
+                        f"of EUR {i.amount:,.2f}, due on {i.due.isoformat()}, is still open. "
+                        f"Could you let us know when we can expect payment?\n\nKind regards,\n{signature}"
+                    ),
+                },
+            )
+            for i in late
+        ]
+
     # One turn drafts every reminder: the person sees them as one batch card and decides once.
-    drafts: list[tuple[str, dict[str, Any]]] = [
-        (
-            "email_draft",
-            {
-                "to": [people[i.customer].email],
-                "subject": f"Reminder: invoice {i.invoice} is overdue",
-                "body": (
-                    f"Dear {people[i.customer].contact},\n\nOur records show that invoice {i.invoice} of "
-                    f"EUR {i.amount:,.2f}, due on {i.due.isoformat()}, is still open. Could you let us "
-                    f"know when we can expect payment?\n\nKind regards,\n{SIGNATURE}"
-                ),
-            },
-        )
-        for i in late
-    ]
     model.add(
         "Demo step 3:",
-        tool_calls(*drafts),
+        lambda request: tool_calls(*drafts(request)),
         lambda request: text(
-            _step_report(request, "Drafted", "reminder", len(drafts))
+            _step_report(request, "Drafted", "reminder", len(late))
             + f" Reminders drafted for: {', '.join(_succeeded(request, 'email_draft')) or 'none'}."
         ),
     )
@@ -497,8 +514,8 @@ def _step_report(request: dict[str, Any], verb: str, thing: str, planned: int) -
 
 def _remember_or_report(request: dict[str, Any], late: list[Invoice]) -> Reply:
     """The lead's turn after its tasks: it proposes remembering the signature its drafts use,
-    unless it already remembers it (its system prompt says so) or has just asked; then it reports."""
-    system = json.dumps(request.get("system", ""))
+    unless the person's memory already gives one (its system prompt says so) or it has just
+    asked; then it reports, saying where the signature came from."""
     asked = any(
         block.get("type") == "tool_use" and block.get("name") == "remember"
         for message in request.get("messages", [])
@@ -506,7 +523,8 @@ def _remember_or_report(request: dict[str, Any], late: list[Invoice]) -> Reply:
         for block in message["content"]
         if isinstance(block, dict)
     )
-    if REMEMBER not in system and not asked:
+    remembered = remembered_signature(request)
+    if remembered is None and not asked:
         return tool_call(
             "remember",
             {"text": REMEMBER, "scope": "everywhere"},
@@ -515,17 +533,52 @@ def _remember_or_report(request: dict[str, Any], late: list[Invoice]) -> Reply:
     summary = _lead_summary(request, late)
     if asked:
         results = _tool_results(request)
-        kept = bool(results) and not results[-1][0]
+        failed, said = results[-1] if results else (True, "")
+        # The person may have edited the card: what was kept is in the result, not the proposal.
+        found = re.search(r"Remembered \(.*?\): (.+)", said)
+        kept = found.group(1).strip() if found else REMEMBER
+        signature = remembered_signature({"system": f"- {kept}"})
+        what = f"to sign reminders as {signature}" if signature else f"“{kept}”"
         summary += (
-            f" I will remember to sign reminders as {SIGNATURE} in your next missions."
-            if kept
+            f" I will remember {what} in your next missions (see it, change it or remove it under Memory)."
+            if not failed
             else " I will not remember the signature, as you decided."
         )
+    elif remembered is not None:
+        summary += f" The reminders are signed “{remembered}”, as you asked me to remember."
     return text(summary)
 
 
+_SIGNATURE_MEMORY = re.compile(
+    r"^- Sign (?:the )?(?:reminder )?(?:e-?mails|reminders) as (.+?)\.?(?: \(for [^()]*\))?\s*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def remembered_signature(request: dict[str, Any]) -> str | None:
+    """The signature the person's memory gives ("Sign reminder emails as Ana"), as the lead's
+    system prompt lists what applies (the nearest and newest first), or None."""
+    system = request.get("system", "")
+    if isinstance(system, list):
+        system = "\n".join(str(b.get("text", "")) for b in system if isinstance(b, dict))
+    found = _SIGNATURE_MEMORY.search(str(system))
+    if found is None:
+        return None
+    return found.group(1).strip().strip("\"“”'") or None
+
+
+def _first_user_text(request: dict[str, Any]) -> str:
+    """The text of a request's first user message (an agent's task instructions)."""
+    messages = request.get("messages") or [{}]
+    content = messages[0].get("content", "")
+    if isinstance(content, list):
+        return "\n".join(str(b.get("text", "")) for b in content if isinstance(b, dict))
+    return str(content)
+
+
 def _lead_summary(request: dict[str, Any], late: list[Invoice]) -> str:
-    """The demo's last message, from the tasks' real outcomes."""
+    """The demo's last message, from the tasks' real outcomes: what each step did and what its
+    check verified, a paragraph each."""
     outcomes: dict[str, dict[str, Any]] = {}
     for _is_error, words in _tool_results(request):
         try:
@@ -539,15 +592,14 @@ def _lead_summary(request: dict[str, Any], late: list[Invoice]) -> str:
     for key, what in (("drafts", "Reminders"), ("mark", "Workbook notes")):
         task = outcomes.get(key, {})
         if task.get("status") == "done":
-            lines.append(f"{what}: {task.get('result', '')}")
             check = task.get("check") or {}
-            if check.get("verdict") == "passed":
-                lines.append(f"Verified: {check.get('findings', '')}")
+            verified = f" Verified: {check.get('findings', '')}" if check.get("verdict") == "passed" else ""
+            lines.append(f"{what}: {task.get('result', '')}{verified}")
         else:
             reason = task.get("reason") or task.get("result") or "it did not run"
             lines.append(f"{what}: not done ({task.get('status', 'unknown')}: {reason}).")
     lines.append("Nothing was sent: you can review the drafts in your Drafts folder before sending them.")
-    return " ".join(lines)
+    return "\n\n".join(lines)  # a paragraph each: what was found, each step and its check, what is left
 
 
 def start_demo(engine: Engine, *, approve: ApprovalPolicy = "ask") -> str:

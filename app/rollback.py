@@ -53,6 +53,7 @@ _SENT_WORDS = {
 }
 _NO_UNDO_WORDS = {
     "email_draft": "The draft stays in your Drafts folder; delete it there if you do not want it.",
+    "remember": "It stays in your memory, which is yours to keep: change or remove it under Memory.",
 }
 
 
@@ -146,7 +147,7 @@ def _undo_words(step: _Step) -> tuple[str, str | None]:
         path = step.backup.path
         if step.backup.backup_path is None:
             return f"Move {path.name}, which the mission created, to the trash ({path.parent})", str(path)
-        return f"Put {path.name} back as it was before ({path.parent})", str(path)
+        return f"Put {path.name} back as it was before {_change(step)} ({path.parent})", str(path)
     data = step.tool_undo or {}
     kind = str(data.get("kind", ""))
     if kind == "email_move":
@@ -171,6 +172,20 @@ def _undo_words(step: _Step) -> tuple[str, str | None]:
     if kind == "copy_folder":
         return f"Remove the copy {data.get('target')}", str(data.get("target"))
     return f"Take back: {step.what}", None
+
+
+def _change(step: _Step) -> str:
+    """Which change of a file a step takes back, in words: a mission may write one file several
+    times ("the change to Invoices!H12"), and each line of the plan must say which."""
+    try:
+        arguments = json.loads(step.action.edited_arguments_json or step.action.arguments_json or "{}")
+    except ValueError:
+        arguments = {}
+    where = arguments.get("range") if isinstance(arguments, dict) else None
+    if isinstance(where, str) and where:
+        sheet = arguments.get("sheet")
+        return f"the change to {f'{sheet}!' if isinstance(sheet, str) and sheet else ''}{where}"
+    return f"“{step.what}”"
 
 
 def _changed(step: _Step, expected: dict[Path, str | None]) -> bool:
@@ -457,7 +472,8 @@ def _take_back_file(engine: Engine, mission: Mission, step: _Step, force: bool) 
     if backup.backup_path is None:
         since = " (it had been changed since)" if changed else ""
         return f"Moved {path.name}, which the mission created, to the trash{since}."
-    said = restore(backup, force=True)
+    restore(backup, force=True)
+    said = f"Restored {path.name} as it was before {_change(step)}."
     return f"{said} Its later version went to the trash." if changed else said
 
 

@@ -115,7 +115,7 @@ def test_run_ask_takes_one_decision_line_per_action(scripted: ScriptedModel, wor
     assert all(e["mission_id"] == mission_id and e["id"] == e["audit_id"] for e in events)
 
     readable = ensemble("audit", mission_id)
-    assert "rejected by the person: INV-4 was paid yesterday" in readable.stdout
+    assert "Change a workbook: rejected by you: INV-4 was paid yesterday" in readable.stdout
 
 
 def test_run_ask_with_closed_stdin_rejects(scripted: ScriptedModel, workspace: Path) -> None:

@@ -270,3 +270,76 @@ async def test_the_demo_remembers_the_signature_once_approved_and_is_undone_in_o
         assert "remember" not in [c.data["tool"] for c in cards[before:]]
     finally:
         await engine.close()
+
+
+async def test_the_demo_signs_as_the_memory_says_and_its_undo_names_each_change(ensemble_home: Path) -> None:
+    """A person who changed the remembered signature gets drafts signed their way, the report says
+    where the signature came from, nothing more is proposed to remember, and the undo plan names
+    each of the workbook's three changes and says the memory stays (in words, no tool names)."""
+    engine = Engine()
+    cards: list[Event] = []
+    loop = asyncio.get_running_loop()
+
+    def listen(event: Event) -> None:
+        if event.kind == "action_proposed":
+            cards.append(event)
+            loop.call_soon(engine.decide, str(event.data["action_id"]), Decision.approve())
+
+    engine.subscribe(listen)
+    try:
+        engine.add_memory("Sign reminder emails as Ana from Accounts")
+        mission_id = engine.start_demo()
+        outcome = await engine.wait(mission_id)
+        assert outcome.status == "done", outcome.result
+        assert "remember" not in [c.data["tool"] for c in cards]
+        drafts = [a for a in engine.journal.actions(mission_id) if a.tool == "email_draft"]
+        assert len(drafts) == 3
+        assert all(json.loads(a.arguments_json)["body"].endswith("\nAna from Accounts") for a in drafts)
+        assert "signed “Ana from Accounts”, as you asked me to remember" in (outcome.result or "")
+
+        plan = engine.rollback_plan(mission_id)
+        undo = [step.undo for step in plan.steps]
+        assert len(undo) == 3
+        assert len(set(undo)) == 3, undo  # each line says which change it takes back
+        assert all(
+            u.startswith("Put invoices.xlsx back as it was before the change to Invoices!H") for u in undo
+        )
+        memory = [limit.why for limit in plan.cannot_undo if limit.what.startswith("Remember")]
+        assert memory == []  # nothing was remembered this time
+        report = await engine.undo_mission(mission_id)
+        assert report.complete
+        assert all(r.message.startswith("Restored invoices.xlsx as it was before") for r in report.results)
+    finally:
+        await engine.close()
+
+
+async def test_an_edited_remember_card_is_reported_as_edited(ensemble_home: Path) -> None:
+    """The person edits what the lead proposed to remember: the report repeats what was kept, the
+    undo plan says the memory stays and where to change it."""
+    engine = Engine()
+    loop = asyncio.get_running_loop()
+
+    def listen(event: Event) -> None:
+        if event.kind != "action_proposed":
+            return
+        action_id = str(event.data["action_id"])
+        if event.data["tool"] == "remember":
+            edited = {"text": "Sign reminder emails as Ana", "scope": "everywhere"}
+            loop.call_soon(engine.decide, action_id, Decision.edit(edited))
+        else:
+            loop.call_soon(engine.decide, action_id, Decision.approve())
+
+    engine.subscribe(listen)
+    try:
+        mission_id = engine.start_demo()
+        outcome = await engine.wait(mission_id)
+        assert outcome.status == "done", outcome.result
+        assert "I will remember to sign reminders as Ana in your next missions" in (outcome.result or "")
+        assert demo_module.SIGNATURE not in (outcome.result or "").split("Nothing was sent")[1]
+        (limit,) = [
+            lim for lim in engine.rollback_plan(mission_id).cannot_undo if lim.what.startswith("Remember")
+        ]
+        assert "under Memory" in limit.why
+        assert "by hand" not in limit.why
+    finally:
+        await engine.close()

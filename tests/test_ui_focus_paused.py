@@ -86,10 +86,10 @@ def wait_status(qtbot: QtBot, window: MainWindow, mission_id: str, status: str) 
     qtbot.waitUntil(reached, timeout=WAIT)
 
 
-def status_of(plan: PlanView, key: str) -> str:
-    """The status shown for the task the lead called ``key``."""
+def status_of(plan: PlanView, instructions: str) -> str:
+    """The status shown for the task whose instructions begin with ``instructions``."""
     for item in plan.task_items():
-        if item.text(COL_TASK).startswith(f"{key}: "):
+        if item.text(COL_TASK).startswith(instructions):
             return item.text(COL_STATUS)
     return ""
 
@@ -157,7 +157,7 @@ def test_a_paused_mission_shows_paused_tasks_and_resume_is_disabled_once_its_fol
     mission_id = send(qtbot, win, "Sort the papers")
     wait_status(qtbot, win, mission_id, "interrupted")
     plan = win.plan_view
-    qtbot.waitUntil(lambda: status_of(plan, "sort") == TASK_STATUS["paused"], timeout=WAIT)
+    qtbot.waitUntil(lambda: status_of(plan, "SORT-TASK") == TASK_STATUS["paused"], timeout=WAIT)
     assert plan.task_status("__lead__") == TASK_STATUS["paused"]
     assert not plan.ticking()
     qtbot.waitUntil(win.resume_button.isVisible, timeout=WAIT)
@@ -174,7 +174,7 @@ def test_a_paused_mission_shows_paused_tasks_and_resume_is_disabled_once_its_fol
     assert "no longer exists" in note.text()
     assert str(folder) in note.text()
     assert "It cannot resume" in win.resume_button.toolTip()
-    qtbot.waitUntil(lambda: status_of(plan, "sort") == TASK_STATUS["paused"], timeout=WAIT)
+    qtbot.waitUntil(lambda: status_of(plan, "SORT-TASK") == TASK_STATUS["paused"], timeout=WAIT)
     assert not plan.ticking()
     win.close()
 

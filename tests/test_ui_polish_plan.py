@@ -357,7 +357,7 @@ def test_chips_and_the_drop_hint_show_a_drawn_icon_not_an_emoji(qtbot: QtBot, tm
     parent.add_note("Check the report", "Copied report.pdf into ~/work")
     note = parent.messages[-1]
     assert "📎" not in note
-    assert note == "*Attached: Copied report.pdf into \\~/work*"
+    assert note == "*Copied report.pdf into \\~/work*"
 
 
 def test_the_icon_is_packaged_with_the_resources() -> None:

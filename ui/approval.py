@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from app.api import ActionInfo
 
 EFFECT_WORDS = {
-    "local": "Changes your files · can be undone",
+    "local": "Changes something on this computer · nothing leaves it",
     "external": "Reaches outside · cannot be taken back",
 }
 

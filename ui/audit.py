@@ -20,7 +20,7 @@ import re
 import threading
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QAbstractItemModel, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QAbstractItemModel, QSortFilterProxyModel, Qt, QTimer, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -43,7 +43,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.widgets import WrapLabel, button_row
+from ui.plan import arguments_text
+from ui.widgets import WrapLabel, button_row, scrolling
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -151,6 +152,8 @@ def summary_of(event: AnyEvent, names: _Names) -> str:
     from app import api
 
     if event.summary and not any(tool and tool in event.summary for tool in (*names.tools, _tool_of(event))):
+        if event.kind == "chat_message":  # the lead's words without their markdown's stars
+            return re.sub(r"\*\*|__|`", "", event.summary)
         return event.summary
     match event:
         case api.ToolCalled():
@@ -302,6 +305,39 @@ def _who_decided(decided_by: str) -> str:
     return decided_by
 
 
+_OUTSIDE = re.compile(r'<external_content source="[^"]*">\n?(.*?)\n?</external_content>', re.DOTALL)
+_EDITED = re.compile(
+    r"\AThe person edited the arguments before approving; what ran was .*?\. Result: ", re.DOTALL
+)
+
+
+def result_words(result: str, most: int = 600) -> str:
+    """What a tool gave back, as the readable card says it: a result the agent got as JSON as
+    one "Key: value" line per field, without the markers around outside content or the note
+    to the model about an edit; "Show raw" keeps every byte of it.
+
+    Args:
+        result: The tool's result, as the journal keeps it.
+        most: The most characters shown.
+    """
+    text = result.strip()
+    lines: list[str] = []
+    edited = _EDITED.match(text)
+    if edited:
+        lines.append("Carried out as you changed it before approving.")
+        text = text[edited.end() :]
+    text = _OUTSIDE.sub(lambda match: match.group(1), text).strip()
+    try:
+        value: Any = json.loads(text)
+    except ValueError:
+        value = None
+    if isinstance(value, dict | list):
+        text = arguments_text(value)
+    lines.append(text)
+    shown = "\n".join(line for line in lines if line)
+    return shown[:most] + ("…" if len(shown) > most else "")
+
+
 def _tool_words(tool: str) -> str:
     """A tool as a person reads it: the title of an action ("Send an email"), or its name in
     words ("Sheet read") for a tool that only reads."""
@@ -444,7 +480,9 @@ class EventCard(QWidget):
             names.learn(other)
             if other is event:
                 break
-        self.heading.setText(f"{kind_words(event.kind)}: {summary_of(event, names)}")
+        kind, summary = kind_words(event.kind), summary_of(event, names)
+        # "Mission started: Mission started: …" says it once.
+        self.heading.setText(summary if summary.lower().startswith(kind.lower()) else f"{kind}: {summary}")
         self._row("When", _when(event))
         action_id = getattr(event, "action_id", None)
         if isinstance(action_id, str) and action_id:
@@ -511,11 +549,13 @@ class EventCard(QWidget):
             case api.ToolCalled():
                 self._row("What", _tool_words(event.tool))
             case api.ToolResultEvent():
-                self._row("Result", event.result[:600] + ("…" if len(event.result) > 600 else ""))
+                self._row("Result", result_words(event.result))
             case api.TaskStarted() | api.TaskFinished():
                 self._row("Who", f"The {event.agent} agent" if event.agent else "")
             case api.ModelCallMade():
-                self._row("Tokens", f"{event.input_tokens:,} in, {event.output_tokens:,} out")
+                read = event.input_tokens + event.cache_read_tokens + event.cache_write_tokens
+                cached = f" ({event.cache_read_tokens:,} from the cache)" if event.cache_read_tokens else ""
+                self._row("Tokens", f"{read:,} read{cached}, {event.output_tokens:,} written")
             case api.RuleAdded():
                 self._row("Rule", event.summary.removeprefix("Rule: "))
             case _:
@@ -679,8 +719,14 @@ class AuditView(QWidget):
         self.keep_button.setAccessibleName("Keep the file as it is")
         self.keep_button.clicked.connect(self.on_keep_clicked)
         box.addWidget(button_row(self.undo_anyway_button, self.keep_button))
-        self.undo_anyway_box.hide()
-        layout.addWidget(self.undo_anyway_box)
+        # In a pane too short for its words (1024x700, a large scale) the box scrolls up and
+        # down rather than being squeezed: squeezed, its words were cut at their top and bottom.
+        self.undo_anyway_scroll = scrolling(self.undo_anyway_box, "undoAnywayScroll")
+        self.undo_anyway_scroll.setAccessibleName("The file changed since")
+        self.undo_anyway_scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # its buttons take focus
+        self.undo_anyway_scroll.setMinimumHeight(self.fontMetrics().lineSpacing() * 4)
+        self.undo_anyway_scroll.hide()
+        layout.addWidget(self.undo_anyway_scroll)
 
         self.status = WrapLabel()
         self.status.setObjectName("auditStatus")
@@ -727,6 +773,27 @@ class AuditView(QWidget):
     def showEvent(self, event: QShowEvent) -> None:
         self._flush()
         super().showEvent(event)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_refusal_box()
+
+    def _fit_refusal_box(self) -> None:
+        """Gives the "Undo anyway" box the height of its words, up to half the pane (the list
+        and the details give way first); past that it scrolls."""
+        if self.undo_anyway_scroll.isHidden():
+            return
+        width = self.undo_anyway_scroll.viewport().width() or self.width()
+        need = self.undo_anyway_box.heightForWidth(width)
+        if need <= 0:
+            need = self.undo_anyway_box.sizeHint().height()
+        least = self.fontMetrics().lineSpacing() * 4
+        # Only the room the pane has: a minimum past it would make the window taller than the
+        # screen. The other parts' least heights are what the layout needs besides the box.
+        layout = self.layout()
+        others = (layout.minimumSize().height() if layout else 0) - self.undo_anyway_scroll.minimumHeight()
+        room = min(self.height() // 2, self.height() - others)
+        self.undo_anyway_scroll.setMinimumHeight(max(least, min(need + 2, room)))
 
     def _flush(self) -> None:
         if self.model.rowCount() < len(self._events):
@@ -886,12 +953,19 @@ class AuditView(QWidget):
             "version from before this action: every change made to it since then (by you "
             "or anyone else) will be lost."
         )
-        self.undo_anyway_box.show()
+        self.undo_anyway_scroll.show()
+        self._fit_refusal_box()
         self.undo_anyway_button.setFocus()
+        # Once laid out: in a short pane the box scrolls to its "Undo anyway" button.
+        QTimer.singleShot(0, self, self._show_refusal_box)
+
+    def _show_refusal_box(self) -> None:
+        self._fit_refusal_box()  # laid out now: its width is known
+        self.undo_anyway_scroll.ensureWidgetVisible(self.undo_anyway_button, 0, 0)
 
     def _hide_refusal(self) -> None:
         self._refused = None
-        self.undo_anyway_box.hide()
+        self.undo_anyway_scroll.hide()
 
     @property
     def undo_offered(self) -> bool:

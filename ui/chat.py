@@ -222,9 +222,9 @@ _MARKDOWN = re.compile(r"([\\`*_\[\]<>#|~])")
 
 def _note(text: str) -> str:
     """A note of the window's (not the agents') about attached files, in markdown: each line in
-    italics after "Attached:" (words, not an emoji that shows as a box without an emoji font)."""
+    italics ("Added the folder …", "Copied … into …")."""
     lines = [_MARKDOWN.sub(r"\\\1", line) for line in text.splitlines() if line.strip()]
-    return "\n\n".join(f"*Attached: {line}*" for line in lines)
+    return "\n\n".join(f"*{line}*" for line in lines)
 
 
 def _file_names(text: str) -> str:

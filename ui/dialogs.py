@@ -202,6 +202,8 @@ class Dialogs(QObject):
     def on_key_stored(self, note: str | None) -> None:
         if note:
             self._window.show_error(note)
+            if self.welcome_dialog is not None and self.welcome_dialog.isVisible():
+                self.welcome_dialog.show_key_problem(note)  # the banner is behind it
         else:
             self._window.statusBar().showMessage("Key saved.", 4000)
 

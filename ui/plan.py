@@ -529,7 +529,8 @@ class PlanView(QStackedWidget):
                 task.started = event.at
                 task.finished = None
                 task.instructions = event.instructions
-                task.item.setText(COL_TASK, f"{event.key}: {' '.join(event.instructions.split())}")
+                # The instructions alone: the key is the lead's own label for the task.
+                task.item.setText(COL_TASK, " ".join(event.instructions.split()))
                 task.item.setToolTip(COL_TASK, task.instructions)
                 task.item.setExpanded(True)
                 task.item.setText(COL_AGENT, event.agent)
@@ -670,9 +671,25 @@ class PlanView(QStackedWidget):
         return "\n\n".join(p for p in parts if p)
 
     def on_activity_due(self) -> None:
+        """Shows what an agent writes now on one line as wide as the plan: who writes, then the
+        end of the text, cut at its start with "…"."""
+        text = self._activity_text
         metrics = self.activity.fontMetrics()
-        width = max(100, self.activity.width() - 8)
-        self.activity.setText(metrics.elidedText(self._activity_text, Qt.TextElideMode.ElideLeft, width))
+        margins = self.activity.contentsMargins()
+        # The tree's width, not the label's: a label never shown yet has no width of its own
+        # (its text was measured against a default one and ran past the pane's edge).
+        width = max(40, self.tree.width() - margins.left() - margins.right() - 2)
+        who, sep, line = text.partition(" …")
+        if sep and metrics.horizontalAdvance(text) > width:
+            head = who + " "
+            rest = max(0, width - metrics.horizontalAdvance(head))
+            text = head + metrics.elidedText("…" + line, Qt.TextElideMode.ElideLeft, rest)
+            if metrics.horizontalAdvance(text) > width:  # not even the name fits: its end shows
+                text = metrics.elidedText(self._activity_text, Qt.TextElideMode.ElideRight, width)
+        else:
+            text = metrics.elidedText(text, Qt.TextElideMode.ElideLeft, width)
+        self.activity.setText(text)
+        self.activity.setToolTip(self._activity_text)
         self.activity.setVisible(bool(self._activity_text))
 
     def on_tick(self) -> None:

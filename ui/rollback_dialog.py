@@ -16,6 +16,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QDialog,
     QGroupBox,
@@ -34,6 +35,20 @@ if TYPE_CHECKING:
 
 READING_TEXT = "Reading what this mission changed…"
 UNDOING_TEXT = "Undoing… each change is taken back in turn, newest first."
+
+
+_OUTCOME_WORDS = {"undone": "Undone", "refused": "Left alone", "failed": "Could not undo"}
+
+
+def report_text(report: RollbackReport) -> str:
+    """What a rollback did, one line per change; what cannot be undone is not repeated (the
+    dialog's own section lists it)."""
+    lines = [f"• {_OUTCOME_WORDS.get(r.outcome, r.outcome)}: {r.message}" for r in report.results]
+    if report.of_outcome("refused"):
+        lines.append("Undo anyway to restore the changed files too (their changes since go to the trash).")
+    if report.of_outcome("failed"):
+        lines.append("Undo again later: only what is left is tried again.")
+    return "\n".join(lines) or report.summary
 
 
 class RollbackDialog(QDialog):
@@ -62,8 +77,7 @@ class RollbackDialog(QDialog):
         self._busy = False
         self.setObjectName("rollbackDialog")
         self.setWindowTitle("Undo this mission")
-        self.setMinimumWidth(560)
-        self.resize(680, 520)
+        self._fit_screen(parent)
         layout = QVBoxLayout(self)
 
         self.heading = WrapLabel(f"Undo “{title}”?" if title else "Undo this mission?")
@@ -113,6 +127,17 @@ class RollbackDialog(QDialog):
         self.anyway_button.hide()
         self.load()
 
+    def _fit_screen(self, parent: QWidget | None) -> None:
+        """680 by 520, or less on a small or scaled screen: the sections scroll, the buttons stay."""
+        screen = parent.screen() if parent is not None else QGuiApplication.primaryScreen()
+        width, height, least = 680, 520, 560
+        if screen is not None:
+            room = screen.availableGeometry()
+            width, height = min(width, room.width() - 40), min(height, room.height() - 60)
+            least = min(least, room.width() - 40)
+        self.setMinimumWidth(max(least, 320))
+        self.resize(max(width, 320), max(height, 280))
+
     def _section(self, title: str, name: str) -> tuple[QGroupBox, WrapLabel]:
         box = QGroupBox(title)
         box.setObjectName(f"{name}Box")
@@ -137,7 +162,8 @@ class RollbackDialog(QDialog):
     def show_plan(self, plan: RollbackPlan) -> None:
         """Shows a plan: the steps, the files changed since with what would be lost, the limits."""
         self.plan = plan
-        self.heading.setText(f"Undo “{plan.title}”?")
+        undone = self.report is not None and plan.nothing_to_do and not plan.refusal
+        self.heading.setText(f"“{plan.title}” is undone" if undone else f"Undo “{plan.title}”?")
         if plan.refusal:
             self.status.setText(plan.refusal)
         elif plan.nothing_to_do:
@@ -193,7 +219,7 @@ class RollbackDialog(QDialog):
         """Shows what the rollback did, in words, and reads the plan again for what is left."""
         self._busy = False
         self.report = report
-        self.result_text.setText("\n".join(report.lines()[1:]) or report.summary)
+        self.result_text.setText(report_text(report))
         self.result_box.show()
         self.status.setText(report.summary)
         self.rolled_back.emit(report)

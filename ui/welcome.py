@@ -177,6 +177,14 @@ class WelcomeDialog(QDialog):
             self.steps.addWidget(scrolling(page, name, margins=(4, 4, 12, 4)))
         layout.addWidget(self.steps, 1)
 
+        # A key that could not be kept (no password store): said here, on whatever step the
+        # person is, not only in the window's banner behind the assistant.
+        self.key_problem = WrapLabel()
+        self.key_problem.setObjectName("welcomeKeyProblem")
+        self.key_problem.setAccessibleName("The key could not be kept")
+        self.key_problem.setStyleSheet("color: #c92a2a;")
+        self.key_problem.hide()
+        layout.addWidget(self.key_problem)
         close_note = muted(CLOSE_NOTE, "welcomeCloseNote")
         layout.addWidget(close_note)
 
@@ -398,6 +406,16 @@ class WelcomeDialog(QDialog):
         self._show_key_hint(saved=True)
         self.key_entered.emit(key)
         return True
+
+    def show_key_problem(self, note: str) -> None:
+        """Says that the key taken could not be stored (``note``: why, and that it is used until
+        Ensemble closes), on the step shown now and on the key step."""
+        self.key_problem.setText(note)
+        self.key_problem.setAccessibleDescription(note)
+        self.key_problem.show()
+        if self._key_hint is not None:
+            self.key_note.setText(f"Not stored: {self._key_hint} is used until Ensemble closes.")
+            self.key_note.setAccessibleName(self.key_note.text())
 
     def _show_key_hint(self, *, saved: bool = False) -> None:
         if self._key_hint is None:

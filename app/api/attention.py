@@ -61,10 +61,26 @@ def batch_summary(actions: Sequence[ActionInfo], *, shown: int = 3) -> str:
     if not actions:
         return ""
     title = actions[0].title or actions[0].tool
-    names = [a.preview.summary or a.title for a in actions[:shown]]
-    more = len(actions) - len(names)
-    text = "; ".join(_clip(n, 60) for n in names) + (f"; and {more} more" if more > 0 else "")
+    # Actions whose own summaries are the same ("Write 1 cell in Invoices of invoices.xlsx")
+    # are named once, with how many and where each goes, rather than repeated word for word.
+    alike: dict[str, list[ActionInfo]] = {}
+    for action in actions:
+        alike.setdefault(action.preview.summary or action.title, []).append(action)
+    names = [_alike(name, group) for name, group in list(alike.items())[:shown]]
+    more = len(actions) - sum(len(group) for group in list(alike.values())[:shown])
+    text = "; ".join(names) + (f"; and {more} more" if more > 0 else "")
     return f"{title} ({len(actions)}): {text}" if len(actions) > 1 else f"{title}: {text}"
+
+
+def _alike(name: str, group: Sequence[ActionInfo]) -> str:
+    """One summary that several actions share: "…, 3 times (H8, H10, H12)"."""
+    said = _clip(name, 60)
+    if len(group) == 1:
+        return said
+    places = [a.arguments.get("range") for a in group]
+    where = ", ".join(str(p) for p in places[:6]) + (", …" if len(places) > 6 else "")
+    shown = f" ({where})" if all(isinstance(p, str) and p for p in places) else ""
+    return f"{said}, {len(group)} times{shown}"
 
 
 def _clip(text: str, size: int) -> str:

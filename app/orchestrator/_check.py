@@ -203,9 +203,10 @@ async def check_task(rt: MissionRuntime, task: Task, kind: AgentKind, result: st
         except (LimitReached, ModelError) as exc:
             check = Check("skipped", f"The check could not run: {exc}", attempt=attempt)
         check = Check(check.verdict, check.findings, check.evidence, rt.mission.tokens - before, attempt)
+    seen = _evidence_words(check.evidence)
     words = {
-        "passed": f"Checked task {task.key}: {check.findings}",
-        "failed": f"The check of task {task.key} found a problem: {check.findings}",
+        "passed": f"Checked task {task.key}: {check.findings}{seen}",
+        "failed": f"The check of task {task.key} found a problem: {check.findings}{seen}",
         "skipped": f"Task {task.key} was not checked: {check.findings.removeprefix(NOT_CHECKED).strip()}",
     }[check.verdict]
     rt.journal.audit(
@@ -222,6 +223,20 @@ async def check_task(rt: MissionRuntime, task: Task, kind: AgentKind, result: st
         attempt=attempt,
     )
     return check
+
+
+EVIDENCE_SHOWN = 5
+"""How many pieces of a check's evidence its audit line names before saying how many more."""
+
+
+def _evidence_words(evidence: list[str]) -> str:
+    """What a check saw, for its audit line (" Seen: …; …."), or "" when it names nothing."""
+    items = [" ".join(str(e).split()) for e in evidence if str(e).strip()]
+    if not items:
+        return ""
+    shown = [e if len(e) <= 120 else e[:119] + "…" for e in items[:EVIDENCE_SHOWN]]
+    more = len(items) - len(shown)
+    return " Seen: " + "; ".join(shown) + (f"; and {more} more" if more else "") + "."
 
 
 def for_lead(rt: MissionRuntime, tasks: list[Task]) -> dict[str, dict[str, Any]]:
