@@ -140,3 +140,54 @@ def test_a_mission_title_is_the_persons_words_without_the_paths() -> None:
     only_files = message_text("", [Path("/home/ann/work/invoices.xlsx"), Path("/tmp/report.pdf")])
     assert _title(only_files) == "invoices.xlsx, report.pdf"
     assert _title("Fix   the\nleaking tap") == "Fix the leaking tap"
+
+
+def test_a_narrow_screen_shows_the_cards_beside_the_chat_or_the_plan_and_fits(
+    qtbot: QtBot, window: MainWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1024x700 at 150 % is 683x467 logical pixels: the four panes at their least widths (and
+    the top bar's buttons in one line) would put the cards off-screen."""
+    window.show()
+    qtbot.waitExposed(window)
+    assert not window.compact
+    assert window.missions_toggle.isHidden()
+    assert window.plan_toggle.isHidden()
+    wide = window.minimumSizeHint().width()
+    assert wide > 683  # what did not fit
+
+    monkeypatch.setattr(window, "_available", lambda: QRect(0, 0, 683, 467))
+    window._check_compact()
+    assert window.compact
+    QApplication.processEvents()
+    missions, centre, tabs, cards = window._panes
+    # The cards and the chat, the missions on demand, the plan and audit in the chat's place.
+    assert cards.isVisibleTo(window)
+    assert centre.isVisibleTo(window)
+    assert not missions.isVisibleTo(window)
+    assert not tabs.isVisibleTo(window)
+    assert window.minimumSizeHint().width() <= 683
+    window.resize(683, 467)
+    QApplication.processEvents()
+    assert window.width() <= 683
+    assert cards.geometry().right() <= window.splitter.width()
+    for button in (window.new_button, window.stop_button, window.missions_toggle, window.plan_toggle):
+        assert window.rect().contains(button.mapTo(window, button.rect().bottomRight())), button.text()
+
+    window.plan_toggle.click()
+    assert tabs.isVisibleTo(window)
+    assert not centre.isVisibleTo(window)
+    window.missions_toggle.click()
+    assert missions.isVisibleTo(window)
+    assert window.minimumSizeHint().width() <= 683
+    window.plan_toggle.click()
+    assert centre.isVisibleTo(window)
+    assert not tabs.isVisibleTo(window)
+
+    # A wide screen again: the four panes, no toggles.
+    monkeypatch.setattr(window, "_available", lambda: QRect(0, 0, 1600, 1000))
+    window.resize(1200, 700)
+    window._check_compact()
+    assert not window.compact
+    assert all(pane.isVisibleTo(window) for pane in window._panes)
+    assert window.missions_toggle.isHidden()
+    assert window.plan_toggle.isHidden()

@@ -19,7 +19,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QEvent, QRect, QSettings, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtGui import QCloseEvent, QGuiApplication, QKeySequence, QResizeEvent, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
     QHBoxLayout,
@@ -44,7 +44,7 @@ from ui.dialogs import Dialogs
 from ui.mission_view import DEMO_TEXT, NEW_MISSION_TEXT, MissionView
 from ui.missions_list import STATUS_WORDS, MissionRow, MissionsList, cost_text
 from ui.tray import BACKGROUND_TITLE, CLOSE_QUESTION, PAUSE_NOTE, QUIT_QUESTION, TrayController
-from ui.widgets import app_icon, is_dark
+from ui.widgets import app_icon, button_row, is_dark
 from ui.workflows import WorkflowsController
 
 if TYPE_CHECKING:
@@ -58,6 +58,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_PANES = (240, 400, 520, 400)
+PANE_MINIMUMS = (170, 280, 220, 260)
+"""The panes' least widths (missions, chat, plan and audit, cards), in logical pixels."""
+COMPACT_BELOW = 960
+"""A screen (or window) narrower than this, in logical pixels (1024 px at 150 % or 200 %
+scaling), shows the chat or the plan and audit beside the cards, and the missions on demand:
+the four panes at their least widths would not fit."""
+COMPACT_MINIMUMS = (150, 240, 240, 240)
 """The first widths of the missions, the chat, the plan and the cards (fitted to the window)."""
 DEFAULT_SIZE = (1500, 920)
 """The first window's size on a screen big enough for it."""
@@ -232,17 +239,14 @@ class MainWindow(QMainWindow):
         self.splitter.setChildrenCollapsible(False)
         self.splitter.setHandleWidth(1)
         # Small minimums, so that the window fits a small laptop screen.
+        self._panes = (self.missions.panel, self.view.centre, self.view.tabs, self.approvals.pane)
         for index, (pane, width, stretch) in enumerate(
-            (
-                (self.missions.panel, 170, 0),
-                (self.view.centre, 280, 2),
-                (self.view.tabs, 220, 3),
-                (self.approvals.pane, 260, 2),
-            )
+            zip(self._panes, PANE_MINIMUMS, (0, 2, 3, 2), strict=True)
         ):
             self.splitter.addWidget(pane)
             pane.setMinimumWidth(width)
             self.splitter.setStretchFactor(index, stretch)
+        self.compact = False
         self.splitter.setSizes(list(DEFAULT_PANES))
         # The missions (the splitter) or the Workflows pane, one at a time.
         self.pages = QStackedWidget()
@@ -271,14 +275,32 @@ class MainWindow(QMainWindow):
         tagline.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         tagline.setWordWrap(True)  # on a small screen it takes two lines rather than lose its end
         bar.addWidget(tagline, 1)
+        self.tagline = tagline
+        buttons: list[QPushButton] = []
 
         def button(text: str, name: str, accessible: str, tip: str) -> QPushButton:
             made = QPushButton(text)
             made.setObjectName(name)
             made.setAccessibleName(accessible)
             made.setToolTip(tip)
-            bar.addWidget(made)
+            buttons.append(made)
             return made
+
+        # On a narrow screen (see COMPACT_BELOW) the missions are shown on demand, and the
+        # chat or the plan and audit beside the cards.
+        self.missions_toggle = button(
+            "Missions", "missionsToggle", "Show the missions", "Show or hide the list of missions"
+        )
+        self.missions_toggle.setCheckable(True)
+        self.missions_toggle.toggled.connect(lambda _on: self._show_compact_panes())
+        self.plan_toggle = button(
+            "Plan and audit",
+            "planToggle",
+            "Show the plan and audit instead of the chat",
+            "Show the plan and the audit in place of the chat; click again for the chat",
+        )
+        self.plan_toggle.setCheckable(True)
+        self.plan_toggle.toggled.connect(lambda _on: self._show_compact_panes())
 
         self.new_button = button(
             "+ New mission", "newMissionButton", "New mission", "Start a new mission (Ctrl+N)"
@@ -320,6 +342,11 @@ class MainWindow(QMainWindow):
         )
         self.stop_button.setEnabled(False)
         self.stop_button.clicked.connect(self.on_stop_clicked)
+        self.missions_toggle.hide()
+        self.plan_toggle.hide()
+        # The buttons wrap onto a second line rather than widen the window past the screen.
+        row = button_row(*buttons, name="topButtons")
+        bar.addWidget(row)
         return top
 
     def _build_shortcuts(self) -> None:
@@ -635,6 +662,7 @@ class MainWindow(QMainWindow):
         geometry = store.value("geometry")
         if not (isinstance(geometry, QByteArray) and self.restoreGeometry(geometry)):
             self.resize(first_size(self._available()))
+        self._check_compact()
         self._fit_on_screen()
         splitter = store.value("splitter")
         restored = isinstance(splitter, QByteArray) and self.splitter.restoreState(splitter)
@@ -650,6 +678,51 @@ class MainWindow(QMainWindow):
         """The screen's area free of panels and docks (the primary screen's before the window shows)."""
         screen = self.screen() or QGuiApplication.primaryScreen()
         return screen.availableGeometry() if screen is not None else QRect(0, 0, *DEFAULT_SIZE)
+
+    def set_compact(self, compact: bool) -> None:
+        """Switches the narrow layout on or off (see :data:`COMPACT_BELOW`): the missions are
+        shown on demand, and the chat or the plan and audit beside the cards, with the panes'
+        least widths lowered so that what is shown fits."""
+        if compact == self.compact:
+            return
+        self.compact = compact
+        for pane, width in zip(self._panes, COMPACT_MINIMUMS if compact else PANE_MINIMUMS, strict=True):
+            pane.setMinimumWidth(width)
+        self.missions_toggle.setVisible(compact)
+        self.plan_toggle.setVisible(compact)
+        self.tagline.setVisible(not compact)
+        self._show_compact_panes()
+
+    def _show_compact_panes(self) -> None:
+        missions, centre, tabs, _cards = self._panes
+        if not self.compact:
+            for pane in self._panes:
+                pane.show()
+            return
+        missions.setVisible(self.missions_toggle.isChecked())
+        centre.setVisible(not self.plan_toggle.isChecked())
+        tabs.setVisible(self.plan_toggle.isChecked())
+        # The window's least size follows the panes shown, now (not after the next layout pass).
+        for widget in (self.splitter, self.pages, self.centralWidget()):
+            if widget is None:
+                continue
+            inner = widget.layout()
+            if inner is not None:
+                inner.activate()
+            widget.updateGeometry()
+        layout = self.layout()
+        if layout is not None:
+            layout.invalidate()
+            layout.activate()
+
+    def _check_compact(self) -> None:
+        area = self._available()
+        narrow = not area.isEmpty() and area.width() < COMPACT_BELOW
+        self.set_compact(narrow or (self.isVisible() and self.width() < COMPACT_BELOW))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._check_compact()
 
     def _fit_on_screen(self) -> None:
         """Keeps the window (a restored one too) no larger than the screen's free area and
