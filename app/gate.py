@@ -17,13 +17,13 @@ import contextvars
 import dataclasses
 import json
 import logging
-import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import TYPE_CHECKING, Any, Literal
 
 from app import rules, vouch
+from app.api.events import call_target
 from app.errors import EnsembleError
 from app.journal import (
     Batch,
@@ -297,7 +297,7 @@ class ApprovalGate:
                 # A resumed mission replays the call it was in: never run anything twice.
                 return await self._resume(existing, tool, ctx, site)
         title = self._title(tool.name, tool.title)
-        summary = f"{_who(site.agent)}: {title}{_target(arguments)}"
+        summary = f"{_who(site.agent)}: {title}{call_target(arguments)}"
         if batch is not None and batch.defer_calls and tool.effect == "read":
             # A read changes nothing: if the turn is lost in a crash, the model is asked again
             # and the read runs again, so it is journaled with the rest of the turn, by column
@@ -1172,20 +1172,6 @@ def _who(agent: str) -> str:
     if agent in ("", "lead"):
         return "Lead"
     return f"{tool_title(agent)} agent"
-
-
-def _target(arguments: object) -> str:
-    """What a call is about, as " · invoices.xlsx" (a file's name, a site), or ""."""
-    if not isinstance(arguments, dict):
-        return ""
-    for key in ("path", "url"):
-        value = arguments.get(key)
-        if isinstance(value, str) and value.strip():
-            value = value.strip().rstrip("/\\")
-            name = value.split("://", 1)[-1].split("/", 1)[0] if key == "url" else value
-            name = re.split(r"[\\/]", name)[-1] or name
-            return f" · {name[:80]}"
-    return ""
 
 
 def _decider(by: str) -> str:

@@ -173,6 +173,13 @@ def open_window(qtbot: QtBot, workspace: Path) -> MainWindow:
     return window
 
 
+@pytest.fixture(autouse=True)
+def wide_layout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about the four-pane layout: kept whatever screen the offscreen platform
+    gave this process (run alone, a small one would switch to the narrow layout)."""
+    monkeypatch.setattr("ui.main_window.COMPACT_BELOW", 0)
+
+
 @pytest.fixture
 def window(qtbot: QtBot, scripted: ScriptedModel, workspace: Path) -> Iterator[MainWindow]:
     win = open_window(qtbot, workspace)

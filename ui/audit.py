@@ -159,7 +159,7 @@ def summary_of(event: AnyEvent, names: _Names) -> str:
         case api.ToolCalled():
             agent = names.agents.get(event.task_id or "", "") if event.task_id else "lead"
             who = "Lead" if agent == "lead" else (f"{_tool_words(agent)} agent" if agent else "An agent")
-            return f"{who}: {event.title}{_target(event.arguments)}"
+            return f"{who}: {event.title}{api.call_target(event.arguments)}"
         case api.ToolResultEvent():
             title = names.calls.get(event.tool_call_id) or _tool_words(event.tool)
             if event.is_error:
@@ -182,20 +182,6 @@ def summary_of(event: AnyEvent, names: _Names) -> str:
 def _tool_of(event: AnyEvent) -> str:
     tool = getattr(event, "tool", "")
     return tool if isinstance(tool, str) else ""
-
-
-def _target(arguments: object) -> str:
-    """What a call is about, as " · invoices.xlsx" (a file's name, a site), or ""."""
-    if not isinstance(arguments, dict):
-        return ""
-    for key in ("path", "url"):
-        value = arguments.get(key)
-        if isinstance(value, str) and value.strip():
-            value = value.strip().rstrip("/\\")
-            name = value.split("://", 1)[-1].split("/", 1)[0] if key == "url" else value
-            name = re.split(r"[\\/]", name)[-1] or name
-            return f" · {name[:80]}"
-    return ""
 
 
 def event_json(event: AnyEvent) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
@@ -546,3 +547,18 @@ def encode(event: EventBase) -> dict[str, Any]:
 def dumps(event: EventBase) -> str:
     """:func:`encode` as compact JSON text."""
     return json.dumps(encode(event), ensure_ascii=False, separators=(",", ":"))
+
+
+def call_target(arguments: object) -> str:
+    """What a call is about, as " · invoices.xlsx" (a file's name, a site), or "": shown after
+    its title in the gate's audit lines and the audit pane."""
+    if not isinstance(arguments, dict):
+        return ""
+    for key in ("path", "url"):
+        value = arguments.get(key)
+        if isinstance(value, str) and value.strip():
+            value = value.strip().rstrip("/\\")
+            name = value.split("://", 1)[-1].split("/", 1)[0] if key == "url" else value
+            name = re.split(r"[\\/]", name)[-1] or name
+            return f" · {name[:80]}"
+    return ""

@@ -66,6 +66,7 @@ from connectors.base import (
     file_bytes_check,
     tool_title,
 )
+from connectors.registry import action_title
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -359,8 +360,13 @@ class MissionActivities:
         except ToolError as exc:
             return ExecuteReply("failed", defuse(str(exc)))
         except Exception as exc:
+            # A connector's own bug (anything but its ToolError): the action is reported failed
+            # to the workflow, which tells the person, rather than retried by Temporal, since a
+            # retry could repeat an effect; the traceback goes to the worker's log only.
             log.exception("Action %s (%s) failed unexpectedly", request.action_id, call.tool)
-            return ExecuteReply("failed", f"{call.tool} failed: {type(exc).__name__}: {exc}")
+            return ExecuteReply(
+                "failed", f"“{action_title(call.tool)}” failed unexpectedly: {defuse(str(exc))}"
+            )
         backup = output.backup.to_json() if output.backup is not None else None
         if check is not None and check.outcome == "differs":
             return ExecuteReply(
