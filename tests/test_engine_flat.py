@@ -9,6 +9,8 @@ not timing: the function calls the engine's code makes in a turn, and the JSON i
 from __future__ import annotations
 
 import copy
+import dis
+import inspect
 import json
 import sys
 from dataclasses import dataclass, field
@@ -28,6 +30,23 @@ APP = str(Path(app.__file__).parent)
 TESTING = str(Path(app.__file__).parent / "testing")
 COPY = copy.__file__
 TURNS = 160
+RESUME = dis.opmap["RESUME"]
+WAKES = inspect.CO_COROUTINE | inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
+
+
+def entered(frame: FrameType) -> bool:
+    """Whether a "call" event starts a function, rather than resume a suspended coroutine.
+
+    The profiler reports a "call" each time the event loop resumes a coroutine, once per frame
+    of the awaiting chain: how often that happens depends on when the model's reply arrives,
+    not on the engine's work. A resumed frame stands on a ``RESUME`` with a non-zero argument.
+    """
+    code = frame.f_code
+    if not code.co_flags & WAKES:
+        return True
+    raw = code.co_code
+    at = frame.f_lasti
+    return not (0 <= at < len(raw) - 1 and raw[at] == RESUME and raw[at + 1] != 0)
 
 
 def ours(filename: str) -> bool:
@@ -40,7 +59,8 @@ class Work:
     """What the engine's code did, turn by turn (a turn starts with a model request)."""
 
     calls: list[int] = field(default_factory=lambda: [0])
-    """Python functions called in the engine's modules or in ``copy`` (a deep copy)."""
+    """Python functions called in the engine's modules or in ``copy`` (a deep copy); a
+    coroutine resumed counts once, when it starts."""
     builtins: list[int] = field(default_factory=lambda: [0])
     """Built-in functions called from the engine's modules."""
     json_bytes: list[int] = field(default_factory=lambda: [0])
@@ -52,7 +72,7 @@ class Work:
             if code is REQUEST:
                 for series in (self.calls, self.builtins, self.json_bytes):
                     series.append(0)
-            if ours(code.co_filename) or code.co_filename == COPY:
+            if (ours(code.co_filename) or code.co_filename == COPY) and entered(frame):
                 self.calls[-1] += 1
         elif event == "c_call":
             if ours(code.co_filename):
