@@ -34,7 +34,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from app.cli_args import EXIT_FAILED, build_parser
+from app.cli_args import EXIT_FAILED, backend_environment, build_parser
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -50,6 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
+    os.environ.update(backend_environment(args))
     if args.command is None:
         return _window(args.window_workspaces)
     if args.command == "demo" and not args.headless:

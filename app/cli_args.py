@@ -45,6 +45,29 @@ def build_parser() -> argparse.ArgumentParser:
         dest="window_workspaces",
         help_text="with no command: open the window with this folder granted (repeatable)",
     )
+    backend = parser.add_argument_group(
+        "where missions run",
+        "Ensemble runs missions itself (embedded, the default) or on a team's Temporal cluster, "
+        "whose workers hold the accounts (see docs/temporal.md). These come before the command.",
+    )
+    backend.add_argument(
+        "--backend",
+        choices=("embedded", "temporal"),
+        help="where missions run (default: the settings', else embedded)",
+    )
+    backend.add_argument(
+        "--temporal",
+        dest="temporal_address",
+        metavar="HOST:PORT",
+        help="the Temporal server's address (implies --backend temporal)",
+    )
+    backend.add_argument("--namespace", dest="temporal_namespace", metavar="N", help="the Temporal namespace")
+    backend.add_argument(
+        "--task-queue", dest="temporal_task_queue", metavar="QUEUE", help="the task queue the workers serve"
+    )
+    backend.add_argument(
+        "--tls", dest="temporal_tls", action="store_true", default=None, help="connect to Temporal with TLS"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = commands.add_parser("run", help="run a mission to its end")
@@ -400,3 +423,16 @@ def _count(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"{value} is below zero")
     return value
+
+
+def backend_environment(args: argparse.Namespace) -> dict[str, str]:
+    """The environment that carries ``--backend``/``--temporal``… to whatever loads the
+    settings next (the window, the engine): :meth:`app.settings.Settings.load` reads it."""
+    found = {
+        "ENSEMBLE_BACKEND": getattr(args, "backend", None),
+        "ENSEMBLE_TEMPORAL": getattr(args, "temporal_address", None),
+        "ENSEMBLE_TEMPORAL_NAMESPACE": getattr(args, "temporal_namespace", None),
+        "ENSEMBLE_TEMPORAL_TASK_QUEUE": getattr(args, "temporal_task_queue", None),
+        "ENSEMBLE_TEMPORAL_TLS": "1" if getattr(args, "temporal_tls", None) else None,
+    }
+    return {name: value for name, value in found.items() if value}

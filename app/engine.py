@@ -94,6 +94,44 @@ class MissionOutcome:
         return {"mission_id": self.mission_id, "status": self.status, "result": self.result}
 
 
+class _Ending(Protocol):
+    """How a mission on Temporal ended (:class:`app.temporal.remote.Ending`)."""
+
+    status: str
+    result: str | None
+    error: str | None
+    tokens: int
+
+
+class _Remote(Protocol):
+    """What the engine uses of :class:`app.temporal.remote.RemoteMissions` (loaded by name, so
+    that neither the window nor the engine imports the Temporal SDK unless it is chosen)."""
+
+    def follows(self, mission_id: str) -> bool: ...
+    def open_question(self, mission_id: str) -> bool: ...
+    def stopping(self, mission_id: str) -> None: ...
+    async def run(
+        self,
+        mission: Mission,
+        settings: Settings,
+        *,
+        folders: Sequence[Path],
+        options: dict[str, Any],
+        memories: Sequence[str],
+    ) -> _Ending: ...
+    async def decide(
+        self,
+        mission_id: str,
+        action_id: str,
+        kind: str,
+        *,
+        arguments: dict[str, Any] | None = None,
+        reason: str | None = None,
+    ) -> None: ...
+    async def answer(self, mission_id: str, text: str) -> None: ...
+    async def message(self, mission_id: str, text: str) -> None: ...
+
+
 class Engine:
     """Runs missions on the current asyncio loop.
 
@@ -123,6 +161,7 @@ class Engine:
         self._workflow_ops: Workflows | None = None  # see _workflows
         self._schedules: Schedules | None = None  # the workflows' schedules, when this process runs them
         self._decision_taker: asyncio.Task[None] | None = None  # see take_requested_decisions
+        self._remote: _Remote | None = None  # the Temporal backend's follower, see _remote_missions
 
     def _clean_after_crash(self) -> None:
         """Removes what writes killed half-way left behind, for missions whose process died.
@@ -234,6 +273,9 @@ class Engine:
             options.setdefault(name, kind_options)
         # Each kind's default account (or its only one); passwords stay in the keyring.
         accounts.fill_mission_options(options, self.settings)
+        if self.settings.backend == "temporal":
+            self._remote_missions()  # says now, in words, when the backend is not installed here
+            options["backend"] = "temporal"
         mission = Mission(
             id=new_id("m"),
             title=_title(text),
@@ -355,10 +397,13 @@ class Engine:
         return mission_id in self._running
 
     def _launch(self, mission: Mission, folders: list[Path], messages: list[dict[str, Any]]) -> None:
-        task = asyncio.get_running_loop().create_task(
-            self._run(mission, folders, messages, self._options.get(mission.id, {})),
-            name=f"mission {mission.id}",
+        options = self._options.get(mission.id, {})
+        run = (
+            self._run_remote(mission, folders, options)
+            if options.get("backend") == "temporal"
+            else self._run(mission, folders, messages, options)
         )
+        task = asyncio.get_running_loop().create_task(run, name=f"mission {mission.id}")
         self._running[mission.id] = task
         task.add_done_callback(lambda _t: self._running.pop(mission.id, None))
 
@@ -434,7 +479,7 @@ class Engine:
         """
         if not text.strip():
             raise EngineError("The message is empty.")
-        if mission_id in self._questions:
+        if mission_id in self._questions or self.waiting_question(mission_id):
             self.answer(mission_id, text)
             return
         mission = self._live.get(mission_id) or self.journal.mission(mission_id)
@@ -442,6 +487,10 @@ class Engine:
             raise EngineError(f"There is no mission {mission_id}.")
         self.journal.add(ChatMessage(mission_id=mission.id, role="user", text=text))
         self.journal.audit(mission.id, "chat_message", text, role="user")
+        if mission.id in self._running and self._is_remote(mission.id):
+            task = asyncio.get_running_loop().create_task(self._remote_missions().message(mission.id, text))
+            task.add_done_callback(_log_unsent)
+            return
         if mission.id in self._running:
             self._inbox.setdefault(mission.id, []).append(text)
             return
@@ -510,8 +559,14 @@ class Engine:
         return rule
 
     def pending_actions(self) -> list[ProposedAction]:
-        """Every proposed action waiting for the person, oldest first, across missions."""
-        return self.gate.pending_actions()
+        """Every proposed action waiting for the person, oldest first, across missions (those
+        of missions this engine follows on Temporal too)."""
+        found = self.gate.pending_actions()
+        remote = self._remote
+        if remote is not None:
+            found += [a for a in self.journal.actions(status="pending") if remote.follows(a.mission_id)]
+            found.sort(key=lambda a: a.created_at)
+        return found
 
     # Read models for clients (safe from any thread: the journal locks) -------------------
 
@@ -577,7 +632,7 @@ class Engine:
 
     def waiting(self) -> list[ActionInfo]:
         """The actions waiting for the person right now, oldest first, across missions."""
-        return [ActionInfo.of(row) for row in self.gate.pending_actions()]
+        return [ActionInfo.of(row) for row in self.pending_actions()]
 
     def list_rules(self) -> list[RuleInfo]:
         """Every active rule, oldest first."""
@@ -731,7 +786,16 @@ class Engine:
             for kind in registry().values():
                 if kind.on_mission_end is not None:
                     await kind.on_mission_end(mission.id)
-        self.journal.update(mission, status=status, result=result, error=error, finished_at=utcnow())
+        return self._finish(mission, status, result, error)
+
+    def _finish(
+        self, mission: Mission, status: str, result: str | None, error: str | None, **changes: Any
+    ) -> MissionOutcome:
+        """Records how a mission ended (its row, its ``mission_finished`` event, its workflow
+        run) and retires its own rules unless it only paused."""
+        self.journal.update(
+            mission, status=status, result=result, error=error, finished_at=utcnow(), **changes
+        )
         if status != "interrupted":
             # A mission's own rules (an --approve, "Approve all like this") end with it, so the
             # rules in force never pile up; the audit keeps what they decided.
@@ -757,6 +821,102 @@ class Engine:
             # The run's history is bookkeeping: it never changes how the mission ended.
             log.exception("Could not record the end of mission %s in its workflow's history", mission.id)
         return MissionOutcome(mission.id, status, result if status == "done" else error)
+
+    # The Temporal backend (app.temporal.remote, loaded by name) ---------------------------
+
+    def _remote_missions(self) -> _Remote:
+        """The follower of this engine's missions on the Temporal cluster, made on first use.
+
+        Raises:
+            EngineError: The Temporal backend is not installed here (the desktop bundle leaves
+                it out).
+        """
+        if self._remote is None:
+            import importlib
+
+            try:
+                module = importlib.import_module("app.temporal.remote")
+            except ImportError as exc:
+                log.info("The Temporal backend cannot be imported: %s", exc)
+                raise EngineError(
+                    "Missions are set to run on a Temporal cluster, but the Temporal backend is not "
+                    "installed here (the desktop bundle leaves it out). Install Ensemble with its "
+                    "'temporal' extra, or set Where missions run back to this computer."
+                ) from None
+            self._remote = module.RemoteMissions(self.journal, self.settings.temporal)
+        remote: _Remote = self._remote
+        return remote
+
+    def _is_remote(self, mission_id: str) -> bool:
+        """Whether a mission runs on the Temporal cluster (it was started on that backend)."""
+        mission = self._live.get(mission_id) or self.journal.mission(mission_id)
+        if mission is None:
+            return False
+        return bool(json.loads(mission.options_json or "{}").get("backend") == "temporal")
+
+    async def _run_remote(
+        self, mission: Mission, folders: list[Path], options: dict[str, Any]
+    ) -> MissionOutcome:
+        """Runs a mission on the Temporal cluster and follows it into the journal."""
+        from app import memory
+
+        status, result, error, tokens = "failed", None, None, mission.tokens
+        self._live[mission.id] = mission
+        try:
+            remote = self._remote_missions()
+            remembered = [m.text for m in memory.applying(self.journal, [str(f) for f in folders])]
+            ending = await remote.run(
+                mission, self.settings, folders=folders, options=options, memories=remembered
+            )
+            status, result, error, tokens = (
+                ending.status,
+                ending.result,
+                ending.error,
+                ending.tokens or tokens,
+            )
+            if status == "done":
+                unfinished = self._unfinished(mission.id)
+                if unfinished:
+                    result = f"{result or ''}\n\n{unfinished}".strip()
+            elif status == "interrupted":
+                reason = self._pause_reasons.get(mission.id) or "Ensemble was closed"
+                error = f"Paused: {reason.rstrip('.')}. {RESUMES_ON_START}"
+        except EngineError as exc:
+            error = str(exc)
+        except Exception as exc:
+            # The outer boundary of one mission: a bug ends this mission, never the app.
+            log.exception("Following mission %s on Temporal failed unexpectedly", mission.id)
+            error = f"Ensemble hit an internal error: {type(exc).__name__}: {exc}"
+        finally:
+            self._pause_reasons.pop(mission.id, None)
+            self._live.pop(mission.id, None)
+        return self._finish(mission, status, result, error, tokens=tokens)
+
+    def _decide_remote(self, action: ProposedAction, decision: Decision) -> ProposedAction:
+        """Checks a decision on a card of a mission on Temporal and sends it to the workflow;
+        the workflow's ``action_decided`` event, copied back, closes the card."""
+        if action.status != "pending":
+            raise GateError(f"Action {action.id} is not waiting for a decision: it is {action.status}.")
+        if decision.kind == "edit":
+            tool = find_tool(action.tool)
+            if decision.arguments is None:
+                raise GateError("An edit needs the edited arguments.")
+            if tool is not None:
+                try:
+                    tool.parse({**json.loads(action.arguments_json), **decision.arguments})
+                except ToolError as exc:
+                    raise GateError(str(exc)) from exc
+        sent = self._remote_missions().decide(
+            action.mission_id, action.id, decision.kind, arguments=decision.arguments, reason=decision.reason
+        )
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a one-shot command (ensemble decide): send it and wait
+            asyncio.run(sent)
+            return action
+        task = loop.create_task(sent, name=f"decide {action.id}")
+        task.add_done_callback(_log_unsent)
+        return action
 
     def _model_client(self, options: dict[str, Any]) -> ModelClient:
         """The model a mission talks to: its own endpoint if it names one (the demo's scripted
@@ -812,6 +972,8 @@ class Engine:
 
     def waiting_question(self, mission_id: str) -> bool:
         """Whether the mission's lead is waiting for an answer."""
+        if self._remote is not None and self._remote.open_question(mission_id):
+            return True
         return mission_id in self._questions
 
     def answer(self, mission_id: str, text: str) -> None:
@@ -821,6 +983,12 @@ class Engine:
             EngineError: The mission is not waiting for an answer.
         """
         future = self._questions.get(mission_id)
+        if future is None and self._remote is not None and self._remote.open_question(mission_id):
+            self.journal.add(ChatMessage(mission_id=mission_id, role="user", kind="answer", text=text))
+            self.journal.audit(mission_id, "question_answered", text, answer=text)
+            task = asyncio.get_running_loop().create_task(self._remote.answer(mission_id, text))
+            task.add_done_callback(_log_unsent)
+            return
         if future is None or future.done():
             raise EngineError(f"Mission {mission_id} is not waiting for an answer.")
         future.set_result(text)
@@ -851,6 +1019,9 @@ class Engine:
         if action.status != "pending":
             raise EngineError(f"Action {action.id} is not waiting for a decision: it is {action.status}.")
         decision = Decision.approve() if approve else Decision.reject(reason)
+        if self._is_remote(action.mission_id):
+            self._decide_remote(action, decision)
+            return f"{'Approval' if approve else 'Rejection'} of {action.id} sent to the Temporal cluster."
         if action.id in self.gate.pending:
             self.decide(action.id, decision)
             return f"{'Approved' if approve else 'Rejected'}: {action.id}."
@@ -893,6 +1064,8 @@ class Engine:
         action = self.journal.action(action_id)
         if action is None:
             raise GateError(f"There is no proposed action {action_id}.")
+        if self._is_remote(action.mission_id):
+            return self._decide_remote(action, decision)
         decided = self.gate.decide(action.id, decision, find_tool(action.tool))
         self._offer_rule(decided, decision)
         return decided
@@ -918,6 +1091,13 @@ class Engine:
         if not decisions:
             raise GateError("A batch decision needs at least one action.")
         checked: list[tuple[str, Decision, Any]] = []
+        if any(
+            (found := self.journal.action(a)) is not None and self._is_remote(found.mission_id)
+            for a, _d in decisions
+        ):
+            for action_id, decision in decisions:  # on Temporal each card is its own update
+                self.decide(action_id, decision)
+            return new_id("d")
         for action_id, decision in decisions:
             action = self.journal.action(action_id)
             if action is None or action.id not in self.gate.pending or action.status != "pending":
@@ -985,7 +1165,10 @@ class Engine:
         task = self._running.get(mission_id)
         if task is None:
             return False
-        self.gate.reject_pending(mission_id, "stopped by user")
+        if self._remote is not None and self._remote.follows(mission_id):
+            self._remote.stopping(mission_id)  # cancelling its follower cancels its workflow
+        else:
+            self.gate.reject_pending(mission_id, "stopped by user")
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         return True
@@ -1800,3 +1983,10 @@ def _title(text: str) -> str:
 
 
 __all__ = ["ApproveMode", "Decision", "Engine", "EngineError", "GateError", "MissionOutcome", "ToolError"]
+
+
+def _log_unsent(task: asyncio.Task[Any]) -> None:
+    """Logs a decision, answer or message that did not reach the Temporal cluster (the
+    mission's own events say what became of the card)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("Not sent to the Temporal cluster: %s", task.exception())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, SerializeAsAny, ValidationError, field_validator, model_validator
 
@@ -19,6 +19,26 @@ DEFAULT_MODEL = "claude-sonnet-5"
 
 class SettingsError(EnsembleError):
     """The settings file exists but cannot be used; the message says where and why."""
+
+
+class TemporalSettings(BaseModel):
+    """Where a team's Temporal cluster is (the Temporal backend, docs/temporal.md).
+
+    Its API key, when the cluster wants one, is never here: it is read from
+    ``ENSEMBLE_TEMPORAL_API_KEY`` or ``TEMPORAL_API_KEY`` in the environment.
+
+    Attributes:
+        address: The frontend's ``HOST:PORT``.
+        namespace: The Temporal namespace the team's missions live in.
+        task_queue: The task queue the team's workers serve.
+        tls: Whether to connect with TLS (a cloud or a production cluster); the system's
+            certificate authorities are trusted.
+    """
+
+    address: str = "127.0.0.1:7233"
+    namespace: str = "default"
+    task_queue: str = "ensemble"
+    tls: bool = False
 
 
 class Settings(BaseModel):
@@ -45,6 +65,9 @@ class Settings(BaseModel):
         checks: Whether the lead checks each finished task that changed something with a
             short read-only turn (see :mod:`app.orchestrator._check`); off, tasks are not
             checked (the benchmark compares both).
+        backend: Where missions run: ``embedded`` (in this app, the default) or ``temporal``
+            (on the team's Temporal cluster, :attr:`temporal`; see docs/temporal.md).
+        temporal: The cluster, for the Temporal backend.
         sections: Each agent kind's own settings, by kind (``"browser": {"allowed_domains":
             [...], ...}``), validated by the model its connector package declares
             (:meth:`section`). Older files' ``browser_*`` fields are moved here on load.
@@ -71,6 +94,8 @@ class Settings(BaseModel):
     accounts: list[SerializeAsAny[Account]] = Field(default_factory=list)
     address_book: list[str] = Field(default_factory=list)
     sections: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    backend: Literal["embedded", "temporal"] = "embedded"
+    temporal: TemporalSettings = Field(default_factory=TemporalSettings)
     checks: bool = Field(
         default=True,
         description=(
@@ -157,7 +182,10 @@ class Settings(BaseModel):
     def load(cls, path: Path) -> Settings:
         """Reads the settings file, or returns the defaults when there is none.
 
-        ``ENSEMBLE_MODEL`` in the environment overrides the model.
+        ``ENSEMBLE_MODEL`` in the environment overrides the model; ``ENSEMBLE_BACKEND``,
+        ``ENSEMBLE_TEMPORAL`` (``HOST:PORT``), ``ENSEMBLE_TEMPORAL_NAMESPACE``,
+        ``ENSEMBLE_TEMPORAL_TASK_QUEUE`` and ``ENSEMBLE_TEMPORAL_TLS`` (``1``) override the
+        backend (the command line's ``--backend temporal --temporal HOST:PORT`` sets them).
 
         Args:
             path: The JSON file (see :class:`app.paths.Paths`).
@@ -174,7 +202,35 @@ class Settings(BaseModel):
         model = os.environ.get("ENSEMBLE_MODEL")
         if model:
             settings = settings.model_copy(update={"model": model})
-        return settings
+        return settings.with_backend_from_environment()
+
+    def with_backend_from_environment(self) -> Settings:
+        """A copy with the backend the environment names (see :meth:`load`), or this one.
+
+        Raises:
+            SettingsError: ``ENSEMBLE_BACKEND`` names no backend.
+        """
+        env = os.environ
+        backend = env.get("ENSEMBLE_BACKEND") or (
+            self.backend if not env.get("ENSEMBLE_TEMPORAL") else "temporal"
+        )
+        if backend not in ("embedded", "temporal"):
+            raise SettingsError(f"ENSEMBLE_BACKEND is {backend!r}: it must be 'embedded' or 'temporal'.")
+        temporal = self.temporal.model_copy(
+            update={
+                key: value
+                for key, value in (
+                    ("address", env.get("ENSEMBLE_TEMPORAL")),
+                    ("namespace", env.get("ENSEMBLE_TEMPORAL_NAMESPACE")),
+                    ("task_queue", env.get("ENSEMBLE_TEMPORAL_TASK_QUEUE")),
+                    ("tls", {"1": True, "0": False}.get(env.get("ENSEMBLE_TEMPORAL_TLS", ""))),
+                )
+                if value is not None and value != ""
+            }
+        )
+        if backend == self.backend and temporal == self.temporal:
+            return self
+        return self.model_copy(update={"backend": backend, "temporal": temporal})
 
     def save(self, path: Path) -> None:
         """Writes the settings file atomically."""

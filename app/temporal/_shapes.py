@@ -149,6 +149,8 @@ class ModelRequest:
         system: The system prompt.
         tools: The tools' declarations.
         messages: The conversation so far, ending with a user turn.
+        base_url: A model endpoint on the worker's own machine the mission names (the demo's
+            scripted model), or None for the worker's own (the API).
     """
 
     mission_id: str
@@ -158,6 +160,7 @@ class ModelRequest:
     system: str
     tools: list[dict[str, Any]]
     messages: list[dict[str, Any]]
+    base_url: str | None = None
 
 
 @dataclass

@@ -132,7 +132,7 @@ class MissionActivities:
     def __init__(self, paths: Paths | None = None, *, api_timeout: float = 600.0) -> None:
         self.paths = paths or Paths.default()
         self.api_timeout = api_timeout
-        self._models: dict[tuple[str, int], ModelClient] = {}
+        self._models: dict[tuple[str, int, str | None], ModelClient] = {}
 
     def all(self) -> list[Any]:
         """Every activity, for :class:`temporalio.worker.Worker`."""
@@ -196,13 +196,28 @@ class MissionActivities:
             overview=overview,
         )
 
-    def _model(self, model: str, max_tokens: int) -> ModelClient:
-        client = self._models.get((model, max_tokens))
+    def _model(self, model: str, max_tokens: int, base_url: str | None = None) -> ModelClient:
+        client = self._models.get((model, max_tokens, base_url))
         if client is None:
             # No retries inside the client: Temporal's retry policy retries the activity, on
-            # whichever worker is alive. The key comes from this worker's environment or keyring.
-            client = ModelClient(model, max_tokens=max_tokens, max_retries=0, timeout=self.api_timeout)
-            self._models[(model, max_tokens)] = client
+            # whichever worker is alive. The key comes from this worker's environment or keyring;
+            # a model on this machine (the demo's) gets none of it.
+            if base_url is not None and not _local(base_url):
+                raise ApplicationError(
+                    "This worker talks only to its own model or to one on its own machine, "
+                    f"not to {base_url}.",
+                    type="model_endpoint",
+                    non_retryable=True,
+                )
+            client = ModelClient(
+                model,
+                max_tokens=max_tokens,
+                max_retries=0,
+                timeout=self.api_timeout,
+                base_url=base_url,
+                api_key="local" if base_url is not None else None,
+            )
+            self._models[(model, max_tokens, base_url)] = client
         return client
 
     @activity.defn(name="ensemble_model_reply")
@@ -221,7 +236,7 @@ class MissionActivities:
                 the API refuses, a request it rejects).
         """
         try:
-            client = self._model(request.model, request.max_tokens)
+            client = self._model(request.model, request.max_tokens, request.base_url)
             async with _heartbeating():
                 reply = await client.reply(
                     system=request.system, tools=request.tools, messages=request.messages
@@ -409,3 +424,17 @@ class MissionActivities:
         except ToolError as exc:
             return WriteCheck(f"what {tool.name} wrote", not_checked=str(exc))
         return None
+
+
+def _local(url: str) -> bool:
+    """Whether a model endpoint is on this machine (a loopback address)."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -213,6 +213,7 @@ class MissionWorkflow:
                     system=spec.system,
                     tools=spec.declarations,
                     messages=messages,
+                    base_url=_endpoint_url(mission.options),
                 ),
                 result_type=ModelReply,
                 start_to_close_timeout=timedelta(seconds=mission.model_timeout_seconds),
@@ -755,3 +756,10 @@ class MissionWorkflow:
                 data=data,
             )
         )
+
+
+def _endpoint_url(options: dict[str, Any]) -> str | None:
+    """The model endpoint a mission names (the demo's scripted model), or None."""
+    endpoint = options.get("endpoint")
+    url = endpoint.get("base_url") if isinstance(endpoint, dict) else None
+    return url if isinstance(url, str) and url else None

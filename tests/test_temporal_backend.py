@@ -1,0 +1,211 @@
+"""The engine's facade on the Temporal backend (issue 19): ``Settings(backend="temporal")``.
+
+The window and the command line use the same :class:`app.engine.Engine` on both backends: a
+mission on Temporal starts as a workflow on the dev server, its events come back into the
+journal as the engine's own (typed events, cards, the audit, the missions list), and the
+person's decisions go to the workflow. A card decided by another process (``ensemble decide``)
+releases the action in the first engine; stopping cancels the workflow; closing the app only
+stops following, and the next start follows the mission again without copying anything twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from _temporal import MISSION, cell, eventually, script
+from temporalio.client import Client
+
+from app.api import ActionDecided, ActionProposed, AnyEvent
+from app.api.spec import MissionSpec
+from app.engine import Decision, Engine
+from app.settings import Settings, TemporalSettings
+from app.temporal.activities import MissionActivities
+from app.temporal.worker import build_worker
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from _temporal import DevServer
+
+    from app.testing.scripted_model import ScriptedModel
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextlib.asynccontextmanager
+async def worker_here(server: DevServer, queue: str) -> AsyncIterator[None]:
+    """A worker in this process, serving ``queue``."""
+    client = await Client.connect(server.target)
+    activities = MissionActivities()
+    try:
+        async with build_worker(client, queue, activities):
+            yield
+    finally:
+        await activities.close()
+
+
+def on_temporal(server: DevServer, queue: str) -> Settings:
+    return Settings(backend="temporal", temporal=TemporalSettings(address=server.target, task_queue=queue))
+
+
+async def waiting_card(engine: Engine) -> Any:
+    async def probe() -> Any:
+        return engine.waiting()
+
+    return (await eventually(probe, "a card in the engine's journal"))[0]
+
+
+async def test_a_mission_on_temporal_reads_and_decides_like_an_embedded_one(
+    temporal_server: DevServer, scripted: ScriptedModel, workspace: Path, ensemble_home: Path
+) -> None:
+    script(scripted)
+    queue = f"q-{uuid.uuid4().hex}"
+    seen: list[AnyEvent] = []
+    async with worker_here(temporal_server, queue):
+        engine = Engine(settings=on_temporal(temporal_server, queue))
+        engine.subscribe_events(seen.append)
+        try:
+            mission_id = engine.start(MissionSpec(instruction=MISSION, workspaces=[str(workspace)]))
+            card = await waiting_card(engine)
+            assert card.tool == "sheet_write"
+            assert "E2: open → overdue" in (card.preview.text or "")
+            assert cell(workspace / "invoices.xlsx", "E2") == "open"
+            assert any(isinstance(e, ActionProposed) and e.action_id == card.id for e in seen)
+
+            with pytest.raises(Exception, match=r"(?i)values|invalid"):
+                engine.decide(card.id, Decision.edit({"values": "not a table"}))
+            engine.decide(card.id, Decision.edit({"values": [["overdue (edited)"]]}))
+            outcome = await asyncio.wait_for(engine.wait(mission_id), 90)
+        finally:
+            await engine.close()
+
+    assert outcome.status == "done", outcome.result
+    assert "INV-1 is marked overdue." in (outcome.result or "")
+    assert cell(workspace / "invoices.xlsx", "E2") == "overdue (edited)"
+    assert any(isinstance(e, ActionDecided) and e.decision == "edit" for e in seen)
+
+    again = Engine()  # another window later: the journal has the whole mission
+    try:
+        info = again.mission_info(mission_id)
+        assert info is not None
+        assert info.status == "done"
+        kinds = [e.kind for e in again.mission_events(mission_id)]
+        for kind in (
+            "mission_started",
+            "task_started",
+            "action_proposed",
+            "action_decided",
+            "action_executed",
+        ):
+            assert kinds.count(kind) == 1, kinds
+        assert kinds[-1] == "mission_finished"
+        action = again.action_info(card.id)
+        assert action is not None
+        assert action.status == "executed"
+        assert [t.status for t in again.journal.tasks(mission_id)] == ["done"]
+    finally:
+        await again.close()
+
+
+async def test_a_card_decided_by_another_process_releases_the_action_here(
+    temporal_server: DevServer, scripted: ScriptedModel, workspace: Path, ensemble_home: Path
+) -> None:
+    script(scripted)
+    queue = f"q-{uuid.uuid4().hex}"
+    seen: list[AnyEvent] = []
+    async with worker_here(temporal_server, queue):
+        engine = Engine(settings=on_temporal(temporal_server, queue))
+        engine.subscribe_events(seen.append)
+        try:
+            mission_id = engine.start(MissionSpec(instruction=MISSION, workspaces=[str(workspace)]))
+            card = await waiting_card(engine)
+            command = [
+                sys.executable,
+                "-m",
+                "app.cli",
+                "--backend",
+                "temporal",
+                "--temporal",
+                temporal_server.target,
+                "--task-queue",
+                queue,
+                "decide",
+                card.id,
+                "approve",
+            ]
+            done = await asyncio.to_thread(
+                subprocess.run,
+                command,
+                cwd=ROOT,
+                env=dict(os.environ),
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert done.returncode == 0, done.stderr
+            assert "sent to the Temporal cluster" in done.stdout
+            outcome = await asyncio.wait_for(engine.wait(mission_id), 90)
+        finally:
+            await engine.close()
+    assert outcome.status == "done", outcome.result
+    assert cell(workspace / "invoices.xlsx", "E2") == "overdue"
+    decided = [e for e in seen if isinstance(e, ActionDecided)]
+    assert [(e.action_id, e.decision, e.decided_by) for e in decided] == [(card.id, "approve", "person")]
+
+
+async def test_stopping_cancels_the_workflow_and_closing_only_stops_following(
+    temporal_server: DevServer, scripted: ScriptedModel, workspace: Path, ensemble_home: Path
+) -> None:
+    script(scripted)
+    queue = f"q-{uuid.uuid4().hex}"
+    async with worker_here(temporal_server, queue):
+        # Closing the app: the mission goes on on the cluster, its card still waits there.
+        first = Engine(settings=on_temporal(temporal_server, queue))
+        mission_id = first.start(MissionSpec(instruction=MISSION, workspaces=[str(workspace)]))
+        card = await waiting_card(first)
+        await first.close(pause=True)
+
+        second = Engine(settings=on_temporal(temporal_server, queue))
+        try:
+            assert [m.id for m in second.paused_by_quit()] == [mission_id]
+            assert second.resume_paused() == [(mission_id, None)]
+            again = await waiting_card(second)
+            assert again.id == card.id  # the same card, not a copy
+            # Stopping: the workflow is cancelled and its card rejected there.
+            assert await second.cancel(mission_id)
+            outcome = await second.wait(mission_id)
+            kinds = [e.kind for e in second.mission_events(mission_id)]
+        finally:
+            await second.close()
+    assert outcome.status == "cancelled"
+    assert kinds.count("action_proposed") == 1, kinds  # following again copied only what was new
+    assert kinds.count("task_started") == 1, kinds
+    assert cell(workspace / "invoices.xlsx", "E2") == "open"
+
+
+async def test_an_unreachable_cluster_is_said_in_words(ensemble_home: Path, workspace: Path) -> None:
+    from _temporal import free_port
+
+    engine = Engine(
+        settings=Settings(backend="temporal", temporal=TemporalSettings(address=f"127.0.0.1:{free_port()}"))
+    )
+    try:
+        mission_id = engine.start(MissionSpec(instruction=MISSION, workspaces=[str(workspace)]))
+        outcome = await asyncio.wait_for(engine.wait(mission_id), 60)
+    finally:
+        await engine.close()
+    assert outcome.status == "failed"
+    assert outcome.result is not None
+    assert "cannot reach the Temporal server" in outcome.result
+    assert "Traceback" not in outcome.result
+    assert "tonic" not in outcome.result
