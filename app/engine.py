@@ -1310,8 +1310,15 @@ class Engine:
         return len(tasks)
 
     def paused_by_quit(self) -> list[Mission]:
-        """Interrupted missions that :meth:`pause_all` paused (not a crash), newest first."""
-        return [m for m in self.interrupted() if (m.error or "").endswith(RESUMES_ON_START)]
+        """Interrupted missions that :meth:`pause_all` paused (not a crash), newest first, and
+        the missions on Temporal a crash left unfollowed: following one again repeats nothing
+        (the cluster ran it meanwhile), so it needs no one's word."""
+        return [
+            m
+            for m in self.interrupted()
+            if (m.error or "").endswith(RESUMES_ON_START)
+            or json.loads(m.options_json or "{}").get("backend") == "temporal"
+        ]
 
     def resume_paused(self) -> list[tuple[str, str | None]]:
         """Resumes, oldest first, the missions :meth:`pause_all` paused; call on the engine's loop.

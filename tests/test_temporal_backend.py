@@ -209,3 +209,38 @@ async def test_an_unreachable_cluster_is_said_in_words(ensemble_home: Path, work
     assert "cannot reach the Temporal server" in outcome.result
     assert "Traceback" not in outcome.result
     assert "tonic" not in outcome.result
+
+
+async def test_a_mission_that_ended_while_no_window_followed_it_is_not_run_again(
+    temporal_server: DevServer, scripted: ScriptedModel, workspace: Path, ensemble_home: Path
+) -> None:
+    from app.temporal._shapes import DecisionInput
+    from app.temporal.client import decide, mission
+
+    script(scripted)
+    queue = f"q-{uuid.uuid4().hex}"
+    async with worker_here(temporal_server, queue):
+        first = Engine(settings=on_temporal(temporal_server, queue))
+        mission_id = first.start(MissionSpec(instruction=MISSION, workspaces=[str(workspace)]))
+        card = await waiting_card(first)
+        await first.close(pause=True)
+
+        # Meanwhile a teammate decides it from their own client, and the mission ends.
+        other = await Client.connect(temporal_server.target)
+        handle = mission(other, mission_id)
+        await decide(handle, DecisionInput(card.id, "approve"))
+        await asyncio.wait_for(handle.result(), 60)
+        requests = len(scripted.requests)
+
+        second = Engine(settings=on_temporal(temporal_server, queue))
+        try:
+            assert second.resume_paused() == [(mission_id, None)]
+            outcome = await asyncio.wait_for(second.wait(mission_id), 60)
+            kinds = [e.kind for e in second.mission_events(mission_id)]
+        finally:
+            await second.close()
+    assert outcome.status == "done", outcome.result
+    assert len(scripted.requests) == requests  # followed, not started again
+    assert cell(workspace / "invoices.xlsx", "E2") == "overdue"
+    assert kinds.count("action_executed") == 1, kinds
+    assert kinds.count("action_decided") == 1, kinds

@@ -12,6 +12,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDReusePolicy
 
 from app.temporal._shapes import (
     DEFAULT_TASK_QUEUE,
@@ -91,9 +92,19 @@ def mission_input(
 async def start_mission(
     client: Client, mission: MissionInput, task_queue: str = DEFAULT_TASK_QUEUE
 ) -> WorkflowHandle[Any, MissionResult]:
-    """Starts a mission's workflow; its id is the mission's."""
+    """Starts a mission's workflow; its id is the mission's.
+
+    Raises:
+        temporalio.exceptions.WorkflowAlreadyStartedError: The mission was started before,
+            whether it still runs or has ended: a mission never runs twice under one id.
+    """
     return await client.start_workflow(
-        WORKFLOW_NAME, mission, id=mission.mission_id, task_queue=task_queue, result_type=MissionResult
+        WORKFLOW_NAME,
+        mission,
+        id=mission.mission_id,
+        task_queue=task_queue,
+        result_type=MissionResult,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
     )
 
 

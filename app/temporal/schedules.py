@@ -82,8 +82,9 @@ SCHEDULED_AT = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 _SUNDAY_FIRST = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _ITEM = re.compile(r"^(\*|[0-9a-z]+(?:-[0-9a-z]+)?)(?:/(\d{1,2}))?$")
-_NOT_LEAP = (ScheduleRange(2001, 2197, 4), ScheduleRange(2002, 2198, 4), ScheduleRange(2003, 2199, 4))
-"""Years from 2001 to 2199 that are not leap years, but 2100 (added apart)."""
+_NOT_LEAP = (ScheduleRange(2001, 2097, 4), ScheduleRange(2002, 2098, 4), ScheduleRange(2003, 2099, 4))
+"""Years from 2001 to 2099 that are not leap years (and 2100, added apart): a Temporal calendar's
+years go from 2000 to 2100."""
 _THIRTY_DAYS = (4, 6, 9, 11)
 
 
@@ -123,7 +124,7 @@ def schedule_spec(schedule: EnsembleSchedule, *, now: dt.datetime | None = None)
       ``weekly`` (the days): at ``HH:MM``; all with ``time_zone_name`` the person's zone.
     - ``monthly``: on the day; from the 29th, on that day in the months that have it, else on
       the month's last day (the 30th, or February's 28th or 29th: February 29 only exists in
-      leap years, and a calendar limited to the years 2001 to 2199 that are not leap years
+      leap years, and a calendar limited to the years up to 2100 that are not leap years
       runs on the 28th).
     - ``cron``: each field as ranges; a day of the month and a weekday both given (neither
       starting with ``*``) become two calendars, so that either runs, as cron does.
