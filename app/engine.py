@@ -108,6 +108,7 @@ class _Remote(Protocol):
     that neither the window nor the engine imports the Temporal SDK unless it is chosen)."""
 
     def follows(self, mission_id: str) -> bool: ...
+    def busy(self) -> bool: ...
     def open_question(self, mission_id: str) -> bool: ...
     def stopping(self, mission_id: str) -> None: ...
     async def run(
@@ -692,6 +693,12 @@ class Engine:
     def update_settings(self, settings: Settings) -> None:
         """Replaces the settings and saves them (new missions use them; running ones keep theirs)."""
         settings.save(self.paths.settings)
+        if (
+            self._remote is not None
+            and settings.temporal != self.settings.temporal
+            and not self._remote.busy()
+        ):
+            self._remote = None  # the next mission on Temporal connects to the cluster now named
         self.settings = settings
 
     async def wait(self, mission_id: str) -> MissionOutcome:

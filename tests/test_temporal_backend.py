@@ -244,3 +244,43 @@ async def test_a_mission_that_ended_while_no_window_followed_it_is_not_run_again
     assert cell(workspace / "invoices.xlsx", "E2") == "overdue"
     assert kinds.count("action_executed") == 1, kinds
     assert kinds.count("action_decided") == 1, kinds
+
+
+def test_the_command_line_s_backend_options_reach_the_settings(
+    ensemble_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.cli_args import backend_environment, build_parser
+    from app.settings import SettingsError
+
+    args = build_parser().parse_args(
+        [
+            "--backend",
+            "temporal",
+            "--temporal",
+            "tc.example.com:7233",
+            "--namespace",
+            "fin",
+            "--tls",
+            "missions",
+        ]
+    )
+    environment = backend_environment(args)
+    assert environment == {
+        "ENSEMBLE_BACKEND": "temporal",
+        "ENSEMBLE_TEMPORAL": "tc.example.com:7233",
+        "ENSEMBLE_TEMPORAL_NAMESPACE": "fin",
+        "ENSEMBLE_TEMPORAL_TLS": "1",
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings.load(ensemble_home / "settings.json")
+    assert settings.backend == "temporal"
+    assert (settings.temporal.address, settings.temporal.namespace, settings.temporal.tls) == (
+        "tc.example.com:7233",
+        "fin",
+        True,
+    )
+    assert backend_environment(build_parser().parse_args(["missions"])) == {}
+    monkeypatch.setenv("ENSEMBLE_BACKEND", "cloud")
+    with pytest.raises(SettingsError, match="must be 'embedded' or 'temporal'"):
+        Settings.load(ensemble_home / "settings.json")

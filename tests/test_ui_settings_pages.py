@@ -489,6 +489,41 @@ def test_a_budget_left_alone_keeps_its_exact_value(qtbot: QtBot) -> None:
     assert "once Ensemble has started" in dialog.accounts_page.status.text()
 
 
+def test_the_team_page_chooses_a_temporal_cluster_and_refuses_an_address_without_a_port(
+    qtbot: QtBot,
+) -> None:
+    from ui.app import create_application
+    from ui.settings_dialog import SettingsDialog
+
+    create_application()
+    dialog = SettingsDialog(Settings(), key_hint="…1234")
+    qtbot.addWidget(dialog)
+    page = dialog.team_page
+    assert page.backend_input.currentData() == "embedded"
+    assert not page.address_input.isEnabled()  # nothing to set while missions run here
+    page.backend_input.setCurrentIndex(1)
+    assert page.address_input.isEnabled()
+    page.address_input.setText("temporal.example.com")
+    saved: list[Settings] = []
+    dialog.saved.connect(lambda settings, _key: saved.append(settings))
+    dialog.on_save_clicked()
+    assert saved == []
+    assert "host and port" in dialog.error_label.text()
+    assert dialog.tabs.tabText(dialog.tabs.currentIndex()) == "Team"
+    page.address_input.setText("temporal.example.com:7233")
+    page.namespace_input.setText("finance")
+    page.tls_input.setChecked(True)
+    dialog.on_save_clicked()
+    assert len(saved) == 1
+    assert saved[0].backend == "temporal"
+    assert saved[0].temporal.model_dump() == {
+        "address": "temporal.example.com:7233",
+        "namespace": "finance",
+        "task_queue": "ensemble",
+        "tls": True,
+    }
+
+
 # Fitting and naming ---------------------------------------------------------------------------
 
 

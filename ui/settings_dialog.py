@@ -1,6 +1,7 @@
 """The settings, in pages: General (the API key, the workspace folders, start at login),
-Accounts (email and calendars), Browser (allowed sites, the browser program, its profile) and
-Model (the model, the budget, parallel tasks).
+Accounts (email and calendars), Browser (allowed sites, the browser program, its profile),
+Model (the model, the budget, parallel tasks) and Team (where missions run: here, or on the
+team's Temporal cluster).
 
 The dialog edits values; the window stores them off the GUI thread (the key in the system
 keyring, never on disk; the rest in ``settings.json``) when the person presses Save. The
@@ -32,7 +33,7 @@ from PySide6.QtWidgets import (
 
 from app.paths import Paths
 from app.secrets import redact
-from ui.settings_pages import AccountsPage, BrowserPage, ModelPage
+from ui.settings_pages import AccountsPage, BrowserPage, ModelPage, TeamPage
 from ui.widgets import WrapLabel, button_row, muted, scrolling
 
 if TYPE_CHECKING:
@@ -108,11 +109,13 @@ class SettingsDialog(QDialog):
             profile_folder=str(Paths.default().data_dir / "browser-profile"),
         )
         self.model_page = ModelPage(settings)
+        self.team_page = TeamPage(settings)
         for page, title, name in (
             (self.general_page, "General", "generalScroll"),
             (self.accounts_page, "Accounts", "accountsScroll"),
             (self.browser_page, "Browser", "browserScroll"),
             (self.model_page, "Model", "modelScroll"),
+            (self.team_page, "Team", "teamScroll"),
         ):
             index = self.tabs.addTab(scrolling(page, name, margins=(4, 8, 12, 8)), title)
             self.tabs.setTabToolTip(index, page.accessibleName())
@@ -291,6 +294,7 @@ class SettingsDialog(QDialog):
                 ],
                 "accounts": list(self.accounts_page.accounts),
                 "sections": {**self._settings.sections, "browser": self.browser_page.section()},
+                **self.team_page.changes(),
             }
         )
 
@@ -317,6 +321,11 @@ class SettingsDialog(QDialog):
             self.show_error(
                 "Paste your Anthropic API key first: Ensemble cannot work without one.", self.general_page
             )
+            return
+        try:
+            self.team_page.changes()
+        except ValueError as exc:
+            self.show_error(str(exc), self.team_page)
             return
         try:
             settings = self.settings()

@@ -1141,3 +1141,97 @@ class ModelPage(QWidget):
         if thousands == min(max(1, round(self._budget / 1000)), 2_000_000):
             return self._budget
         return thousands * 1000
+
+
+# Where missions run (the Temporal backend) -----------------------------------------------------
+
+
+class TeamPage(QWidget):
+    """Where missions run: on this computer (the default) or on the team's Temporal cluster,
+    whose workers hold the accounts and the API key (see docs/temporal.md).
+
+    Args:
+        settings: The settings in use.
+    """
+
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("teamPage")
+        self.setAccessibleName("Where missions run")
+        layout = QVBoxLayout(self)
+        layout.setSpacing(12)
+        layout.addWidget(
+            WrapLabel(
+                "Missions run on this computer unless your team runs Ensemble on a Temporal "
+                "cluster. There, missions go on while this computer sleeps, and anyone on the team "
+                "can approve their actions."
+            )
+        )
+        form = _form()
+        self.backend_input = _narrow(QComboBox())
+        self.backend_input.setObjectName("backendInput")
+        self.backend_input.setAccessibleName("Where missions run")
+        self.backend_input.addItem("On this computer", "embedded")
+        self.backend_input.addItem("On my team's Temporal cluster", "temporal")
+        self.backend_input.setCurrentIndex(1 if settings.backend == "temporal" else 0)
+        form.addRow("Missions run:", self.backend_input)
+
+        cluster = settings.temporal
+        self.address_input = QLineEdit(cluster.address)
+        self.address_input.setObjectName("temporalAddressInput")
+        self.address_input.setAccessibleName("The cluster's address, host and port")
+        self.address_input.setPlaceholderText("temporal.example.com:7233")
+        form.addRow("Cluster address:", self.address_input)
+        self.namespace_input = QLineEdit(cluster.namespace)
+        self.namespace_input.setObjectName("temporalNamespaceInput")
+        self.namespace_input.setAccessibleName("Namespace")
+        form.addRow("Namespace:", self.namespace_input)
+        self.queue_input = QLineEdit(cluster.task_queue)
+        self.queue_input.setObjectName("temporalQueueInput")
+        self.queue_input.setAccessibleName("Task queue of the team's workers")
+        form.addRow("Task queue:", self.queue_input)
+        self.tls_input = QCheckBox("Connect securely (TLS)")
+        self.tls_input.setObjectName("temporalTlsInput")
+        self.tls_input.setAccessibleName("Connect to the cluster with TLS")
+        self.tls_input.setChecked(cluster.tls)
+        form.addRow("", self.tls_input)
+        layout.addLayout(form)
+        self.cluster_note = muted(
+            "Ask whoever runs the cluster for these. The team's workers (ensemble worker) hold the "
+            "accounts' passwords and the API key; nothing secret is sent from here. An API key for "
+            "the cluster itself is read from ENSEMBLE_TEMPORAL_API_KEY. New missions use the "
+            "change; running ones stay where they are.",
+            "clusterNote",
+        )
+        layout.addWidget(self.cluster_note)
+        layout.addStretch(1)
+        self.backend_input.currentIndexChanged.connect(self._on_backend_changed)
+        self._on_backend_changed()
+
+    def _on_backend_changed(self) -> None:
+        on_cluster = self.backend_input.currentData() == "temporal"
+        for widget in (self.address_input, self.namespace_input, self.queue_input, self.tls_input):
+            widget.setEnabled(on_cluster)
+
+    def changes(self) -> dict[str, Any]:
+        """The ``backend`` and ``temporal`` settings as edited.
+
+        Raises:
+            ValueError: The cluster is chosen but its address is not ``HOST:PORT``.
+        """
+        from app.settings import TemporalSettings
+
+        backend = str(self.backend_input.currentData())
+        address = self.address_input.text().strip()
+        host, _, port = address.rpartition(":")
+        if backend == "temporal" and (not host or not port.isdigit() or not 0 < int(port) < 65536):
+            raise ValueError(
+                "The cluster's address should be its host and port, like temporal.example.com:7233."
+            )
+        cluster = TemporalSettings(
+            address=address or "127.0.0.1:7233",
+            namespace=self.namespace_input.text().strip() or "default",
+            task_queue=self.queue_input.text().strip() or "ensemble",
+            tls=self.tls_input.isChecked(),
+        )
+        return {"backend": backend, "temporal": cluster}

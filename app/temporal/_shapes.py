@@ -172,12 +172,18 @@ class ModelReply:
         stop_reason: Why the model stopped.
         tokens: Every token the call processed (what the budget counts).
         cache_read_tokens: Tokens read from the prompt cache.
+        input_tokens: Input tokens neither read from nor written to the cache.
+        output_tokens: Tokens the model wrote.
+        cache_write_tokens: Tokens written to the prompt cache.
     """
 
     content: list[dict[str, Any]]
     stop_reason: str | None
     tokens: int
     cache_read_tokens: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 @dataclass

@@ -250,6 +250,9 @@ class MissionActivities:
             stop_reason=reply.stop_reason,
             tokens=reply.usage.total,
             cache_read_tokens=reply.usage.cache_read_tokens,
+            input_tokens=reply.usage.input_tokens,
+            output_tokens=reply.usage.output_tokens,
+            cache_write_tokens=reply.usage.cache_write_tokens,
         )
 
     @activity.defn(name="ensemble_run_read")

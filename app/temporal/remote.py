@@ -42,7 +42,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from app.errors import EngineError
-from app.journal import ChatMessage, Journal, Mission, ProposedAction, Task, utcnow
+from app.journal import ChatMessage, Journal, Mission, ModelCall, ProposedAction, Task, utcnow
 from app.temporal import client as temporal
 from app.temporal._shapes import DecisionInput, MissionEvent, MissionInput, MissionResult, RuleData
 
@@ -142,6 +142,10 @@ class RemoteMissions:
     def follows(self, mission_id: str) -> bool:
         """Whether this client follows the mission now."""
         return mission_id in self._followed
+
+    def busy(self) -> bool:
+        """Whether this client follows any mission now."""
+        return bool(self._followed)
 
     def open_question(self, mission_id: str) -> bool:
         """Whether the mission's lead waits for an answer."""
@@ -261,7 +265,7 @@ class RemoteMissions:
     def _copy(self, mission_id: str, followed: _Followed, event: MissionEvent) -> Ending | None:
         data = dict(event.data)
         data["seq"] = event.seq
-        key = data.pop("task", None)
+        key = data.pop("task", None) or None  # the lead's events name no task
         task_id = f"{mission_id}/{key}" if isinstance(key, str) else None
         kind = event.kind
         if kind == "mission_started":
@@ -329,6 +333,21 @@ class RemoteMissions:
             )
         elif kind == "chat_message":
             save.append(ChatMessage(mission_id=mission_id, role="assistant", text=event.summary))
+        elif kind == "model_call":  # what the missions list prices
+            save.append(
+                ModelCall(
+                    mission_id=mission_id,
+                    task_id=task_id,
+                    agent=str(data.get("agent") or ""),
+                    model=str(data.get("model") or ""),
+                    input_tokens=int(data.get("input_tokens") or 0),
+                    output_tokens=int(data.get("output_tokens") or 0),
+                    cache_read_tokens=int(data.get("cache_read_tokens") or 0),
+                    cache_write_tokens=int(data.get("cache_write_tokens") or 0),
+                    stop_reason=data.get("stop_reason"),
+                    finished_at=utcnow(),
+                )
+            )
         self.journal.audit(mission_id, kind, event.summary, task_id=task_id, save=save, **data)
         return None
 

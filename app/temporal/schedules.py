@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -53,7 +54,7 @@ from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError, RPCStatusCode
 
 from app.errors import EngineError
-from app.temporal._shapes import DEFAULT_TASK_QUEUE, WORKFLOW_NAME, MissionInput
+from app.temporal._shapes import DEFAULT_TASK_QUEUE, WORKFLOW_NAME, MissionInput, RuleData
 from app.workflows import schedule as timing
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
 
     from app.api.workflows import Schedule as EnsembleSchedule
     from app.api.workflows import WorkflowSpec
+    from app.settings import Settings
 
 SCHEDULE_PREFIX = "ensemble-workflow-"
 """The start of every schedule id (and so of every scheduled run's workflow id)."""
@@ -408,6 +410,93 @@ def _forward_changes(zone: ZoneInfo, start: dt.datetime, years: int) -> list[dt.
     return changes
 
 
+# The runs' input ------------------------------------------------------------------------------
+
+
+def scheduled_mission(
+    workflow: WorkflowSpec,
+    settings: Settings,
+    *,
+    rules: Sequence[RuleData] = (),
+    memories: Sequence[str] = (),
+) -> MissionInput:
+    """The input every scheduled run of a workflow starts with, as the embedded engine's
+    ``run_workflow(name, reason="schedule")`` would start it (the parameters' defaults).
+
+    The options are made as :meth:`app.engine.Engine.start` makes a mission's (the settings'
+    per-kind options for the spec, the accounts without passwords, the model and the budget
+    the workflow names), minus any endpoint's API key. The workflow's approval policy
+    (``all``/``none``) and its own rules become rules limited to this mission: their
+    ``mission_id`` is the schedule's id, which :func:`put_schedule` keeps and the mission
+    workflow should turn into each run's own id (see docs/temporal.md, schedules).
+
+    The saved plan is not used: the mission workflow on Temporal plans afresh (runs from a
+    saved plan are listed as left in docs/temporal.md).
+
+    Args:
+        workflow: The workflow.
+        settings: The person's settings.
+        rules: The rules in force for every mission (the journal's, by age).
+        memories: What the person asked the lead to remember that applies to its folders.
+
+    Returns:
+        The input, without a secret.
+
+    Raises:
+        EngineError: A parameter has no default value (the message names it).
+        app.accounts.AccountError: The account the workflow names does not exist.
+    """
+    from app.accounts import fill_mission_options
+    from app.rules import describe
+
+    spec, _plan = workflow.render({})
+    sid = schedule_id(workflow.name)
+    options: dict[str, Any] = dict(spec.options)
+    for name, kind_options in settings.mission_options(spec.model_dump(mode="json")).items():
+        options.setdefault(name, kind_options)
+    fill_mission_options(options, settings, spec.account)
+    if spec.model:
+        options["model"] = spec.model
+    if spec.token_budget:
+        options["token_budget"] = spec.token_budget
+    options["spec"] = spec.model_dump(mode="json", exclude_defaults=True)
+    sent: dict[str, Any] = json.loads(json.dumps(options))
+    endpoint = sent.get("endpoint")
+    if isinstance(endpoint, dict):
+        endpoint.pop("api_key", None)  # a worker uses its own key
+    own: list[RuleData] = []
+    if spec.approval != "ask":
+        kind = "approve_all" if spec.approval == "all" else "reject_all"
+        words = "Approve" if spec.approval == "all" else "Reject"
+        own.append(RuleData(f"{sid}-approval", kind, f"{words} every action in this mission", mission_id=sid))
+    for index, rule in enumerate(spec.rules):
+        own.append(
+            RuleData(
+                id=f"{sid}-rule-{index + 1}",
+                kind=rule.kind,
+                description=describe(rule.kind, rule.tool, dict(rule.where), sid),
+                tool=rule.tool,
+                conditions_json=json.dumps(rule.where, ensure_ascii=False),
+                mission_id=sid,
+            )
+        )
+    model = str((endpoint if isinstance(endpoint, dict) else {}).get("model") or spec.model or settings.model)
+    return MissionInput(
+        mission_id=sid,
+        text=spec.instruction,
+        workspaces=list(spec.workspaces or settings.workspaces),
+        model=model,
+        max_turns=settings.max_turns,
+        token_budget=spec.token_budget or settings.token_budget,
+        max_tokens=settings.max_tokens,
+        options=sent,
+        rules=[*own, *rules],
+        address_book=list(settings.address_book),
+        memories=list(memories),
+        model_timeout_seconds=settings.api_timeout,
+    )
+
+
 # The schedule on the server --------------------------------------------------------------------
 
 
@@ -617,5 +706,6 @@ __all__ = [
     "put_schedule",
     "schedule_id",
     "schedule_spec",
+    "scheduled_mission",
     "unpause_schedule",
 ]

@@ -226,7 +226,12 @@ class MissionWorkflow:
                 f"{spec.name} model call: {reply.tokens:,} tokens ({reply.cache_read_tokens:,} from cache)",
                 task=task,
                 agent=spec.name,
+                model=mission.model,
                 tokens=reply.tokens,
+                input_tokens=reply.input_tokens,
+                output_tokens=reply.output_tokens,
+                cache_read_tokens=reply.cache_read_tokens,
+                cache_write_tokens=reply.cache_write_tokens,
                 mission_tokens=self._tokens,
                 stop_reason=reply.stop_reason,
             )
@@ -394,7 +399,9 @@ class MissionWorkflow:
             "tool_called",
             f"{_who(kind.name)}: {self._title(name)}",
             task=task,
+            tool_call_id=call.call_id,
             tool=name,
+            title=self._title(name),
             effect=effect,
             arguments=call.arguments,
         )
@@ -418,7 +425,13 @@ class MissionWorkflow:
             "failed: " + reply.text.splitlines()[0][:160] if reply.is_error else "done"
         )
         self._event(
-            "tool_result", summary, task=task, tool=name, is_error=reply.is_error, result=reply.text[:4000]
+            "tool_result",
+            summary,
+            task=task,
+            tool_call_id=call.call_id,
+            tool=name,
+            is_error=reply.is_error,
+            result=reply.text[:4000],
         )
         return reply
 
