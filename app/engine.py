@@ -9,6 +9,7 @@ answers to questions, stops missions, and undoes local writes. A client on anoth
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -24,7 +25,7 @@ from app.api.events import AnyEvent, typed
 from app.api.models import ActionInfo, MemoryItem, MissionInfo, RollbackPlan, RollbackReport, RuleInfo
 from app.api.spec import MissionSpec
 from app.api.workflows import WorkflowSpec
-from app.errors import EngineError
+from app.errors import EngineError, EnsembleError
 from app.gate import ApprovalGate, Decision, GateError
 from app.journal import (
     ChatMessage,
@@ -108,6 +109,9 @@ class _Remote(Protocol):
     that neither the window nor the engine imports the Temporal SDK unless it is chosen)."""
 
     def follows(self, mission_id: str) -> bool: ...
+    async def keep_schedules(
+        self, workflows: Sequence[WorkflowSpec], settings: Settings, journal: Journal
+    ) -> list[tuple[str, str]]: ...
     def busy(self) -> bool: ...
     def open_question(self, mission_id: str) -> bool: ...
     def stopping(self, mission_id: str) -> None: ...
@@ -162,6 +166,8 @@ class Engine:
         self._workflow_ops: Workflows | None = None  # see _workflows
         self._schedules: Schedules | None = None  # the workflows' schedules, when this process runs them
         self._decision_taker: asyncio.Task[None] | None = None  # see take_requested_decisions
+        self._cluster_schedules: asyncio.Task[None] | None = None  # see _keep_cluster_schedules
+        self._schedules_changed: asyncio.Event | None = None
         self._remote: _Remote | None = None  # the Temporal backend's follower, see _remote_missions
 
     def _clean_after_crash(self) -> None:
@@ -260,6 +266,7 @@ class Engine:
         approve: ApproveMode = "ask",
         options: dict[str, Any] | None = None,
         begin: Begin | None = None,
+        mission_id: str | None = None,
     ) -> str:
         """:meth:`start_mission`, and ``begin``: called with the mission right after its
         ``mission_started`` event, it gives the lead's first messages (a workflow's run)."""
@@ -278,7 +285,7 @@ class Engine:
             self._remote_missions()  # says now, in words, when the backend is not installed here
             options["backend"] = "temporal"
         mission = Mission(
-            id=new_id("m"),
+            id=mission_id or new_id("m"),
             title=_title(text),
             text=text,
             workspaces_json=json.dumps([str(f) for f in folders]),
@@ -333,8 +340,9 @@ class Engine:
         """
         return self._start_run(spec, None)
 
-    def _start_run(self, spec: MissionSpec, begin: Begin | None) -> str:
-        """:meth:`start`, with ``begin`` as for :meth:`_start_mission` (a workflow's run)."""
+    def _start_run(self, spec: MissionSpec, begin: Begin | None, *, mission_id: str | None = None) -> str:
+        """:meth:`start`, with ``begin`` as for :meth:`_start_mission` (a workflow's run), and
+        the mission's id when it has one already (a run the Temporal cluster started)."""
         options = dict(spec.options)
         for name, kind_options in self.settings.mission_options(spec.model_dump(mode="json")).items():
             options.setdefault(name, kind_options)
@@ -350,6 +358,7 @@ class Engine:
             approve=spec.approval,
             options=options,
             begin=begin,
+            mission_id=mission_id,
         )
         for rule in spec.rules:
             self.add_rule(rule.kind, mission_id=mission_id, tool=rule.tool, where=dict(rule.where))
@@ -898,6 +907,34 @@ class Engine:
             self._pause_reasons.pop(mission.id, None)
             self._live.pop(mission.id, None)
         return self._finish(mission, status, result, error, tokens=tokens)
+
+    async def _keep_cluster_schedules(self, interval: float = 5.0) -> None:
+        """On Temporal: keeps the cluster's schedules as the workflows say, and follows each
+        run they start (a mission here, with its workflow run in the history), every
+        ``interval`` seconds or as soon as a workflow changes, until cancelled."""
+        from app.workflows.store import spec_of
+
+        changed = self._schedules_changed
+        while True:
+            try:
+                rows = self._workflows.store.all()
+                wanted = [spec_of(row) for row in rows]
+                runs = await self._remote_missions().keep_schedules(wanted, self.settings, self.journal)
+                for name, run_id in runs:
+                    if self.journal.mission(run_id) is None:
+                        self._workflows.run(name, {}, reason="schedule", mission_id=run_id)
+            except asyncio.CancelledError:
+                raise
+            except EnsembleError as exc:
+                log.warning("The workflows' schedules on Temporal: %s", exc)
+            except Exception:  # a bug here must not stop the schedules for good: logged, tried again
+                log.exception("Keeping the workflows' schedules on Temporal failed")
+            if changed is None:
+                await asyncio.sleep(interval)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), interval)
+            changed.clear()
 
     def _decide_remote(self, action: ProposedAction, decision: Decision) -> ProposedAction:
         """Checks a decision on a card of a mission on Temporal and sends it to the workflow;
@@ -1592,7 +1629,15 @@ class Engine:
         """
         from app.workflows.service import Schedules
 
-        if self._schedules is not None:
+        if self._schedules is not None or self._cluster_schedules is not None:
+            return
+        if self.settings.backend == "temporal":
+            # The cluster keeps the schedules (one run per due time, whoever is up): this
+            # process hands it the workflows' schedules and follows the runs it starts.
+            self._schedules_changed = asyncio.Event()
+            self._cluster_schedules = asyncio.get_running_loop().create_task(
+                self._keep_cluster_schedules(), name="schedules on Temporal"
+            )
             return
         schedules = Schedules(self, self._workflows.store, clock, owner)
         await schedules.start()
@@ -1606,6 +1651,10 @@ class Engine:
         """Stops running the schedules and triggers here (a running mission goes on)."""
         schedules, self._schedules = self._schedules, None
         taker, self._decision_taker = self._decision_taker, None
+        keeper, self._cluster_schedules = self._cluster_schedules, None
+        if keeper is not None:
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
         if taker is not None:
             taker.cancel()
             await asyncio.gather(taker, return_exceptions=True)
@@ -1616,11 +1665,14 @@ class Engine:
         """Tells the schedules (if this process runs them) that a workflow changed."""
         if self._schedules is not None:
             self._schedules.wake()
+        if self._schedules_changed is not None:
+            self._schedules_changed.set()
 
     @property
     def owns_schedules(self) -> bool:
-        """Whether this process runs the workflows' schedules and triggers now."""
-        return self._schedules is not None
+        """Whether this process runs the workflows' schedules and triggers now (on Temporal:
+        hands their schedules to the cluster and follows their runs)."""
+        return self._schedules is not None or self._cluster_schedules is not None
 
     # Whether a mission can resume ---------------------------------------------------------
     # For the window's Resume button: resume()'s own checks, read without changing anything.

@@ -284,3 +284,55 @@ def test_the_command_line_s_backend_options_reach_the_settings(
     monkeypatch.setenv("ENSEMBLE_BACKEND", "cloud")
     with pytest.raises(SettingsError, match="must be 'embedded' or 'temporal'"):
         Settings.load(ensemble_home / "settings.json")
+
+
+async def test_a_scheduled_workflow_runs_on_the_cluster_and_its_card_comes_to_this_engine(
+    temporal_server: DevServer,
+    scripted: ScriptedModel,
+    workspace: Path,
+    ensemble_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from datetime import timedelta
+
+    from temporalio.client import ScheduleIntervalSpec, ScheduleSpec
+
+    from app.api.workflows import Schedule, WorkflowSpec
+    from app.temporal import schedules
+
+    # Due every two seconds instead of at the date below; a one-time schedule runs once.
+    monkeypatch.setattr(
+        schedules,
+        "schedule_spec",
+        lambda _schedule, **_kw: ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=2))]),
+    )
+    script(scripted)
+    queue = f"q-{uuid.uuid4().hex}"
+    name = f"Mark overdue {uuid.uuid4().hex[:6]}"
+    async with worker_here(temporal_server, queue):
+        engine = Engine(settings=on_temporal(temporal_server, queue))
+        try:
+            engine.save_workflow(
+                WorkflowSpec(
+                    name=name,
+                    instruction=MISSION,
+                    workspaces=[str(workspace)],
+                    schedule=Schedule(kind="once", at="2030-01-01T09:00", timezone="UTC"),
+                )
+            )
+            await engine.start_schedules()
+            assert engine.owns_schedules
+            card = await waiting_card(engine)
+            run = engine.workflow_run_of(card.mission_id)
+            assert run is not None
+            assert run.reason == "schedule"
+            assert card.mission_id.startswith(schedules.schedule_id(name))
+            engine.decide(card.id, Decision.approve())
+            outcome = await asyncio.wait_for(engine.wait(card.mission_id), 90)
+            runs = engine.workflow_runs(name)
+            await engine.stop_schedules()
+        finally:
+            await engine.close()
+    assert outcome.status == "done", outcome.result
+    assert [r.mission_id for r in runs] == [card.mission_id]  # one due time, one run
+    assert cell(workspace / "invoices.xlsx", "E2") == "overdue"

@@ -49,6 +49,7 @@ from app.temporal._shapes import DecisionInput, MissionEvent, MissionInput, Miss
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from app.api.workflows import WorkflowSpec
     from app.settings import Settings, TemporalSettings
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,10 @@ class RemoteMissions:
         self.cluster = cluster
         self._client: Client | None = None
         self._followed: dict[str, _Followed] = {}
+        self._schedules: dict[str, str] = {}
+        """The schedules this client put on the cluster, by id: what they were made from."""
+        self._unscheduled: set[str] = set()
+        """Schedule ids known to be absent from the cluster (removed, or never made)."""
 
     async def client(self) -> Client:
         """The cluster's client, connected on first use.
@@ -360,7 +365,7 @@ class RemoteMissions:
                 setattr(row, name, value)
             session.add(row)
 
-    def _rules(self, mission_id: str) -> list[RuleData]:
+    def _rules(self, mission_id: str | None) -> list[RuleData]:
         return [
             RuleData(
                 id=r.id,
@@ -372,6 +377,64 @@ class RemoteMissions:
             )
             for r in self.journal.rules(mission_id)
         ]
+
+    # The workflows' schedules, kept by the cluster ---------------------------------------------
+
+    async def keep_schedules(
+        self, workflows: Sequence[WorkflowSpec], settings: Settings, journal: Journal
+    ) -> list[tuple[str, str]]:
+        """Makes the cluster's schedules what the workflows say, and lists their runs.
+
+        A scheduled workflow gets (or keeps) its Temporal Schedule, updated when its schedule
+        or its mission changed; a workflow whose schedule was removed here loses it. Only the
+        schedules of these workflows are touched (a team's other schedules are theirs).
+
+        Args:
+            workflows: Every saved workflow.
+            settings: The settings the runs start with (accounts, limits, address book).
+            journal: Where the rules in force and the memory come from.
+
+        Returns:
+            ``(workflow name, run's workflow id)`` for every run the schedules started, as far
+            back as the cluster keeps them, oldest first.
+
+        Raises:
+            EngineError: The cluster cannot be reached, or a schedule cannot be made there.
+        """
+        from app import memory
+        from app.temporal import schedules
+
+        client = await self.client()
+        runs: list[tuple[str, str]] = []
+        for workflow in workflows:
+            sid = schedules.schedule_id(workflow.name)
+            if workflow.schedule is None:
+                if self._schedules.pop(sid, None) is not None or sid not in self._unscheduled:
+                    await schedules.delete_schedule(client, workflow.name)
+                    self._unscheduled.add(sid)
+                continue
+            self._unscheduled.discard(sid)
+            folders = list(workflow.workspaces or settings.workspaces)
+            mission = schedules.scheduled_mission(
+                workflow,
+                settings,
+                rules=self._rules(None),
+                memories=[m.text for m in memory.applying(journal, folders)],
+            )
+            wanted = json.dumps([workflow.schedule.model_dump(mode="json"), repr(mission)], sort_keys=True)
+            if self._schedules.get(sid) != wanted:
+                try:
+                    await schedules.put_schedule(
+                        client, workflow, mission, task_queue=self.cluster.task_queue
+                    )
+                except RPCError as exc:
+                    raise EngineError(
+                        f"The cluster refused the schedule of “{workflow.name}”: {exc.message}"
+                    ) from None
+                self._schedules[sid] = wanted
+            found = await schedules.list_runs(client, workflow.name)
+            runs += [(workflow.name, run.workflow_id) for run in sorted(found, key=lambda r: r.started_at)]
+        return runs
 
     # The person's words, to the workflow ---------------------------------------------------------
 

@@ -340,9 +340,11 @@ class Workflows:
         trigger_key: str | None = None,
         context: str | None = None,
         account: str | None = None,
+        mission_id: str | None = None,
     ) -> str | None:
         """Starts a run (see :meth:`app.engine.Engine.run_workflow`); ``account`` overrides
-        the workflow's (a trigger's email account, so that its agents can open the email).
+        the workflow's (a trigger's email account, so that its agents can open the email);
+        ``mission_id`` is the run's id when the Temporal cluster started it (a schedule's).
 
         Returns:
             Its mission's id; None when ``trigger_key`` already ran.
@@ -391,7 +393,7 @@ class Workflows:
             )
 
         try:
-            return self.engine._start_run(mission_spec, begin)
+            return self.engine._start_run(mission_spec, begin, mission_id=mission_id)
         except _AlreadyRan:
             return None
 
