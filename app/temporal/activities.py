@@ -189,7 +189,8 @@ class MissionActivities:
         for kind in registry().values():
             system = system_prompt(kind).replace("{workspaces}", "\n".join(f"- {w}" for w in folders))
             kinds[kind.name] = _spec(kind.name, system, list(kind.tools))
-        overview = await asyncio.to_thread(workspace_overview, folders)
+        async with _heartbeating():
+            overview = await asyncio.to_thread(workspace_overview, folders)
         return SetupReply(
             lead=_spec("lead", lead_system_prompt([str(w) for w in folders], remembered), lead_tools),
             kinds=kinds,
@@ -295,17 +296,18 @@ class MissionActivities:
         tool = _tool(call.agent, call.tool)
         ctx = self._ctx(call)
         try:
-            args = tool.parse(call.arguments)
-            if tool.prepare is not None:
-                args = await tool.prepare(ctx, args)
-            preview = await tool.render_preview(ctx, args)
-            destinations = call_destinations(tool, args)
-            known: dict[str, str] = {}
-            if destinations and tool.known is not None:
-                try:
-                    known = await tool.known(ctx, args, list(destinations))
-                except ToolError as exc:
-                    log.warning("Could not look up known correspondents: %s", exc)
+            async with _heartbeating():  # a slow preview (a mailbox's lookup) is not a dead worker
+                args = tool.parse(call.arguments)
+                if tool.prepare is not None:
+                    args = await tool.prepare(ctx, args)
+                preview = await tool.render_preview(ctx, args)
+                destinations = call_destinations(tool, args)
+                known: dict[str, str] = {}
+                if destinations and tool.known is not None:
+                    try:
+                        known = await tool.known(ctx, args, list(destinations))
+                    except ToolError as exc:
+                        log.warning("Could not look up known correspondents: %s", exc)
         except ToolError as exc:
             return Proposal(error=defuse(str(exc)))
         return Proposal(
@@ -329,7 +331,8 @@ class MissionActivities:
         if tool.fingerprint is None:
             return ""
         try:
-            return await tool.fingerprint(self._ctx(call), tool.parse(call.arguments))
+            async with _heartbeating():
+                return await tool.fingerprint(self._ctx(call), tool.parse(call.arguments))
         except ToolError:
             return ""
 

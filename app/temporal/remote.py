@@ -118,8 +118,9 @@ class RemoteMissions:
         self.cluster = cluster
         self._client: Client | None = None
         self._followed: dict[str, _Followed] = {}
-        self._schedules: dict[str, str] = {}
-        """The schedules this client put on the cluster, by id: what they were made from."""
+        self._schedules: dict[str, tuple[str, str]] = {}
+        """The schedules this client put on the cluster, by id: the workflow's name, and what
+        the schedule was made from."""
         self._unscheduled: set[str] = set()
         """Schedule ids known to be absent from the cluster (removed, or never made)."""
 
@@ -406,6 +407,11 @@ class RemoteMissions:
 
         client = await self.client()
         runs: list[tuple[str, str]] = []
+        named = {schedules.schedule_id(w.name) for w in workflows}
+        for sid, (name, _made) in list(self._schedules.items()):
+            if sid not in named:  # renamed or deleted here: its old schedule goes
+                await schedules.delete_schedule(client, name)
+                del self._schedules[sid]
         for workflow in workflows:
             sid = schedules.schedule_id(workflow.name)
             if workflow.schedule is None:
@@ -422,7 +428,7 @@ class RemoteMissions:
                 memories=[m.text for m in memory.applying(journal, folders)],
             )
             wanted = json.dumps([workflow.schedule.model_dump(mode="json"), repr(mission)], sort_keys=True)
-            if self._schedules.get(sid) != wanted:
+            if self._schedules.get(sid, ("", ""))[1] != wanted:
                 try:
                     await schedules.put_schedule(
                         client, workflow, mission, task_queue=self.cluster.task_queue
@@ -431,7 +437,7 @@ class RemoteMissions:
                     raise EngineError(
                         f"The cluster refused the schedule of “{workflow.name}”: {exc.message}"
                     ) from None
-                self._schedules[sid] = wanted
+                self._schedules[sid] = (workflow.name, wanted)
             found = await schedules.list_runs(client, workflow.name)
             runs += [(workflow.name, run.workflow_id) for run in sorted(found, key=lambda r: r.started_at)]
         return runs

@@ -18,8 +18,9 @@ on the two nights a year the clocks change, for times inside the hour that chang
   engine runs at 03:30. :func:`schedule_spec` adds a one-day calendar at the shifted time for
   each such night of the next :data:`DST_YEARS` years, so both run at 03:30;
 - a time that exists twice (02:30 on the night the clocks go back): the embedded engine runs
-  at the first one (every-hour schedules in both); Temporal runs once, at either one or both
-  depending on the zone and the time (not something a calendar can choose). Left as is.
+  at the first one (every-hour schedules in both). Temporal, measured: a daily 02:30 in Paris
+  at the second one only, an hourly :30 in Paris once (at the first), a daily 01:30 in New
+  York at both. A wall-clock calendar cannot name one of the two, so this is left as is.
 
 A ``cron`` expression is translated field by field into calendars rather than handed to
 Temporal's own cron parser, which requires *both* the day of the month and the weekday when
@@ -34,7 +35,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from temporalio.client import (
     Client,
@@ -413,11 +414,29 @@ def _forward_changes(zone: ZoneInfo, start: dt.datetime, years: int) -> list[dt.
 # The runs' input ------------------------------------------------------------------------------
 
 
+class RuleRow(Protocol):
+    """A rule as the journal keeps it (:class:`app.journal.Rule`) or as a workflow carries it
+    (:class:`~app.temporal._shapes.RuleData`)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def tool(self) -> str | None: ...
+    @property
+    def conditions_json(self) -> str: ...
+    @property
+    def mission_id(self) -> str | None: ...
+
+
 def scheduled_mission(
     workflow: WorkflowSpec,
     settings: Settings,
     *,
-    rules: Sequence[RuleData] = (),
+    rules: Sequence[RuleRow] = (),
     memories: Sequence[str] = (),
 ) -> MissionInput:
     """The input every scheduled run of a workflow starts with, as the embedded engine's
@@ -436,7 +455,8 @@ def scheduled_mission(
     Args:
         workflow: The workflow.
         settings: The person's settings.
-        rules: The rules in force for every mission (the journal's, by age).
+        rules: The rules in force for every mission, by age: the journal's rows
+            (``journal.rules(None)``) or :class:`~app.temporal._shapes.RuleData`.
         memories: What the person asked the lead to remember that applies to its folders.
 
     Returns:
@@ -490,7 +510,10 @@ def scheduled_mission(
         token_budget=spec.token_budget or settings.token_budget,
         max_tokens=settings.max_tokens,
         options=sent,
-        rules=[*own, *rules],
+        rules=[
+            *own,
+            *(RuleData(r.id, r.kind, r.description, r.tool, r.conditions_json, r.mission_id) for r in rules),
+        ],
         address_book=list(settings.address_book),
         memories=list(memories),
         model_timeout_seconds=settings.api_timeout,
@@ -697,6 +720,7 @@ __all__ = [
     "DST_YEARS",
     "MAX_CATCHUP",
     "SCHEDULE_PREFIX",
+    "RuleRow",
     "ScheduledRun",
     "catchup_window",
     "delete_schedule",

@@ -108,6 +108,17 @@ def _wrong_arguments(tool: str, exc: ValidationError) -> str:
     return f"Wrong arguments for {tool}: {problems}."
 
 
+@dataclasses.dataclass
+class _Batch:
+    """A turn's consecutive proposals of one tool, shown together as one batch card: each is
+    announced, and carried out, in the model's order."""
+
+    id: str
+    size: int
+    announced: list[asyncio.Event]
+    finished: list[asyncio.Event]
+
+
 @workflow.defn(name=WORKFLOW_NAME)
 class MissionWorkflow:
     """One mission: the lead plans, the sub-agents work, every side effect waits for a decision."""
@@ -125,6 +136,7 @@ class MissionWorkflow:
         self._vouched: list[tuple[str, str, str]] = []
         self._results: list[tuple[str, str, bool, str]] = []
         self._titles: dict[str, str] = {}
+        self._batch_of: dict[str, tuple[_Batch, int]] = {}
         self._tokens = 0
         self._status = "running"
 
@@ -146,6 +158,18 @@ class MissionWorkflow:
         Returns:
             How it ended; a stopped mission ends cancelled instead.
         """
+        own_id = workflow.info().workflow_id
+        if mission.mission_id != own_id:
+            # A scheduled run: its input names the schedule; each due time's run is its own
+            # mission (its backups, its cards, the rules limited to "this mission").
+            mission = dataclasses.replace(
+                mission,
+                mission_id=own_id,
+                rules=[
+                    dataclasses.replace(r, mission_id=own_id) if r.mission_id == mission.mission_id else r
+                    for r in mission.rules
+                ],
+            )
         self._mission = mission
         first_line = (mission.text.strip().splitlines() or [""])[0][:120]
         self._event("mission_started", f"Mission started: {first_line}", text=mission.text)
@@ -155,6 +179,7 @@ class MissionWorkflow:
                 SetupRequest(mission.workspaces, mission.memories),
                 result_type=SetupReply,
                 start_to_close_timeout=timedelta(minutes=2),
+                heartbeat_timeout=timedelta(seconds=mission.heartbeat_seconds),
                 retry_policy=TOOL_RETRY,
             )
             for spec in (setup.lead, *setup.kinds.values()):
@@ -243,16 +268,16 @@ class MissionWorkflow:
                     raise _Limit("The model's reply was cut off at the maximum reply length.")
                 return text
             results: list[dict[str, Any]] = []
-            for use in uses:
-                result = await run_tool(use)
-                block: dict[str, Any] = {
-                    "type": "tool_result",
-                    "tool_use_id": use["id"],
-                    "content": result.text,
-                }
-                if result.is_error:
-                    block["is_error"] = True
-                results.append(block)
+            for run in _runs_of_one_tool(uses, spec.effects):
+                for use, result in zip(run, await self._run_together(run, run_tool), strict=True):
+                    block: dict[str, Any] = {
+                        "type": "tool_result",
+                        "tool_use_id": use["id"],
+                        "content": result.text,
+                    }
+                    if result.is_error:
+                        block["is_error"] = True
+                    results.append(block)
             messages.append({"role": "user", "content": results})
             for use, block in zip(uses, results, strict=True):
                 if streak.add(use, block) >= LOOP_LIMIT:
@@ -261,6 +286,26 @@ class MissionWorkflow:
                         "and got the same result each time; it was stopped so that it does not loop."
                     )
         raise _Limit(f"The agent reached its limit of {mission.max_turns} turns without finishing.")
+
+    async def _run_together(
+        self, run: list[dict[str, Any]], run_tool: Callable[[dict[str, Any]], Awaitable[ToolReply]]
+    ) -> list[ToolReply]:
+        """Runs one tool call, or a batch of proposals of one tool (see :class:`_Batch`)."""
+        if len(run) == 1:
+            return [await run_tool(run[0])]
+        batch = _Batch(
+            f"b-{workflow.uuid4().hex[:12]}",
+            len(run),
+            [asyncio.Event() for _ in run],
+            [asyncio.Event() for _ in run],
+        )
+        for index, use in enumerate(run):
+            self._batch_of[str(use["id"])] = (batch, index)
+        try:
+            return list(await asyncio.gather(*(run_tool(use) for use in run)))
+        finally:
+            for use in run:
+                self._batch_of.pop(str(use["id"]), None)
 
     # The lead's tools -----------------------------------------------------------------------
 
@@ -446,6 +491,25 @@ class MissionWorkflow:
             heartbeat_timeout=timedelta(seconds=self.mission.heartbeat_seconds),
             retry_policy=TOOL_RETRY,
         )
+        member = self._batch_of.get(call.call_id)
+        try:
+            if member is not None and member[1] > 0:
+                await member[0].announced[member[1] - 1].wait()  # cards in the model's order
+            return await self._decide_and_run(kind, task, call, effect, proposal, member)
+        finally:
+            if member is not None:
+                member[0].announced[member[1]].set()
+                member[0].finished[member[1]].set()
+
+    async def _decide_and_run(
+        self,
+        kind: AgentSpec,
+        task: str,
+        call: ToolRequest,
+        effect: str,
+        proposal: Proposal,
+        member: tuple[_Batch, int] | None,
+    ) -> ToolReply:
         if proposal.error is not None:
             return ToolReply(proposal.error, is_error=True)
         card = Card(
@@ -461,7 +525,9 @@ class MissionWorkflow:
         )
         new = self._screen(card, proposal)
         self._cards[card.action_id] = card
-        self._announce(card, proposal.arguments, new)
+        self._announce(card, proposal.arguments, new, member)
+        if member is not None:
+            member[0].announced[member[1]].set()
         while True:
             decision = await self._decision(card)
             if decision.kind == "reject":
@@ -469,6 +535,8 @@ class MissionWorkflow:
                 return ToolReply(
                     f"Rejected by {who}: {decision.reason or 'no reason given'}. {REJECTED}", is_error=True
                 )
+            if member is not None and member[1] > 0:
+                await member[0].finished[member[1] - 1].wait()  # carried out in the model's order
             edited = decision.kind == "edit"
             final = json.loads(card.edited_arguments_json or card.arguments_json)
             self._vouch_approved(card, final)
@@ -481,6 +549,7 @@ class MissionWorkflow:
                         approved,
                         result_type=str,
                         start_to_close_timeout=TOOL_TIMEOUT,
+                        heartbeat_timeout=timedelta(seconds=self.mission.heartbeat_seconds),
                         retry_policy=TOOL_RETRY,
                     )
                 )
@@ -493,7 +562,7 @@ class MissionWorkflow:
             card.status, card.ask_person, card.notice = "pending", True, outcome.text
             card.decision = card.decided_by = card.edited_arguments_json = card.reason = None
             self._decisions.pop(card.action_id, None)
-            self._announce(card, proposal.arguments, [])
+            self._announce(card, proposal.arguments, [], None)
         return self._executed(card, outcome, final if edited else None)
 
     def _screen(self, card: Card, proposal: Proposal) -> list[dict[str, str]]:
@@ -527,7 +596,14 @@ class MissionWorkflow:
         self._new[card.action_id] = new
         return vouch.as_json(new, seen)
 
-    def _announce(self, card: Card, arguments: dict[str, Any], new: list[dict[str, str]]) -> None:
+    def _announce(
+        self,
+        card: Card,
+        arguments: dict[str, Any],
+        new: list[dict[str, str]],
+        member: tuple[_Batch, int] | None,
+    ) -> None:
+        batch = {} if member is None else {"batch": member[0].id, "batch_size": member[0].size}
         self._event(
             "action_proposed",
             f"{card.agent} proposes: {card.preview.get('summary', card.title)}",
@@ -542,6 +618,7 @@ class MissionWorkflow:
             warning=card.notice,
             ask_person=card.ask_person,
             new_destinations=new,
+            **batch,
         )
 
     async def _decision(self, card: Card) -> DecisionInput:
@@ -776,3 +853,21 @@ def _endpoint_url(options: dict[str, Any]) -> str | None:
     endpoint = options.get("endpoint")
     url = endpoint.get("base_url") if isinstance(endpoint, dict) else None
     return url if isinstance(url, str) and url else None
+
+
+def _runs_of_one_tool(uses: list[dict[str, Any]], effects: dict[str, str]) -> list[list[dict[str, Any]]]:
+    """A turn's tool calls in order, consecutive proposals of one side-effect tool together (a
+    batch, as the embedded engine's ``TurnOrder`` groups them), every other call alone."""
+    runs: list[list[dict[str, Any]]] = []
+    for use in uses:
+        name = str(use.get("name"))
+        last = runs[-1] if runs else None
+        if (
+            last is not None
+            and effects.get(name) in ("local", "external")
+            and str(last[0].get("name")) == name
+        ):
+            last.append(use)
+        else:
+            runs.append([use])
+    return runs
