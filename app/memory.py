@@ -301,11 +301,12 @@ class RememberArgs(BaseModel):
     )
 
 
-def remember_tool(journal: Journal) -> Tool[RememberArgs]:
+def remember_tool(journal: Journal | None) -> Tool[RememberArgs]:
     """The lead's ``remember`` tool: proposes an item, which only the person may approve.
 
     Args:
-        journal: Where an approved item is kept.
+        journal: Where an approved item is kept; None where it is only proposed (a worker of
+            the Temporal backend: the person's own Ensemble keeps what they approve).
     """
 
     async def prepare(ctx: ToolContext, args: RememberArgs) -> RememberArgs:
@@ -333,6 +334,8 @@ def remember_tool(journal: Journal) -> Tool[RememberArgs]:
         )
 
     async def run(ctx: ToolContext, args: RememberArgs) -> ToolOutput:
+        if journal is None:
+            raise ToolError("Memory is kept by the person's own Ensemble, not here.")
         try:
             row = add(
                 journal,
@@ -347,6 +350,8 @@ def remember_tool(journal: Journal) -> Tool[RememberArgs]:
         return ToolOutput(f"Remembered ({scope_words(row.workspace)}): {row.text}")
 
     async def confirm(ctx: ToolContext, _args: RememberArgs) -> bool | None:
+        if journal is None:
+            return None
         return journal.memory_of_call(ctx.mission_id, ctx.call_id) is not None
 
     def destinations(args: RememberArgs) -> list[Destination]:

@@ -336,3 +336,35 @@ async def test_a_scheduled_workflow_runs_on_the_cluster_and_its_card_comes_to_th
     assert outcome.status == "done", outcome.result
     assert [r.mission_id for r in runs] == [card.mission_id]  # one due time, one run
     assert cell(workspace / "invoices.xlsx", "E2") == "overdue"
+
+
+async def test_what_the_lead_proposes_to_remember_waits_for_the_person_and_is_kept_here(
+    temporal_server: DevServer, scripted: ScriptedModel, workspace: Path, ensemble_home: Path
+) -> None:
+    from app.testing.scripted_model import text, tool_call
+
+    mission = "Sign my emails as Ana from now on"
+    scripted.add(
+        mission,
+        tool_call("remember", {"text": "Sign emails as Ana", "scope": "everywhere"}),
+        text("I will sign as Ana."),
+    )
+    queue = f"q-{uuid.uuid4().hex}"
+    async with worker_here(temporal_server, queue):
+        engine = Engine(settings=on_temporal(temporal_server, queue))
+        try:
+            # Even "approve every action" leaves it to the person.
+            mission_id = engine.start(
+                MissionSpec(instruction=mission, workspaces=[str(workspace)], approval="all")
+            )
+            card = await waiting_card(engine)
+            assert card.tool == "remember"
+            assert card.ask_person
+            assert engine.list_memory() == []
+            engine.decide(card.id, Decision.approve())
+            outcome = await asyncio.wait_for(engine.wait(mission_id), 60)
+            kept = [m.text for m in engine.list_memory()]
+        finally:
+            await engine.close()
+    assert outcome.status == "done", outcome.result
+    assert kept == ["Sign emails as Ana"]

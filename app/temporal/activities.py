@@ -32,7 +32,7 @@ from temporalio.exceptions import ApplicationError
 from app.agents import registry, system_prompt
 from app.gate import call_destinations
 from app.journal import Memory
-from app.memory import prompt_section
+from app.memory import REMEMBER, prompt_section, remember_tool
 from app.model import ModelClient, ModelError
 from app.orchestrator import (
     ASK_USER_DESCRIPTION,
@@ -113,6 +113,8 @@ def _spec(name: str, system: str, tools: list[AnyTool]) -> AgentSpec:
 
 
 def _tool(agent: str, name: str) -> AnyTool:
+    if agent == "lead" and name == REMEMBER:
+        return remember_tool(None)  # proposed here; kept by the person's own Ensemble
     kind = registry().get(agent)
     found = kind.tool(name) if kind is not None else None
     if found is None:
@@ -184,6 +186,7 @@ class MissionActivities:
                 args_model=AskUserArgs,
                 run=_not_here,
             ),
+            remember_tool(None),  # proposed on a worker; the person's own Ensemble keeps it
         ]
         kinds = {}
         for kind in registry().values():

@@ -339,6 +339,8 @@ class RemoteMissions:
             )
         elif kind == "chat_message":
             save.append(ChatMessage(mission_id=mission_id, role="assistant", text=event.summary))
+        elif kind == "memory_approved":
+            self._keep_memory(mission_id, data)
         elif kind == "model_call":  # what the missions list prices
             save.append(
                 ModelCall(
@@ -356,6 +358,27 @@ class RemoteMissions:
             )
         self.journal.audit(mission_id, kind, event.summary, task_id=task_id, save=save, **data)
         return None
+
+    def _keep_memory(self, mission_id: str, data: dict[str, Any]) -> None:
+        """What the person approved for the lead to remember goes to this Ensemble's memory
+        (once: following the mission again finds it kept)."""
+        from app import memory
+
+        call_id = str(data.get("call_id") or "")
+        if self.journal.memory_of_call(mission_id, call_id) is not None:
+            return
+        folder = data.get("folder")
+        try:
+            memory.add(
+                self.journal,
+                str(data.get("text") or ""),
+                str(folder) if folder else None,
+                source="you approved it in a mission",
+                mission_id=mission_id,
+                call_id=call_id or None,
+            )
+        except memory.MemoryRefused as exc:
+            log.warning("An item approved in mission %s could not be kept: %s", mission_id, exc)
 
     def _update(self, table: type[Task] | type[ProposedAction], row_id: str, **changes: Any) -> None:
         with self.journal.session() as session:

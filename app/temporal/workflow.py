@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
 
     from app import rules, vouch
     from app.journal import VouchSources
+    from app.memory import PERSON_ONLY_NOTICE
     from app.orchestrator import OVERVIEW, DelegateArgs, add_user_text
     from app.orchestrator._delegate import TaskSpec, check_plan
     from app.orchestrator._loop import LOOP_LIMIT, Streak
@@ -315,12 +316,83 @@ class MissionWorkflow:
             reply = await self._delegate(setup, arguments)
         elif name == "ask_user":
             reply = await self._ask(arguments)
+        elif name == "remember":
+            reply = await self._remember(use)
         else:
             reply = ToolReply(
-                f"There is no tool named {name!r}. Available: delegate, ask_user.", is_error=True
+                f"There is no tool named {name!r}. Available: delegate, ask_user, remember.", is_error=True
             )
         self._results.append((name, "lead", reply.is_error, reply.text))
         return reply
+
+    async def _remember(self, use: dict[str, Any]) -> ToolReply:
+        """The lead proposes something to remember: a card only the person decides (no rule,
+        either way); what they approve goes to their own Ensemble's memory (the client that
+        follows the mission keeps it, from the ``memory_approved`` event)."""
+        mission = self.mission
+        arguments = use.get("input") if isinstance(use.get("input"), dict) else {}
+        call = ToolRequest(
+            mission_id=mission.mission_id,
+            agent="lead",
+            tool="remember",
+            call_id=str(use["id"]),
+            arguments=dict(arguments or {}),
+            workspaces=mission.workspaces,
+            options=mission.options,
+        )
+        proposal: Proposal = await workflow.execute_activity(
+            "ensemble_propose",
+            call,
+            result_type=Proposal,
+            start_to_close_timeout=TOOL_TIMEOUT,
+            heartbeat_timeout=timedelta(seconds=mission.heartbeat_seconds),
+            retry_policy=TOOL_RETRY,
+        )
+        if proposal.error is not None:
+            return ToolReply(proposal.error, is_error=True)
+        card = Card(
+            action_id=f"a-{workflow.uuid4().hex[:16]}",
+            mission_id=mission.mission_id,
+            task="",
+            agent="lead",
+            tool="remember",
+            title=self._title("remember"),
+            effect="local",
+            arguments_json=json.dumps(proposal.arguments, ensure_ascii=False),
+            preview=proposal.preview,
+            ask_person=True,
+            notice=PERSON_ONLY_NOTICE,
+        )
+        self._cards[card.action_id] = card
+        self._announce(card, proposal.arguments, [], None)
+        await workflow.wait_condition(lambda: card.action_id in self._decisions)
+        decision = self._decisions[card.action_id]
+        if decision.kind == "reject":
+            return ToolReply(
+                f"Rejected by the person: {decision.reason or 'no reason given'}. Nothing was remembered.",
+                is_error=True,
+            )
+        final = json.loads(card.edited_arguments_json or card.arguments_json)
+        text = str(final.get("text") or "")
+        folder = final.get("folder") if final.get("scope") == "workspace" else None
+        where = "for all missions" if not folder else f"for missions in {folder}"
+        card.status, card.result = "executed", f"Remembered ({where}): {text}"
+        self._event(
+            "memory_approved",
+            f"Remember: {text} ({where})",
+            action_id=card.action_id,
+            text=text,
+            folder=folder,
+            call_id=call.call_id,
+        )
+        self._event(
+            "action_executed",
+            f"Done: {card.preview.get('summary', card.title)}",
+            action_id=card.action_id,
+            backup=None,
+            undoable=False,
+        )
+        return ToolReply(card.result)
 
     async def _delegate(self, setup: SetupReply, arguments: dict[str, Any]) -> ToolReply:
         """Runs a plan's tasks, in parallel where their dependencies allow, and returns each
