@@ -572,9 +572,13 @@ class Engine:
         """Every proposed action waiting for the person, oldest first, across missions (those
         of missions this engine follows on Temporal too)."""
         found = self.gate.pending_actions()
-        remote = self._remote
-        if remote is not None:
-            found += [a for a in self.journal.actions(status="pending") if remote.follows(a.mission_id)]
+        if self.settings.backend == "temporal" or self._remote is not None:
+            # Cards of missions on the cluster that an Ensemble of this journal follows (this
+            # one, or the window while the command line asks).
+            for action in self.journal.actions(status="pending"):
+                mission = self.journal.mission(action.mission_id)
+                if mission is not None and mission.status == "running" and self._is_remote(mission.id):
+                    found.append(action)
             found.sort(key=lambda a: a.created_at)
         return found
 

@@ -129,7 +129,7 @@ async def test_a_card_decided_by_another_process_releases_the_action_here(
         try:
             mission_id = engine.start(MissionSpec(instruction=MISSION, workspaces=[str(workspace)]))
             card = await waiting_card(engine)
-            command = [
+            cli = [
                 sys.executable,
                 "-m",
                 "app.cli",
@@ -137,12 +137,19 @@ async def test_a_card_decided_by_another_process_releases_the_action_here(
                 "temporal",
                 "--temporal",
                 temporal_server.target,
-                "--task-queue",
-                queue,
-                "decide",
-                card.id,
-                "approve",
             ]
+            listed = await asyncio.to_thread(
+                subprocess.run,
+                [*cli, "pending", "--json"],
+                cwd=ROOT,
+                env=dict(os.environ),
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert listed.returncode == 0, listed.stderr
+            assert card.id in listed.stdout  # another terminal sees the window's card
+            command = [*cli, "--task-queue", queue, "decide", card.id, "approve"]
             done = await asyncio.to_thread(
                 subprocess.run,
                 command,
