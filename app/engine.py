@@ -113,6 +113,8 @@ class _Remote(Protocol):
         self, workflows: Sequence[WorkflowSpec], settings: Settings, journal: Journal
     ) -> list[tuple[str, str]]: ...
     def busy(self) -> bool: ...
+    def followed(self) -> list[str]: ...
+    async def add_rule(self, mission_id: str, rule: Any) -> None: ...
     def open_question(self, mission_id: str) -> bool: ...
     def stopping(self, mission_id: str) -> None: ...
     async def run(
@@ -554,7 +556,21 @@ class Engine:
                 mission_id, "rule_added", f"Rule: {text}", rule_id=rule.id, rule_kind=kind, tool=tool
             )
         self.gate.apply_rule(rule)
+        self._send_rule(rule)
         return rule
+
+    def _send_rule(self, rule: Rule) -> None:
+        """Hands a new rule to the running missions on Temporal it applies to (their workflows
+        hold the rules they decide by)."""
+        remote = self._remote
+        if remote is None:
+            return
+        targets = [rule.mission_id] if rule.mission_id is not None else remote.followed()
+        for mission_id in targets:
+            if not remote.follows(mission_id):
+                continue
+            task = asyncio.get_running_loop().create_task(remote.add_rule(mission_id, rule))
+            task.add_done_callback(_log_unsent)
 
     def remove_rule(self, rule_id: str) -> Rule:
         """Deactivates a rule (it stays in the journal, for the audit of what it decided).

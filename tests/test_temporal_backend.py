@@ -375,3 +375,27 @@ async def test_what_the_lead_proposes_to_remember_waits_for_the_person_and_is_ke
             await engine.close()
     assert outcome.status == "done", outcome.result
     assert kept == ["Sign emails as Ana"]
+
+
+async def test_a_rule_added_while_a_card_waits_decides_it_on_the_cluster(
+    temporal_server: DevServer, scripted: ScriptedModel, workspace: Path, ensemble_home: Path
+) -> None:
+    script(scripted)
+    queue = f"q-{uuid.uuid4().hex}"
+    seen: list[AnyEvent] = []
+    async with worker_here(temporal_server, queue):
+        engine = Engine(settings=on_temporal(temporal_server, queue))
+        engine.subscribe_events(seen.append)
+        try:
+            mission_id = engine.start(MissionSpec(instruction=MISSION, workspaces=[str(workspace)]))
+            card = await waiting_card(engine)
+            rule = engine.add_rule(
+                "approve_all", mission_id=mission_id, tool="sheet_write", where={"path": "*invoices.xlsx"}
+            )
+            outcome = await asyncio.wait_for(engine.wait(mission_id), 90)
+        finally:
+            await engine.close()
+    assert outcome.status == "done", outcome.result
+    assert cell(workspace / "invoices.xlsx", "E2") == "overdue"
+    decided = [e for e in seen if isinstance(e, ActionDecided) and e.action_id == card.id]
+    assert [e.decided_by for e in decided] == [f"rule:{rule.id} ({rule.description})"]

@@ -42,7 +42,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from app.errors import EngineError
-from app.journal import ChatMessage, Journal, Mission, ModelCall, ProposedAction, Task, utcnow
+from app.journal import ChatMessage, Journal, Mission, ModelCall, ProposedAction, Rule, Task, utcnow
 from app.temporal import client as temporal
 from app.temporal._shapes import DecisionInput, MissionEvent, MissionInput, MissionResult, RuleData
 
@@ -286,6 +286,8 @@ class RemoteMissions:
             return Ending(status, None, text or event.summary, tokens)
         if kind == "chat_message" and data.get("role") == "user":
             return None  # the person's own words: the engine wrote them when they were sent
+        if kind == "rule_added":
+            return None  # the engine recorded the rule when the person added it
         save: list[Any] = []
         if key is not None:
             data.setdefault("key", key)
@@ -497,6 +499,31 @@ class RemoteMissions:
         except WorkflowUpdateFailedError as exc:  # the validator's words, for a person
             cause = exc.cause or exc
             raise EngineError(str(getattr(cause, "message", None) or cause)) from None
+
+    async def add_rule(self, mission_id: str, rule: Rule) -> None:
+        """Hands a rule the person added to a running mission's workflow (it decides the cards
+        waiting for it there, and those to come).
+
+        Raises:
+            EngineError: The cluster cannot be reached, or the mission has ended there.
+        """
+        handle = await self._handle(mission_id)
+        data = RuleData(
+            id=rule.id,
+            kind=rule.kind,
+            description=rule.description,
+            tool=rule.tool,
+            conditions_json=rule.conditions_json,
+            mission_id=rule.mission_id,
+        )
+        try:
+            await handle.execute_update("add_rule", data, result_type=int)
+        except _UNSENT as exc:
+            raise EngineError(f"The rule did not reach the mission on the cluster: {exc}") from None
+
+    def followed(self) -> list[str]:
+        """The missions this client follows now."""
+        return list(self._followed)
 
     async def answer(self, mission_id: str, text: str) -> None:
         """Answers the lead's oldest open question.

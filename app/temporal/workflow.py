@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         ModelReply,
         ModelRequest,
         Proposal,
+        RuleData,
         SetupReply,
         SetupRequest,
         ToolReply,
@@ -853,6 +854,36 @@ class MissionWorkflow:
                     tool.parse({**json.loads(card.arguments_json), **decision.arguments})
                 except ToolError as exc:
                     raise ValueError(str(exc)) from None
+
+    @workflow.update
+    def add_rule(self, rule: RuleData) -> int:
+        """A rule the person added while the mission runs: it decides the cards waiting for it
+        now, and those to come, as the gate's ``apply_rule`` does (never a card only the person
+        may approve, unless it refuses it; never a ``remember`` card).
+
+        Args:
+            rule: The rule; one limited to a mission is limited to this one.
+
+        Returns:
+            How many waiting cards it decided.
+        """
+        mission = self.mission
+        if rule.mission_id is not None:
+            rule = dataclasses.replace(rule, mission_id=mission.mission_id)
+            mission.rules.insert(0, rule)  # the mission's own rules come first
+        else:
+            mission.rules.append(rule)
+        decided = 0
+        for card in list(self._cards.values()):
+            if card.status != "pending" or card.action_id in self._decisions or card.tool == "remember":
+                continue
+            if rules.deciding_rule([rule], card) is None or (card.ask_person and rule.kind != "reject_all"):
+                continue
+            kind = "approve" if rule.kind == "approve_all" else "reject"
+            by = f"rule:{rule.id} ({rule.description})"
+            self._record(card, DecisionInput(card.action_id, kind, reason=f"rule: {rule.description}", by=by))
+            decided += 1
+        return decided
 
     @workflow.update
     def answer(self, answer: AnswerInput) -> None:
