@@ -399,3 +399,48 @@ async def test_a_rule_added_while_a_card_waits_decides_it_on_the_cluster(
     assert cell(workspace / "invoices.xlsx", "E2") == "overdue"
     decided = [e for e in seen if isinstance(e, ActionDecided) and e.action_id == card.id]
     assert [e.decided_by for e in decided] == [f"rule:{rule.id} ({rule.description})"]
+
+
+async def test_a_model_that_stays_unavailable_makes_the_mission_wait_not_fail(
+    temporal_server: DevServer, scripted: ScriptedModel, workspace: Path, ensemble_home: Path
+) -> None:
+    from temporalio.client import Client as TemporalClient
+
+    from app.temporal._shapes import RuleData
+    from app.temporal.client import events, mission_input, start_mission
+    from app.testing.scripted_model import error
+
+    script(scripted)
+    down = {"calls": 0}
+
+    def overloaded(_body: dict[str, Any]) -> Any:
+        # Overloaded through the first round of tries and a wait, then back.
+        if down["calls"] < 3:
+            down["calls"] += 1
+            return error(529, "overloaded_error", "Overloaded")
+        return None
+
+    scripted.on_request(overloaded)
+    queue, mission_id = f"q-{uuid.uuid4().hex}", f"m-{uuid.uuid4().hex[:12]}"
+    data = mission_input(
+        mission_id,
+        MISSION,
+        [str(workspace)],
+        Settings(),
+        rules=[],
+        model_attempts=2,
+        model_wait_seconds=1.0,
+    )
+    data.rules.append(RuleData("r-all", "approve_all", "Approve every action"))
+    async with worker_here(temporal_server, queue):
+        client = await TemporalClient.connect(temporal_server.target)
+        handle = await start_mission(client, data, queue)
+        result = await asyncio.wait_for(handle.result(), 120)
+        seen = await events(handle)
+    assert result.status == "done", result.result
+    kinds = [e.kind for e in seen]
+    assert kinds.count("model_unavailable") == 1, kinds  # said once, not at every try
+    assert kinds.count("model_available") == 1, kinds
+    said = next(e for e in seen if e.kind == "model_unavailable")
+    assert "waits and tries again every 1 seconds" in said.summary
+    assert cell(workspace / "invoices.xlsx", "E2") == "overdue"

@@ -62,6 +62,9 @@ class MissionInput:
         model_timeout_seconds: How long one model call may take.
         heartbeat_seconds: How soon a model call or an action whose worker died is tried again
             on another worker.
+        model_attempts: How often a model call is tried (with backoff up to a minute) before
+            the mission says the model is unavailable and waits.
+        model_wait_seconds: How long it then waits before it tries again.
     """
 
     mission_id: str
@@ -77,6 +80,8 @@ class MissionInput:
     memories: list[str] = field(default_factory=list)
     model_timeout_seconds: float = 600.0
     heartbeat_seconds: float = 30.0
+    model_attempts: int = 10
+    model_wait_seconds: float = 300.0
 
 
 @dataclass

@@ -68,7 +68,9 @@ MODEL_RETRY = RetryPolicy(
     maximum_attempts=10,
 )
 """Model calls: an overloaded or unreachable API, or a worker that died, is tried again with
-backoff; a key the API refuses or a request it rejects fails at once (non-retryable)."""
+backoff; a key the API refuses or a request it rejects fails at once (non-retryable). After
+these tries (``MissionInput.model_attempts``) the mission waits (``model_wait_seconds``) and
+starts them again."""
 
 TOOL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
 """Reads, proposals and fingerprints change nothing: tried again if their worker died."""
@@ -230,8 +232,7 @@ class MissionWorkflow:
             if self._tokens >= mission.token_budget:
                 used = f"{self._tokens:,} of {mission.token_budget:,} tokens"
                 raise _Limit(f"The mission's token budget is used up ({used}).")
-            reply: ModelReply = await workflow.execute_activity(
-                "ensemble_model_reply",
+            reply = await self._model_reply(
                 ModelRequest(
                     mission_id=mission.mission_id,
                     agent=spec.name,
@@ -242,10 +243,7 @@ class MissionWorkflow:
                     messages=messages,
                     base_url=_endpoint_url(mission.options),
                 ),
-                result_type=ModelReply,
-                start_to_close_timeout=timedelta(seconds=mission.model_timeout_seconds),
-                heartbeat_timeout=timedelta(seconds=mission.heartbeat_seconds),
-                retry_policy=MODEL_RETRY,
+                task,
             )
             self._tokens += reply.tokens
             self._event(
@@ -288,6 +286,49 @@ class MissionWorkflow:
                         "and got the same result each time; it was stopped so that it does not loop."
                     )
         raise _Limit(f"The agent reached its limit of {mission.max_turns} turns without finishing.")
+
+    async def _model_reply(self, request: ModelRequest, task: str) -> ModelReply:
+        """One model call. While the model stays unavailable (overloaded, unreachable, every
+        worker away) the mission waits and tries again every ``model_wait_seconds``, saying so
+        once, instead of failing: the embedded engine pauses such a mission. A refused key or
+        request fails at once."""
+        said = False
+        while True:
+            try:
+                reply: ModelReply = await workflow.execute_activity(
+                    "ensemble_model_reply",
+                    request,
+                    result_type=ModelReply,
+                    start_to_close_timeout=timedelta(seconds=self.mission.model_timeout_seconds),
+                    heartbeat_timeout=timedelta(seconds=self.mission.heartbeat_seconds),
+                    retry_policy=dataclasses.replace(
+                        MODEL_RETRY, maximum_attempts=self.mission.model_attempts
+                    ),
+                )
+            except ActivityError as exc:
+                cause = exc.cause
+                if isinstance(cause, ApplicationError) and cause.non_retryable:
+                    raise
+                wait = timedelta(seconds=self.mission.model_wait_seconds)
+                if not said:
+                    every = (
+                        f"{wait.total_seconds() / 60:g} minutes"
+                        if wait >= timedelta(minutes=1)
+                        else f"{wait.total_seconds():g} seconds"
+                    )
+                    self._event(
+                        "model_unavailable",
+                        f"The model is unavailable ({_cause(exc)}). The mission waits and tries again "
+                        f"every {every}; stop it if it should not.",
+                        task=task,
+                        reason=_cause(exc),
+                    )
+                    said = True
+                await workflow.sleep(wait)
+                continue
+            if said:
+                self._event("model_available", "The model answers again; the mission goes on.", task=task)
+            return reply
 
     async def _run_together(
         self, run: list[dict[str, Any]], run_tool: Callable[[dict[str, Any]], Awaitable[ToolReply]]
