@@ -117,6 +117,7 @@ class _Remote(Protocol):
     async def add_rule(self, mission_id: str, rule: Any) -> None: ...
     def open_question(self, mission_id: str) -> bool: ...
     def stopping(self, mission_id: str) -> None: ...
+    async def cancel(self, mission_id: str) -> None: ...
     async def run(
         self,
         mission: Mission,
@@ -919,6 +920,14 @@ class Engine:
                 error = f"Paused: {reason.rstrip('.')}. {RESUMES_ON_START}"
         except EngineError as exc:
             error = str(exc)
+        except asyncio.CancelledError:
+            # Cancelled before its follower got going (still connecting or starting it).
+            if mission.id in self._pause_reasons:
+                reason = self._pause_reasons.get(mission.id) or "Ensemble was closed"
+                status, error = "interrupted", f"Paused: {reason.rstrip('.')}. {RESUMES_ON_START}"
+            else:
+                status, error = "cancelled", "Stopped by the person."
+                await self._remote_missions().cancel(mission.id)
         except Exception as exc:
             # The outer boundary of one mission: a bug ends this mission, never the app.
             log.exception("Following mission %s on Temporal failed unexpectedly", mission.id)
@@ -1229,12 +1238,18 @@ class Engine:
         task = self._running.get(mission_id)
         if task is None:
             return False
-        if self._remote is not None and self._remote.follows(mission_id):
-            self._remote.stopping(mission_id)  # cancelling its follower cancels its workflow
+        if self._is_remote(mission_id):
+            self._remote_missions().stopping(mission_id)  # cancelling its follower cancels its workflow
         else:
             self.gate.reject_pending(mission_id, "stopped by user")
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+        mission = self.journal.mission(mission_id)
+        if task.cancelled() and mission is not None and mission.status == "running":
+            # Stopped before it began (no step of it ran to record its end).
+            if self._is_remote(mission_id):
+                await self._remote_missions().cancel(mission_id)
+            self._finish(mission, "cancelled", None, "Stopped by the person.")
         return True
 
     async def cancel_all(self) -> int:

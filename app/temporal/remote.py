@@ -118,6 +118,8 @@ class RemoteMissions:
         self.cluster = cluster
         self._client: Client | None = None
         self._followed: dict[str, _Followed] = {}
+        self._stop_asked: set[str] = set()
+        """Missions the person stopped whose follower has not seen it yet."""
         self._schedules: dict[str, tuple[str, str]] = {}
         """The schedules this client put on the cluster, by id: the workflow's name, and what
         the schedule was made from."""
@@ -193,18 +195,19 @@ class RemoteMissions:
             handle = await temporal.start_mission(client, data, self.cluster.task_queue)
         except WorkflowAlreadyStartedError:
             handle = temporal.mission(client, mission.id)  # followed again: it runs already
-        followed = _Followed(handle)
+        followed = _Followed(handle, stopping=mission.id in self._stop_asked)
         self._followed[mission.id] = followed
         try:
             return await self._follow(mission.id, followed)
         except asyncio.CancelledError:
-            if not followed.stopping:
+            if not (followed.stopping or mission.id in self._stop_asked):
                 return Ending(
                     "interrupted", error="This app stopped following it; it goes on on the cluster."
                 )
             return await self._stop_and_follow(mission.id, followed)
         finally:
             self._followed.pop(mission.id, None)
+            self._stop_asked.discard(mission.id)
 
     async def _stop_and_follow(self, mission_id: str, followed: _Followed) -> Ending:
         with contextlib.suppress(RPCError):
@@ -554,11 +557,19 @@ class RemoteMissions:
             raise EngineError(f"The message did not reach the cluster: {exc}") from None
 
     def stopping(self, mission_id: str) -> None:
-        """Marks a followed mission as stopped by the person: cancelling its follower then
-        cancels its workflow (rather than only stop following it)."""
+        """Marks a mission as stopped by the person (followed already, or about to be):
+        cancelling its follower then cancels its workflow rather than only stop following it."""
+        self._stop_asked.add(mission_id)
         followed = self._followed.get(mission_id)
         if followed is not None:
             followed.stopping = True
+
+    async def cancel(self, mission_id: str) -> None:
+        """Cancels a mission's workflow without following it (stopped before its follower
+        got going); a mission that has ended or never started is left as it is."""
+        self._stop_asked.discard(mission_id)
+        with contextlib.suppress(*_UNSENT, RPCError):
+            await temporal.mission(await self.client(), mission_id).cancel()
 
     async def _handle(self, mission_id: str) -> WorkflowHandle[Any, MissionResult]:
         followed = self._followed.get(mission_id)
