@@ -444,3 +444,63 @@ async def test_a_model_that_stays_unavailable_makes_the_mission_wait_not_fail(
     said = next(e for e in seen if e.kind == "model_unavailable")
     assert "waits and tries again every 1 seconds" in said.summary
     assert cell(workspace / "invoices.xlsx", "E2") == "overdue"
+
+
+async def test_a_mission_whose_app_was_killed_is_followed_again_and_finishes_once(
+    temporal_server: DevServer, scripted: ScriptedModel, workspace: Path, ensemble_home: Path
+) -> None:
+    """kill -9 of the process that started a mission on Temporal: the mission goes on on the
+    cluster; the next Ensemble follows it again by itself, and its card is decided there."""
+    import signal
+
+    from app.journal import Journal
+    from app.paths import Paths
+
+    script(scripted)
+    queue = f"q-{uuid.uuid4().hex}"
+    async with worker_here(temporal_server, queue):
+        command = [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "--backend",
+            "temporal",
+            "--temporal",
+            temporal_server.target,
+            "--task-queue",
+            queue,
+            "run",
+            MISSION,
+            "--workspace",
+            str(workspace),
+        ]
+        process = await asyncio.create_subprocess_exec(
+            *command, cwd=ROOT, env=dict(os.environ), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL
+        )
+        journal = Journal(Paths.default().journal)
+        try:
+
+            async def card_in_journal() -> Any:
+                return journal.actions(status="pending")
+
+            waiting = (await eventually(card_in_journal, "the card in the killed app's journal"))[0]
+        finally:
+            journal.close()
+            process.send_signal(signal.SIGKILL)
+            await asyncio.wait_for(process.wait(), 30)
+
+        engine = Engine(settings=on_temporal(temporal_server, queue))
+        try:
+            assert [m.id for m in engine.paused_by_quit()] == [waiting.mission_id]
+            assert engine.resume_paused() == [(waiting.mission_id, None)]
+            card = await waiting_card(engine)
+            assert card.id == waiting.id
+            engine.decide(card.id, Decision.approve())
+            outcome = await asyncio.wait_for(engine.wait(card.mission_id), 90)
+            kinds = [e.kind for e in engine.mission_events(card.mission_id)]
+        finally:
+            await engine.close()
+    assert outcome.status == "done", outcome.result
+    assert cell(workspace / "invoices.xlsx", "E2") == "overdue"
+    assert kinds.count("action_proposed") == 1, kinds
+    assert kinds.count("action_executed") == 1, kinds
