@@ -307,6 +307,7 @@ class Engine:
             model=_endpoint(options).get("model") or str(options.get("model") or self.settings.model),
             label=options.get("label"),
             demo=options.get("label") == "demo",
+            on_cluster=options.get("backend") == "temporal",
         )
         messages: list[dict[str, Any]] = [{"role": "user", "content": text}]
         if begin is not None:

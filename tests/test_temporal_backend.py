@@ -99,6 +99,7 @@ async def test_a_mission_on_temporal_reads_and_decides_like_an_embedded_one(
         info = again.mission_info(mission_id)
         assert info is not None
         assert info.status == "done"
+        assert info.on_cluster  # the missions list says where it ran
         kinds = [e.kind for e in again.mission_events(mission_id)]
         for kind in (
             "mission_started",

@@ -77,7 +77,18 @@ SEARCH_DELAY_MS = 200
 DELETE_AUDIT_TEXT = "Also delete its audit (the record of what was done)"
 """The delete confirmation's checkbox, unticked: without it the audit is kept."""
 
-_ROW_FIELDS = {"id", "title", "status", "started_at", "tokens", "cost", "model", "demo", "archived"}
+_ROW_FIELDS = {
+    "id",
+    "title",
+    "status",
+    "started_at",
+    "tokens",
+    "cost",
+    "model",
+    "demo",
+    "on_cluster",
+    "archived",
+}
 """What a row takes from the engine's :class:`~app.api.MissionInfo`; the rest changes live."""
 
 
@@ -106,6 +117,7 @@ class MissionRow:
     model: str = ""
     waiting_question: bool = False
     demo: bool = False  # the demo mission (app/demo.py): a scripted model, made-up files
+    on_cluster: bool = False  # it runs on the team's Temporal cluster (docs/temporal.md)
     archived: bool = False  # the person archived it: listed only with "Show archived"
 
     @classmethod
@@ -123,6 +135,8 @@ class MissionRow:
             parts.append(f"{self.tokens:,} tokens")
         if self.cost is not None and self.tokens:
             parts.append(cost_text(self.cost))
+        if self.on_cluster:
+            parts.append("on the team's cluster")
         if self.waiting_question:
             parts.insert(0, "? Question for you")
         if self.archived:
@@ -461,6 +475,7 @@ class MissionsList(QObject):
                         started_at=event.at,
                         model=event.model,
                         demo=event.demo,
+                        on_cluster=event.on_cluster,
                     )
                     self.rows[row.id] = row
                     if self._matches(f"{row.title}\n{event.text}"):

@@ -52,6 +52,8 @@ class MissionStarted(EventBase):
     approve: str = "ask"
     model: str = ""
     demo: bool = False
+    on_cluster: bool = False
+    """It runs on the team's Temporal cluster (docs/temporal.md)."""
 
 
 class MissionResumed(EventBase):

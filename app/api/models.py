@@ -34,6 +34,7 @@ class MissionInfo(BaseModel):
         cost: Estimated US dollars, or None for a model whose price is unknown.
         model: The model its last call used ("" before any call).
         demo: Whether it is the demo mission.
+        on_cluster: Whether it runs on the team's Temporal cluster (see docs/temporal.md).
         workspaces: Its folders.
         started_at: When it started (UTC).
         finished_at: When it ended (UTC), if it did.
@@ -52,6 +53,7 @@ class MissionInfo(BaseModel):
     cost: float | None = None
     model: str = ""
     demo: bool = False
+    on_cluster: bool = False
     workspaces: list[str] = Field(default_factory=list)
     started_at: dt.datetime
     finished_at: dt.datetime | None = None
@@ -72,6 +74,7 @@ class MissionInfo(BaseModel):
             cost=cost,
             model=model,
             demo=options.get("label") == "demo",
+            on_cluster=options.get("backend") == "temporal",
             workspaces=json.loads(row.workspaces_json or "[]"),
             started_at=_aware(row.started_at),
             finished_at=_aware(row.finished_at) if row.finished_at else None,
