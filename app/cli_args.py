@@ -122,6 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="QUEUE",
         help="the task queue to serve (default: ensemble)",
     )
+    worker.add_argument(
+        "--tls",
+        action="store_true",
+        help="connect with TLS; the cluster's API key, if any, is read from ENSEMBLE_TEMPORAL_API_KEY",
+    )
 
     rules_parser = commands.add_parser("rules", help="standing decisions: always allow, never allow")
     rule_commands = rules_parser.add_subparsers(dest="rules_command", metavar="ACTION", required=True)

@@ -106,7 +106,20 @@ def _worker(args: argparse.Namespace) -> int:
 
     code = EXIT_OK
     try:
-        asyncio.run(serve(args.temporal, namespace=args.namespace, task_queue=args.task_queue, ready=ready))
+        key = next(
+            (os.environ[v] for v in ("ENSEMBLE_TEMPORAL_API_KEY", "TEMPORAL_API_KEY") if os.environ.get(v)),
+            None,
+        )
+        asyncio.run(
+            serve(
+                args.temporal,
+                namespace=args.namespace,
+                task_queue=args.task_queue,
+                tls=bool(args.tls or os.environ.get("ENSEMBLE_TEMPORAL_TLS") == "1"),
+                api_key=key,
+                ready=ready,
+            )
+        )
     except RuntimeError as exc:
         # The SDK's own words ("Failed client connect: ... tonic::transport ...") go to the log.
         logging.getLogger(__name__).info("Temporal connection failed: %s", exc)

@@ -152,8 +152,10 @@ class ModelRequest:
         model: The model.
         max_tokens: The most tokens of the reply.
         system: The system prompt.
-        tools: The tools' declarations.
-        messages: The conversation so far, ending with a user turn.
+        tools_json: The tools' declarations, as JSON.
+        messages_json: The conversation so far, ending with a user turn, as JSON (one string:
+            the data converter copies a nested structure field by field on every call, which
+            grew with the conversation).
         base_url: A model endpoint on the worker's own machine the mission names (the demo's
             scripted model), or None for the worker's own (the API).
     """
@@ -163,8 +165,8 @@ class ModelRequest:
     model: str
     max_tokens: int
     system: str
-    tools: list[dict[str, Any]]
-    messages: list[dict[str, Any]]
+    tools_json: str
+    messages_json: str
     base_url: str | None = None
 
 

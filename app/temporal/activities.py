@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -243,7 +244,9 @@ class MissionActivities:
             client = self._model(request.model, request.max_tokens, request.base_url)
             async with _heartbeating():
                 reply = await client.reply(
-                    system=request.system, tools=request.tools, messages=request.messages
+                    system=request.system,
+                    tools=json.loads(request.tools_json),
+                    messages=json.loads(request.messages_json),
                 )
         except ModelError as exc:
             raise ApplicationError(

@@ -37,6 +37,10 @@ def sandbox() -> SandboxedWorkflowRunner:
     return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
+MAX_ACTIVITIES = 24
+"""Activities one worker runs at once; start more workers for more."""
+
+
 def build_worker(
     client: Client, task_queue: str = DEFAULT_TASK_QUEUE, activities: MissionActivities | None = None
 ) -> Worker:
@@ -58,6 +62,9 @@ def build_worker(
         workflows=[MissionWorkflow],
         activities=activities.all(),
         workflow_runner=sandbox(),
+        # About what the model client lets through at once (8 requests) and a few tool calls:
+        # more would only wait inside this worker, where a busy one misses its heartbeats.
+        max_concurrent_activities=MAX_ACTIVITIES,
         # A worker that died holds its workflows' next tasks on its own queue: give them to
         # another worker after this long.
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
@@ -77,6 +84,8 @@ async def serve(
     *,
     namespace: str = "default",
     task_queue: str = DEFAULT_TASK_QUEUE,
+    tls: bool = False,
+    api_key: str | None = None,
     ready: Callable[[str], None] | None = None,
 ) -> None:
     """Connects to a Temporal server and runs a worker until SIGINT or SIGTERM.
@@ -85,9 +94,11 @@ async def serve(
         target: The server's ``HOST:PORT``.
         namespace: The Temporal namespace.
         task_queue: The task queue to poll.
+        tls: Connect with TLS (the system's certificate authorities are trusted).
+        api_key: The cluster's API key, if it wants one (from the environment, never a file).
         ready: Called with a sentence for the person once the worker polls.
     """
-    client = await Client.connect(target, namespace=namespace)
+    client = await Client.connect(target, namespace=namespace, tls=tls, api_key=api_key)
     # The SDK and the connectors take seconds to import: done before polling, so that no
     # activity's first heartbeat waits for them (and no model call is taken for dead).
     await asyncio.to_thread(_preload)

@@ -141,6 +141,7 @@ class MissionWorkflow:
         self._results: list[tuple[str, str, bool, str]] = []
         self._titles: dict[str, str] = {}
         self._batch_of: dict[str, tuple[_Batch, int]] = {}
+        self._declarations: dict[str, str] = {}
         self._tokens = 0
         self._status = "running"
 
@@ -239,8 +240,8 @@ class MissionWorkflow:
                     model=mission.model,
                     max_tokens=mission.max_tokens,
                     system=spec.system,
-                    tools=spec.declarations,
-                    messages=messages,
+                    tools_json=self._tools_json(spec),
+                    messages_json=json.dumps(messages, ensure_ascii=False),
                     base_url=_endpoint_url(mission.options),
                 ),
                 task,
@@ -286,6 +287,13 @@ class MissionWorkflow:
                         "and got the same result each time; it was stopped so that it does not loop."
                     )
         raise _Limit(f"The agent reached its limit of {mission.max_turns} turns without finishing.")
+
+    def _tools_json(self, spec: AgentSpec) -> str:
+        """An agent's tool declarations as JSON, made once per agent kind."""
+        found = self._declarations.get(spec.name)
+        if found is None:
+            found = self._declarations[spec.name] = json.dumps(spec.declarations, ensure_ascii=False)
+        return found
 
     async def _model_reply(self, request: ModelRequest, task: str) -> ModelReply:
         """One model call. While the model stays unavailable (overloaded, unreachable, every
