@@ -205,6 +205,9 @@ class ToolRequest:
         arguments: The model's arguments, or the approved ones.
         workspaces: The mission's folders.
         options: The mission's options for the connectors (no secret).
+        vouched: What the person vouched for in the mission when the call was made
+            (:class:`app.vouch.Vouchers` as data: ``addresses``, ``address_domains``, ``hosts``,
+            each value → where the person said so), for the tool's ``ToolContext.vouches``.
     """
 
     mission_id: str
@@ -214,6 +217,7 @@ class ToolRequest:
     arguments: dict[str, Any]
     workspaces: list[str]
     options: dict[str, Any] = field(default_factory=dict)
+    vouched: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass

@@ -57,6 +57,7 @@ from app.temporal._shapes import (
     ToolReply,
     ToolRequest,
 )
+from app.vouch import Vouchers
 from connectors.base import (
     Tool,
     ToolContext,
@@ -72,7 +73,7 @@ from connectors.registry import action_title
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from connectors.base import AnyTool
+    from connectors.base import AnyTool, VouchHook
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,15 @@ def _spec(name: str, system: str, tools: list[AnyTool]) -> AgentSpec:
     )
 
 
+def _vouch_hook(vouched: dict[str, dict[str, str]]) -> VouchHook | None:
+    """The :attr:`ToolContext.vouches` hook from what the workflow sent: whether the person
+    vouched for a destination in the mission (as of the call)."""
+    if not vouched:
+        return None
+    vouchers = Vouchers(**vouched)
+    return lambda destination: vouchers.source_of(destination) is not None
+
+
 def _tool(agent: str, name: str) -> AnyTool:
     if agent == "lead" and name == REMEMBER:
         return remember_tool(None)  # proposed here; kept by the person's own Ensemble
@@ -139,7 +149,15 @@ class MissionActivities:
 
     def all(self) -> list[Any]:
         """Every activity, for :class:`temporalio.worker.Worker`."""
-        return [self.setup, self.model_reply, self.run_read, self.propose, self.fingerprint, self.execute]
+        return [
+            self.setup,
+            self.model_reply,
+            self.run_read,
+            self.propose,
+            self.fingerprint,
+            self.execute,
+            self.mission_end,
+        ]
 
     async def close(self) -> None:
         """Closes the model clients' connections."""
@@ -154,7 +172,20 @@ class MissionActivities:
             mission_id=call.mission_id,
             call_id=call.call_id,
             extra=call.options,
+            vouches=_vouch_hook(call.vouched),
         )
+
+    @activity.defn(name="ensemble_mission_end")
+    async def mission_end(self, mission_id: str) -> None:
+        """Releases what the connectors hold for an ended mission on this worker (its browser
+        context, its IMAP logins), as the embedded engine does when a mission ends.
+
+        Args:
+            mission_id: The mission.
+        """
+        for kind in registry().values():
+            if kind.on_mission_end is not None:
+                await kind.on_mission_end(mission_id)
 
     @activity.defn(name="ensemble_setup")
     async def setup(self, request: SetupRequest) -> SetupReply:

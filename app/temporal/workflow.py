@@ -209,11 +209,26 @@ class MissionWorkflow:
             self._stop_cards()
             self._status = "cancelled"
             self._event("mission_finished", "Mission stopped by the person", status="cancelled")
+            await self._release()
             raise
+        await self._release()
         self._status = status
         words = "finished" if status == "done" else "failed"
         self._event("mission_finished", f"Mission {words}", status=status, result=result, tokens=self._tokens)
         return MissionResult(status, result, self._tokens)
+
+    async def _release(self) -> None:
+        """Lets the workers release what the connectors hold for the mission (its browser
+        context, its IMAP logins), as the embedded engine does at a mission's end."""
+        try:
+            await workflow.execute_activity(
+                "ensemble_mission_end",
+                self.mission.mission_id,
+                start_to_close_timeout=timedelta(minutes=1),
+                retry_policy=TOOL_RETRY,
+            )
+        except ActivityError:
+            pass  # a worker's connections go when it stops; the mission's outcome stands
 
     async def _agent(
         self,
@@ -551,6 +566,7 @@ class MissionWorkflow:
             arguments=arguments,
             workspaces=mission.workspaces,
             options=mission.options,
+            vouched=dataclasses.asdict(self._vouchers()),
         )
 
     async def _sub_tool(self, kind: AgentSpec, task: str, use: dict[str, Any]) -> ToolReply:
@@ -698,8 +714,18 @@ class MissionWorkflow:
         ]
         if not destinations:
             return []
+        new = [d for d in vouch.unvouched(self._vouchers(), destinations) if d.value not in proposal.known]
+        if not new:
+            return []
+        seen = vouch.places_seen(self._results, new, self._title)
+        card.ask_person, card.notice = True, vouch.notice(new, seen)
+        self._new[card.action_id] = new
+        return vouch.as_json(new, seen)
+
+    def _vouchers(self) -> vouch.Vouchers:
+        """What the person vouched for in the mission so far (see :mod:`app.vouch`)."""
         mission = self.mission
-        vouchers = vouch.from_sources(
+        return vouch.from_sources(
             VouchSources(
                 text=mission.text,
                 options_json=json.dumps(mission.options),
@@ -710,13 +736,6 @@ class MissionWorkflow:
             ),
             mission.address_book,
         )
-        new = [d for d in vouch.unvouched(vouchers, destinations) if d.value not in proposal.known]
-        if not new:
-            return []
-        seen = vouch.places_seen(self._results, new, self._title)
-        card.ask_person, card.notice = True, vouch.notice(new, seen)
-        self._new[card.action_id] = new
-        return vouch.as_json(new, seen)
 
     def _announce(
         self,

@@ -181,7 +181,7 @@ async def _hold(state: MissionBrowser, route: Route, request: Request, kind: Hol
     method, url = request.method.upper(), request.url
     ctx = state.active
     if ctx is None or ctx.approve is None:
-        state.note(_unasked(kind, method, url))
+        state.note(_unasked(kind, method, url) if ctx is None else _cannot_ask(kind, method, url))
         await _refuse(route, request)
         return
     state.held += 1
@@ -294,6 +294,18 @@ def _note_once(state: MissionBrowser, text: str) -> None:
     """Notes a sentence unless the model has not yet heard the same one (a page may retry often)."""
     if text not in state.notes:
         state.note(text)
+
+
+def _cannot_ask(kind: HoldKind, method: str, url: str) -> str:
+    """The note for a held request of a tool call that has no way to ask the person (a backend
+    that cannot ask from inside a tool call): the model must not try it again."""
+    host = normalise_host(url) or url
+    what = f"Opening {url}, a site new to this mission," if kind == "browser_visit" else f"{method} {url}"
+    return (
+        f"{what} needs the person's approval, which cannot be asked for from inside a browser "
+        f"action here; it was blocked and nothing was sent to {host}. Do not try it again: say in "
+        "your answer that it needs the person."
+    )
 
 
 def _unasked(kind: HoldKind, method: str, url: str) -> str:
