@@ -7,7 +7,7 @@ with the same adapter (:mod:`_backends`). Everything is real but the model's wor
 Dovecot and an SMTP relay into it, Chromium on a web app served from 127.0.0.1.
 
 The tests marked with :func:`temporal_fails` pin what the Temporal backend does not do yet (a
-browser tool's own approvals and vouching, the connectors' release at a mission's end): their
+browser tool's own approvals: a form post waits for the person inside the tool call): their
 Temporal run is expected to fail, with the reason in the mark, until that is built.
 """
 
