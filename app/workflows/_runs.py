@@ -363,6 +363,8 @@ class Workflows:
             mission_spec = mission_spec.model_copy(update={"account": account})
         if trigger_key is not None and self.store.has_run(row.id, trigger_key):
             return None
+        if self.engine.settings.backend == "temporal":
+            plan = None  # the mission workflow on Temporal plans afresh (docs/temporal.md)
         use: PlanUse = "saved" if plan else "planned"
 
         def begin(mission: Mission) -> list[dict[str, Any]]:
