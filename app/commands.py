@@ -213,7 +213,10 @@ class _Console:
         print(prompt, end="", flush=True)
         if self._lines is None:
             self._lines = _Lines(sys.stdin)
-        return await self._lines.read()
+        line = await self._lines.read()
+        if not sys.stdin.isatty():
+            print()  # no terminal echoed the answer's end of line: what follows starts a new one
+        return line
 
     async def _answer(self, event: QuestionAsked) -> None:
         line = await self._read("Your answer> ")
@@ -273,7 +276,10 @@ class _Console:
             if len(group) == 1:
                 await self._decide(by_id[group[0].id])
             elif await self._decide_batch(group) == "s":
-                for action in group:
+                for number, action in enumerate(group, 1):
+                    print(
+                        f"? {number} of {len(group)}: {action.preview.summary or action.title} ({action.id})"
+                    )
                     await self._decide(by_id[action.id])
 
     async def _decide_batch(self, group: list[ActionInfo]) -> str | None:
@@ -373,6 +379,7 @@ def _progress_line(event: AnyEvent) -> str | None:
         TextDelta,
         ToolCalled,
         ToolResultEvent,
+        call_target,
     )
 
     match event:
@@ -393,7 +400,8 @@ def _progress_line(event: AnyEvent) -> str | None:
         case TaskFinished():
             return f"■ {event.summary}" + (f"\n    {_clip(str(event.result), 300)}" if event.result else "")
         case ToolCalled():
-            return f"  · {event.tool}({_clip(json.dumps(event.arguments, ensure_ascii=False), 120)})"
+            # What the call does and what it is about, in words (the audit keeps the arguments).
+            return f"  · {event.title or event.tool}{call_target(event.arguments)}"
         case QuestionAsked():
             return f"? The lead asks: {event.summary}"
         case ChatMessageEvent():

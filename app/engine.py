@@ -287,6 +287,8 @@ class Engine:
         if self.settings.backend == "temporal":
             self._remote_missions()  # says now, in words, when the backend is not installed here
             options["backend"] = "temporal"
+            cluster = self.settings.temporal
+            options["cluster"] = {"address": cluster.address, "namespace": cluster.namespace}
         mission = Mission(
             id=mission_id or new_id("m"),
             title=_title(text),
@@ -902,6 +904,10 @@ class Engine:
         self._live[mission.id] = mission
         try:
             remote = self._remote_missions()
+            elsewhere = self._other_cluster(options)
+            if elsewhere is not None:
+                # Still running there, as far as anyone here knows: left for the person to follow.
+                return self._finish(mission, "interrupted", None, elsewhere)
             remembered = [m.text for m in memory.applying(self.journal, [str(f) for f in folders])]
             ending = await remote.run(
                 mission, self.settings, folders=folders, options=options, memories=remembered
@@ -965,6 +971,22 @@ class Engine:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), interval)
             changed.clear()
+
+    def _other_cluster(self, options: dict[str, Any]) -> str | None:
+        """Why a mission is not followed (nor started) here, when it began on another cluster or
+        namespace than the settings name now (there it could start a second time); None when
+        it began on this one."""
+        began = options.get("cluster")
+        if not isinstance(began, dict):
+            return None
+        now = self.settings.temporal
+        if (began.get("address"), began.get("namespace")) == (now.address, now.namespace):
+            return None
+        return (
+            f"This mission runs on the Temporal cluster at {began.get('address')} (namespace "
+            f"{began.get('namespace')}), but Ensemble is now set to {now.address} (namespace "
+            f"{now.namespace}). Set Settings → Team back to follow it; it was not started again."
+        )
 
     def _decide_remote(self, action: ProposedAction, decision: Decision) -> ProposedAction:
         """Checks a decision on a card of a mission on Temporal and sends it to the workflow;

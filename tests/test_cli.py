@@ -392,3 +392,24 @@ def test_listing_on_a_fresh_home_creates_nothing(ensemble_home: Path) -> None:
     assert json.loads(ensemble("missions", "--json").stdout) == []
     assert json.loads(ensemble("rules", "list", "--json").stdout) == []
     assert not (ensemble_home / "journal.sqlite3").exists()
+
+
+def test_a_tool_call_s_progress_line_is_in_words() -> None:
+    """The terminal shows what a call does and what it is about, never its tool id or JSON
+    (the audit keeps the arguments)."""
+    from app.api import typed
+    from app.commands import _progress_line
+
+    event = typed(
+        "tool_called",
+        "m-1",
+        {
+            "tool": "sheet_write",
+            "title": "Change a workbook",
+            "arguments": {"path": "/srv/finance/invoices.xlsx", "range": "E2", "values": [["overdue"]]},
+        },
+    )
+    line = _progress_line(event)
+    assert line == "  · Change a workbook · invoices.xlsx"
+    untitled = typed("tool_called", "m-1", {"tool": "email_send", "arguments": {"to": ["bob@example.com"]}})
+    assert _progress_line(untitled) == "  · Send an email"

@@ -115,7 +115,7 @@ def payments_book(workspace: Path) -> Path:
     "marker",
     [
         "▶ Task acme",  # sub-agents just started
-        "· sheet_append_rows",  # an append is being proposed
+        "· Add rows to a workbook",  # an append is being proposed
         "Done: Append",  # one append was carried out, the other may be on its way
         "■ Task",  # one task finished
     ],

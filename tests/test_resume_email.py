@@ -73,7 +73,7 @@ def script(model: ScriptedModel) -> None:
     )
 
 
-@pytest.mark.parametrize("marker", ["▶ Task", "· email_send", "Done: Send"])
+@pytest.mark.parametrize("marker", ["▶ Task", "· Send an email", "Done: Send"])
 def test_a_killed_mission_sends_every_message_exactly_once_after_resume(
     scripted: ScriptedModel, mail: MailServer, workspace: Path, shared_keyring: None, marker: str
 ) -> None:

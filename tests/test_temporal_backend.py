@@ -505,3 +505,36 @@ async def test_a_mission_whose_app_was_killed_is_followed_again_and_finishes_onc
     assert cell(workspace / "invoices.xlsx", "E2") == "overdue"
     assert kinds.count("action_proposed") == 1, kinds
     assert kinds.count("action_executed") == 1, kinds
+
+
+async def test_a_mission_is_never_started_again_on_another_cluster(
+    temporal_server: DevServer, scripted: ScriptedModel, workspace: Path, ensemble_home: Path
+) -> None:
+    from app.temporal.client import mission as handle_of
+    from app.temporal.client import pending
+
+    script(scripted)
+    queue = f"q-{uuid.uuid4().hex}"
+    async with worker_here(temporal_server, queue):
+        first = Engine(settings=on_temporal(temporal_server, queue))
+        mission_id = first.start(MissionSpec(instruction=MISSION, workspaces=[str(workspace)]))
+        await waiting_card(first)
+        await first.close(pause=True)
+
+        # The settings now name another namespace: following it there could start it twice.
+        elsewhere = on_temporal(temporal_server, queue)
+        elsewhere = elsewhere.model_copy(
+            update={"temporal": elsewhere.temporal.model_copy(update={"namespace": "elsewhere"})}
+        )
+        second = Engine(settings=elsewhere)
+        try:
+            second.resume_paused()
+            outcome = await asyncio.wait_for(second.wait(mission_id), 30)
+        finally:
+            await second.close()
+        client = await Client.connect(temporal_server.target)
+        still = await pending(handle_of(client, mission_id))
+    assert outcome.status == "interrupted"  # it still runs there: left for the person to follow
+    assert "it was not started again" in (outcome.result or "")
+    assert len(still) == 1  # on its own cluster it still waits for the person, once
+    await handle_of(client, mission_id).cancel()

@@ -39,7 +39,7 @@ from temporalio.client import (
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from app.errors import EngineError
 from app.journal import ChatMessage, Journal, Mission, ModelCall, ProposedAction, Rule, Task, utcnow
@@ -247,7 +247,16 @@ class RemoteMissions:
         """How the workflow ended when it closed without this client seeing its last event."""
         try:
             described = await handle.describe()
-        except (RPCError, RPCTimeoutOrCancelledError) as exc:  # the cluster is away: keep following
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return Ending(
+                    "failed",
+                    error="The cluster no longer has this mission (its history was removed, or it "
+                    "was started on another cluster or namespace).",
+                )
+            log.info("Describing %s on Temporal: %s", handle.id, exc)  # the cluster is away
+            return None
+        except RPCTimeoutOrCancelledError as exc:  # the cluster is away: keep following
             log.info("Describing %s on Temporal: %s", handle.id, exc)
             return None
         status = described.status
