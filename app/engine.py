@@ -316,6 +316,9 @@ class Engine:
             try:
                 messages = begin(mission)
             except Exception as exc:
+                # Whatever a workflow's run raised while it began (its run already recorded, a
+                # plan it could not lay out): the mission's row must not stay "running" for it.
+                # Recorded here, then raised again unchanged for the caller to handle.
                 error = str(exc) or "It could not start."
                 self.journal.update(mission, status="failed", error=error, finished_at=utcnow())
                 raise
